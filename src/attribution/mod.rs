@@ -1,0 +1,187 @@
+//! Which ECS families use a role, and as what (task role, execution role, or both).
+
+pub mod taskdef;
+
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How a family uses a role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleKind {
+    Task,
+    Execution,
+}
+
+impl RoleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleKind::Task => "task",
+            RoleKind::Execution => "execution",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "task" => Some(RoleKind::Task),
+            "execution" => Some(RoleKind::Execution),
+            _ => None,
+        }
+    }
+}
+
+/// A role's identity for matching: role names are unique per account whatever their path, and a
+/// task definition may name a role by name alone.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RoleKey {
+    pub account: Option<String>,
+    pub name: String,
+}
+
+impl RoleKey {
+    /// From `arn:<partition>:iam::<account>:role/<path><name>` or a bare role name.
+    pub fn parse(role: &str) -> Option<RoleKey> {
+        if !role.starts_with("arn:") {
+            let name = role.rsplit('/').next()?.trim();
+            return (!name.is_empty()).then(|| RoleKey {
+                account: None,
+                name: name.to_string(),
+            });
+        }
+        let mut parts = role.splitn(6, ':');
+        let (_, _, service, _, account, resource) = (
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+        );
+        let name = resource.strip_prefix("role/")?.rsplit('/').next()?;
+        (service == "iam" && !name.is_empty()).then(|| RoleKey {
+            account: Some(account.to_string()),
+            name: name.to_string(),
+        })
+    }
+
+    fn matches(&self, other: &RoleKey) -> bool {
+        self.name == other.name
+            && match (&self.account, &other.account) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+}
+
+/// One family's use of a role.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Usage {
+    pub family: String,
+    pub kind: RoleKind,
+}
+
+/// Roles named by the loaded task definitions.
+#[derive(Debug, Default, Clone)]
+pub struct RoleDirectory {
+    entries: Vec<(RoleKey, Usage)>,
+}
+
+impl RoleDirectory {
+    pub fn from_definitions<'a>(
+        defs: impl IntoIterator<Item = &'a taskdef::TaskDefinition>,
+    ) -> Self {
+        let mut set = BTreeSet::new();
+        for def in defs {
+            for (role, kind) in [
+                (&def.task_role, RoleKind::Task),
+                (&def.execution_role, RoleKind::Execution),
+            ] {
+                if let Some(key) = role.as_deref().and_then(RoleKey::parse) {
+                    set.insert((
+                        key,
+                        Usage {
+                            family: def.family.clone(),
+                            kind,
+                        },
+                    ));
+                }
+            }
+        }
+        RoleDirectory {
+            entries: set.into_iter().collect(),
+        }
+    }
+
+    /// Every (family, kind) that uses the role; empty when the role is in no task definition.
+    pub fn usages(&self, role_arn: &str) -> Vec<Usage> {
+        let Some(key) = RoleKey::parse(role_arn) else {
+            return Vec::new();
+        };
+        let mut out: Vec<Usage> = self
+            .entries
+            .iter()
+            .filter(|(k, _)| k.matches(&key))
+            .map(|(_, u)| u.clone())
+            .collect();
+        out.dedup();
+        out
+    }
+
+    pub fn families(&self) -> BTreeSet<&str> {
+        self.entries
+            .iter()
+            .map(|(_, u)| u.family.as_str())
+            .collect()
+    }
+
+    /// Kinds per role as the definitions declare them, for reporting roles never seen in the trail.
+    pub fn declared(&self) -> BTreeMap<&RoleKey, BTreeSet<RoleKind>> {
+        let mut out: BTreeMap<&RoleKey, BTreeSet<RoleKind>> = BTreeMap::new();
+        for (k, u) in &self.entries {
+            out.entry(k).or_default().insert(u.kind);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_keys_ignore_the_path() {
+        let a = RoleKey::parse("arn:aws:iam::1:role/service-role/billing").unwrap();
+        let b = RoleKey::parse("arn:aws:iam::1:role/billing").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(RoleKey::parse("billing").unwrap().account, None);
+        assert_eq!(RoleKey::parse("arn:aws:iam::1:user/bob"), None);
+        assert_eq!(
+            RoleKey::parse("arn:aws-cn:iam::2:role/x")
+                .unwrap()
+                .account
+                .as_deref(),
+            Some("2")
+        );
+    }
+
+    #[test]
+    fn shared_and_dual_roles() {
+        let defs = taskdef::parse(
+            r#"[{"family":"a","taskRoleArn":"arn:aws:iam::1:role/a-task","executionRoleArn":"arn:aws:iam::1:role/exec"},
+                {"family":"b","executionRoleArn":"arn:aws:iam::1:role/exec"},
+                {"family":"c","taskRoleArn":"c-role","executionRoleArn":"arn:aws:iam::1:role/c-role"}]"#,
+        )
+        .unwrap();
+        let dir = RoleDirectory::from_definitions(&defs);
+        let exec = dir.usages("arn:aws:iam::1:role/exec");
+        assert_eq!(
+            exec.iter().map(|u| u.family.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert!(exec.iter().all(|u| u.kind == RoleKind::Execution));
+        let c = dir.usages("arn:aws:iam::1:role/c-role");
+        assert_eq!(c.len(), 2, "{c:?}");
+        // Same name in another account is another role.
+        assert!(dir.usages("arn:aws:iam::9:role/exec").is_empty());
+    }
+}

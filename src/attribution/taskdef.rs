@@ -1,0 +1,198 @@
+//! ECS task definitions, as `aws ecs describe-task-definition` prints them or as
+//! `register-task-definition` takes them, reduced to what attribution and derivation need.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskDefinition {
+    pub family: String,
+    #[serde(default)]
+    pub revision: Option<i64>,
+    #[serde(rename = "taskDefinitionArn", default)]
+    pub arn: Option<String>,
+    #[serde(rename = "taskRoleArn", default)]
+    pub task_role: Option<String>,
+    #[serde(rename = "executionRoleArn", default)]
+    pub execution_role: Option<String>,
+    #[serde(rename = "containerDefinitions", default)]
+    pub containers: Vec<Container>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Container {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub image: String,
+    #[serde(rename = "logConfiguration", default)]
+    pub log_configuration: Option<LogConfiguration>,
+    #[serde(default)]
+    pub secrets: Vec<Secret>,
+    #[serde(rename = "repositoryCredentials", default)]
+    pub repository_credentials: Option<RepositoryCredentials>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogConfiguration {
+    #[serde(rename = "logDriver", default)]
+    pub log_driver: String,
+    #[serde(default)]
+    pub options: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Secret {
+    pub name: String,
+    #[serde(rename = "valueFrom")]
+    pub value_from: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepositoryCredentials {
+    #[serde(rename = "credentialsParameter")]
+    pub credentials_parameter: String,
+}
+
+/// A task definition with the file it came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub definition: TaskDefinition,
+    pub source: PathBuf,
+}
+
+/// A task-definition file that could not be used, with a message that names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+/// Loads every task definition under the given files and directories (directories: `*.json`,
+/// recursively). A file may hold one definition in either shape, or a JSON array of them.
+pub fn load(paths: &[PathBuf]) -> (Vec<Loaded>, Vec<LoadError>) {
+    let mut loaded = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        let files: Vec<PathBuf> = if path.is_dir() {
+            walkdir::WalkDir::new(path)
+                .follow_links(true)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_file())
+                .map(walkdir::DirEntry::into_path)
+                .filter(|p| {
+                    p.extension()
+                        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+                })
+                .collect()
+        } else {
+            vec![path.clone()]
+        };
+        for file in files {
+            match load_file(&file) {
+                Ok(defs) => loaded.extend(defs.into_iter().map(|definition| Loaded {
+                    definition,
+                    source: file.clone(),
+                })),
+                Err(message) => errors.push(LoadError {
+                    path: file,
+                    message,
+                }),
+            }
+        }
+    }
+    (loaded, errors)
+}
+
+fn load_file(path: &Path) -> Result<Vec<TaskDefinition>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+    parse(&text)
+}
+
+/// Parses one file's text: a definition in either shape, or an array of them.
+pub fn parse(text: &str) -> Result<Vec<TaskDefinition>, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    let items = match value {
+        serde_json::Value::Array(items) => items,
+        other => vec![other],
+    };
+    items.into_iter().map(one).collect()
+}
+
+fn one(value: serde_json::Value) -> Result<TaskDefinition, String> {
+    // describe-task-definition wraps the definition; register-task-definition input does not.
+    let inner = match value.get("taskDefinition") {
+        Some(inner) => inner.clone(),
+        None => value,
+    };
+    if inner.get("family").and_then(|f| f.as_str()).is_none() {
+        return Err(
+            "not an ECS task definition (no \"family\"); expected the output of \
+             `aws ecs describe-task-definition` or register-task-definition input"
+                .to_string(),
+        );
+    }
+    serde_json::from_value(inner).map_err(|e| format!("unexpected task definition shape: {e}"))
+}
+
+impl TaskDefinition {
+    /// The awslogs group and stream prefix of each container that logs with the awslogs driver.
+    pub fn awslogs(&self) -> impl Iterator<Item = (&Container, &str, Option<&str>)> {
+        self.containers.iter().filter_map(|c| {
+            let log = c.log_configuration.as_ref()?;
+            if log.log_driver != "awslogs" {
+                return None;
+            }
+            let group = log.options.get("awslogs-group")?;
+            let prefix = log.options.get("awslogs-stream-prefix").map(String::as_str);
+            Some((c, group.as_str(), prefix))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_shapes_and_arrays() {
+        let describe = r#"{"taskDefinition":{"family":"orders","revision":7,
+            "taskRoleArn":"arn:aws:iam::1:role/orders-task","executionRoleArn":"arn:aws:iam::1:role/exec",
+            "containerDefinitions":[{"name":"app","image":"1.dkr.ecr.eu-west-1.amazonaws.com/orders:1",
+              "logConfiguration":{"logDriver":"awslogs","options":{"awslogs-group":"/ecs/orders","awslogs-stream-prefix":"ecs"}},
+              "secrets":[{"name":"DB","valueFrom":"arn:aws:ssm:eu-west-1:1:parameter/orders/db"}]}]},"tags":[]}"#;
+        let register = r#"[{"family":"cron","executionRoleArn":"arn:aws:iam::1:role/exec","containerDefinitions":[]}]"#;
+        let d = parse(describe).unwrap();
+        assert_eq!(d[0].family, "orders");
+        assert_eq!(d[0].revision, Some(7));
+        assert_eq!(d[0].containers[0].secrets[0].name, "DB");
+        let (c, group, prefix) = d[0].awslogs().next().unwrap();
+        assert_eq!(
+            (c.name.as_str(), group, prefix),
+            ("app", "/ecs/orders", Some("ecs"))
+        );
+        let r = parse(register).unwrap();
+        assert_eq!(r[0].task_role, None);
+        assert_eq!(
+            r[0].execution_role.as_deref(),
+            Some("arn:aws:iam::1:role/exec")
+        );
+    }
+
+    #[test]
+    fn other_json_is_refused_with_a_reason() {
+        assert!(parse(r#"{"Records":[]}"#)
+            .unwrap_err()
+            .contains("no \"family\""));
+        assert!(parse("{").unwrap_err().starts_with("invalid JSON"));
+    }
+}

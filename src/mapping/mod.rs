@@ -1,0 +1,147 @@
+//! One API call → the IAM grants it proves necessary.
+//!
+//! `actions` names the action(s), `resources` finds the ARNs, and this module checks both against
+//! the catalog: an action the catalog does not know is reported as unmapped (never guessed), and
+//! an ARN is kept only if the action accepts its resource type; otherwise the grant falls back to
+//! the ARNs in the event's `resources[]`, and then to `*` with the reason recorded.
+
+pub mod actions;
+pub mod resources;
+
+use crate::call::ApiCall;
+use crate::catalog::Catalog;
+use crate::policy::escape::escape_literal;
+use resources::{Ctx, Step};
+use serde_json::Value;
+
+/// One action on one resource (policy syntax: literal names escaped) under one condition context.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Grant {
+    pub action: String,
+    /// An ARN, or `*` when the action takes no resource or the event shows none it accepts.
+    pub resource: String,
+    /// Condition context as a canonical JSON object (`{"kms:ViaService":"s3.eu-west-1.amazonaws.com"}`),
+    /// or empty when unconditional.
+    pub condition: String,
+    /// How the action and the resource were derived, for `explain`.
+    pub rule: String,
+}
+
+/// What a call maps to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mapped {
+    Grants(Vec<Grant>),
+    /// The call needs no permission (e.g. sts:GetCallerIdentity).
+    NoPermissionNeeded(&'static str),
+    /// No action in the catalog fits; the reason says why.
+    Unmapped(String),
+}
+
+/// Resource used when the event shows nothing the action accepts.
+pub const ANY_RESOURCE: &str = "*";
+
+pub fn map_call(call: &ApiCall, catalog: &Catalog) -> Mapped {
+    let prefix = actions::iam_prefix(call.event_source);
+    if let Some(reason) = actions::needs_no_permission(prefix, call.event_name) {
+        return Mapped::NoPermissionNeeded(reason);
+    }
+    if !catalog.has_service(prefix) {
+        return Mapped::Unmapped(format!(
+            "event source {} has no IAM service prefix `{prefix}` in the catalog",
+            call.event_source
+        ));
+    }
+    let req: Value = call
+        .request_parameters
+        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+        .unwrap_or(Value::Null);
+    let ctx = Ctx {
+        call,
+        req: &req,
+        partition: call.partition(),
+        region: call.region,
+        account: call.resource_account(),
+    };
+    let steps = resources::plan(prefix, &ctx);
+    if steps.is_empty() {
+        return Mapped::Unmapped(format!(
+            "{}:{} names no resource this tool can read",
+            prefix, call.event_name
+        ));
+    }
+    let mut grants = Vec::new();
+    for step in steps {
+        let full = format!("{prefix}:{}", step.action);
+        let Some(action) = catalog.action(&full) else {
+            return Mapped::Unmapped(format!(
+                "event {} maps to {full}, which is not an IAM action in the catalog",
+                call.event_name
+            ));
+        };
+        let condition = condition_for(call, prefix);
+        for (resource, resource_rule) in place(&action, &step, call) {
+            grants.push(Grant {
+                action: action.full_name(),
+                resource,
+                condition: condition.clone(),
+                rule: format!("action: {}; resource: {resource_rule}", step.action_rule),
+            });
+        }
+    }
+    grants.sort_by(|a, b| (&a.action, &a.resource).cmp(&(&b.action, &b.resource)));
+    grants.dedup_by(|a, b| a.action == b.action && a.resource == b.resource);
+    Mapped::Grants(grants)
+}
+
+/// The resources to grant `step` on, with the rule that chose them.
+fn place(action: &crate::catalog::Action, step: &Step, call: &ApiCall) -> Vec<(String, String)> {
+    if !action.takes_resources() {
+        return vec![(
+            ANY_RESOURCE.to_string(),
+            "the action takes no resource, so only \"*\" works".to_string(),
+        )];
+    }
+    if let Some(arn) = step
+        .candidates
+        .iter()
+        .find(|c| action.accepts_arn(c).is_some())
+    {
+        return vec![(arn.clone(), step.resource_rule.to_string())];
+    }
+    let listed: Vec<(String, String)> = call
+        .resources
+        .iter()
+        .map(|r| escape_literal(r.arn))
+        .filter(|arn| action.accepts_arn(arn).is_some())
+        .map(|arn| (arn, "ARN listed in the event's resources[]".to_string()))
+        .collect();
+    if !listed.is_empty() {
+        return listed;
+    }
+    let why = if step.candidates.is_empty() {
+        "the event names no resource this action accepts; granted on \"*\"".to_string()
+    } else {
+        format!(
+            "{} is not a resource type {} accepts; granted on \"*\"",
+            step.candidates.join(", "),
+            action.full_name()
+        )
+    };
+    vec![(ANY_RESOURCE.to_string(), why)]
+}
+
+/// `kms:ViaService` when a service called KMS on the principal's behalf.
+fn condition_for(call: &ApiCall, prefix: &str) -> String {
+    if prefix != "kms" {
+        return String::new();
+    }
+    let Some(service) = call
+        .invoked_by
+        .and_then(|s| s.strip_suffix(".amazonaws.com"))
+        .filter(|s| !s.is_empty() && !s.contains(' '))
+    else {
+        return String::new();
+    };
+    let via = format!("{service}.{}.amazonaws.com", call.region);
+    serde_json::json!({ "kms:ViaService": via }).to_string()
+}

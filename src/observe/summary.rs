@@ -1,0 +1,163 @@
+//! The end-of-run summary of `observe`.
+
+use super::aggregate::EventCounts;
+use crate::source::cloudtrail::DecodeStats;
+use crate::source::Skipped;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+/// Exit status when some input could not be read (the rest was).
+pub const EXIT_INPUT_SKIPPED: i32 = 3;
+
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub files_found: u64,
+    pub files_read: u64,
+    pub files_already_observed: u64,
+    pub files_ignored: u64,
+    pub skipped: Vec<Skipped>,
+    pub events_read: u64,
+    pub malformed_events: u64,
+    pub not_cloudtrail: u64,
+    /// Files read with some damaged events: (file, count, first problem).
+    pub damaged_files: Vec<(String, u64, String)>,
+    pub counts: EventCounts,
+    pub roles: u64,
+    pub roles_unattributed: u64,
+    pub families: u64,
+    pub task_definitions: u64,
+    pub task_definition_errors: Vec<String>,
+    pub wall: Duration,
+}
+
+impl Summary {
+    pub(super) fn add_decode(&mut self, path: &Path, stats: &DecodeStats) {
+        self.events_read += stats.events;
+        self.malformed_events += stats.malformed;
+        self.not_cloudtrail += stats.not_cloudtrail;
+        let bad = stats.malformed + stats.not_cloudtrail;
+        if bad > 0 {
+            self.damaged_files.push((
+                path.display().to_string(),
+                bad,
+                stats.first_problem.clone().unwrap_or_default(),
+            ));
+        }
+    }
+
+    /// 0 when every input was read whole, [`EXIT_INPUT_SKIPPED`] otherwise.
+    pub fn exit_code(&self) -> i32 {
+        let lost = !self.skipped.is_empty()
+            || !self.task_definition_errors.is_empty()
+            || self.malformed_events > 0
+            || self.not_cloudtrail > 0;
+        if lost {
+            EXIT_INPUT_SKIPPED
+        } else {
+            0
+        }
+    }
+
+    pub fn skipped_by_reason(&self) -> BTreeMap<&'static str, u64> {
+        let mut out = BTreeMap::new();
+        for s in &self.skipped {
+            *out.entry(s.reason.label()).or_default() += 1;
+        }
+        out
+    }
+
+    /// One warning line per problem, each naming its file and what to do.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .skipped
+            .iter()
+            .map(|s| format!("skipped {s}"))
+            .collect();
+        out.extend(self.damaged_files.iter().map(|(file, n, first)| {
+            format!("{file}: {n} damaged event(s) skipped, the rest was read (first: {first})")
+        }));
+        out.extend(
+            self.task_definition_errors
+                .iter()
+                .map(|e| format!("task definition skipped: {e}")),
+        );
+        out
+    }
+
+    pub fn render(&self) -> String {
+        let c = &self.counts;
+        let other: u64 = c.other_principals.values().sum();
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "files: {} found, {} read, {} already observed, {} skipped{}",
+            self.files_found,
+            self.files_read,
+            self.files_already_observed,
+            self.skipped.len(),
+            if self.files_ignored > 0 {
+                format!(" ({} other files ignored by name)", self.files_ignored)
+            } else {
+                String::new()
+            }
+        );
+        for (reason, n) in self.skipped_by_reason() {
+            let _ = writeln!(s, "  skipped, {reason}: {n}");
+        }
+        let _ = writeln!(
+            s,
+            "events: {} read, {} kept as role evidence, {} from other principals, {} damaged",
+            self.events_read,
+            c.kept,
+            other,
+            self.malformed_events + self.not_cloudtrail
+        );
+        for (kind, n) in &c.other_principals {
+            let _ = writeln!(s, "  not role evidence, {}: {n}", kind.label());
+        }
+        if c.unmapped + c.no_permission > 0 {
+            let _ = writeln!(
+                s,
+                "  kept without a grant: {} unmapped, {} needing no permission",
+                c.unmapped, c.no_permission
+            );
+        }
+        let _ = writeln!(
+            s,
+            "roles: {} seen ({} in no task definition); families: {}; task definitions loaded: {}",
+            self.roles, self.roles_unattributed, self.families, self.task_definitions
+        );
+        let _ = writeln!(s, "wall time: {:.2}s", self.wall.as_secs_f64());
+        s
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let c = &self.counts;
+        serde_json::json!({
+            "files": {
+                "found": self.files_found,
+                "read": self.files_read,
+                "already_observed": self.files_already_observed,
+                "ignored_by_name": self.files_ignored,
+                "skipped": self.skipped_by_reason(),
+            },
+            "events": {
+                "read": self.events_read,
+                "kept": c.kept,
+                "other_principals": c.other_principals.iter()
+                    .map(|(k, n)| (k.label(), *n)).collect::<BTreeMap<_, _>>(),
+                "damaged": self.malformed_events + self.not_cloudtrail,
+                "unmapped": c.unmapped,
+                "no_permission_needed": c.no_permission,
+            },
+            "roles": self.roles,
+            "roles_unattributed": self.roles_unattributed,
+            "families": self.families,
+            "task_definitions": self.task_definitions,
+            "task_definition_errors": self.task_definition_errors.len(),
+            "wall_seconds": self.wall.as_secs_f64(),
+        })
+    }
+}

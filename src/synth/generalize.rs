@@ -1,0 +1,358 @@
+//! Collapsing many observed names under one path into a prefix wildcard, and dropping resources
+//! that another resource of the same grant already covers.
+//!
+//! A wildcard is made only from evidence: at least `threshold` distinct names in one directory
+//! (S3 key or SSM parameter path), and never shorter than that directory, so it can never reach
+//! across a bucket, account, region, or a path segment that was not observed.
+
+use crate::policy::escape::unescape_literal;
+use crate::policy::eval::{resource_matches, Context, VARIABLES_VERSION};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Generalizes a set of resources (policy syntax) of one action and condition.
+/// Returns the new set and, for each wildcard made, the resources it replaced.
+pub fn generalize(
+    resources: &BTreeSet<String>,
+    threshold: usize,
+) -> (BTreeSet<String>, BTreeMap<String, Vec<String>>) {
+    // Path-like resources by their fixed head (bucket, parameter root, log group).
+    let mut by_head: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut out = BTreeSet::new();
+    for r in resources {
+        match split_path(r) {
+            Some((head, path)) if threshold > 0 && !r.ends_with('*') => {
+                by_head.entry(head).or_default().push(path)
+            }
+            _ => {
+                out.insert(r.clone());
+            }
+        }
+    }
+    let mut replaced = BTreeMap::new();
+    for (head, paths) in by_head {
+        let mut wildcards = Vec::new();
+        let literals = collapse(&paths, 0, threshold.max(2), &mut wildcards);
+        out.extend(literals.iter().map(|p| format!("{head}{p}")));
+        for (prefix, members) in wildcards {
+            let wildcard = format!("{head}{prefix}*");
+            replaced.insert(
+                wildcard.clone(),
+                members.iter().map(|m| format!("{head}{m}")).collect(),
+            );
+            out.insert(wildcard);
+        }
+    }
+    (out, replaced)
+}
+
+/// Collapses the paths below the directory that ends at byte `depth` (all paths share it).
+/// Subdirectories holding `threshold` or more paths are collapsed on their own first, so a
+/// wildcard stays as deep as the evidence allows; what remains at this level becomes one
+/// longest-common-prefix wildcard if it still counts `threshold` paths. Returns the paths kept
+/// literally; wildcards (prefix, members) are pushed to `wildcards`.
+fn collapse<'a>(
+    paths: &[&'a str],
+    depth: usize,
+    threshold: usize,
+    wildcards: &mut Vec<(String, Vec<&'a str>)>,
+) -> Vec<&'a str> {
+    let mut subdirs: BTreeMap<&str, Vec<&'a str>> = BTreeMap::new();
+    let mut here = Vec::new();
+    for p in paths {
+        match p[depth..].find('/') {
+            Some(slash) => subdirs.entry(&p[..depth + slash + 1]).or_default().push(p),
+            None => here.push(*p),
+        }
+    }
+    let mut kept = Vec::new();
+    for (dir, members) in subdirs {
+        if members.len() >= threshold {
+            kept.extend(collapse(&members, dir.len(), threshold, wildcards));
+        } else {
+            here.extend(members);
+        }
+    }
+    if here.len() >= threshold {
+        let mut prefix = safe_prefix(longest_common_prefix(&here), depth);
+        // Across subdirectories a shared character is an accident of naming (random ids), not a
+        // prefix: stop at the directory they share.
+        if here.iter().any(|p| p[depth..].contains('/')) {
+            prefix = &prefix[..prefix.rfind('/').map_or(depth, |i| (i + 1).max(depth))];
+        }
+        // At the head (bucket root, parameter root) an empty prefix would reach every name in
+        // the bucket or account: a wildcard needs at least one observed segment or character.
+        if prefix.is_empty() {
+            kept.extend(here);
+        } else {
+            wildcards.push((prefix.to_string(), here));
+        }
+    } else {
+        kept.extend(here);
+    }
+    kept
+}
+
+/// Splits a generalizable ARN into its fixed head and its path: S3 objects (after
+/// `arn:aws:s3:::bucket/`), SSM parameters (after `…:parameter/`) and log streams (after
+/// `…:log-stream:`). Other ARNs are never generalized.
+fn split_path(arn: &str) -> Option<(&str, &str)> {
+    let rest = arn.strip_prefix("arn:")?;
+    let parts: Vec<&str> = rest.splitn(5, ':').collect();
+    if parts.len() != 5 {
+        return None;
+    }
+    let head_len = 4 + parts[..4].iter().map(|p| p.len() + 1).sum::<usize>();
+    let resource = parts[4];
+    let path_start = match parts[1] {
+        "s3" if parts[2].is_empty() && parts[3].is_empty() => head_len + resource.find('/')? + 1,
+        "ssm" if resource.starts_with("parameter/") => head_len + "parameter/".len(),
+        "logs" => head_len + resource.find(":log-stream:")? + ":log-stream:".len(),
+        _ => return None,
+    };
+    (path_start < arn.len()).then(|| arn.split_at(path_start))
+}
+
+/// Log streams the awslogs driver names `<prefix>/<container>/<task-id>`: one per task, so the
+/// observed name can never be used again. The task id becomes `*`; nothing else changes.
+pub fn per_task_log_streams(
+    resources: &BTreeSet<String>,
+) -> (BTreeSet<String>, BTreeMap<String, Vec<String>>) {
+    let mut out = BTreeSet::new();
+    let mut replaced: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in resources {
+        let task_id = r
+            .contains(":log-stream:")
+            .then(|| r.rsplit_once('/'))
+            .flatten()
+            .filter(|(_, last)| is_task_id(last));
+        match task_id {
+            Some((stem, _)) => {
+                let wildcard = format!("{stem}/*");
+                replaced
+                    .entry(wildcard.clone())
+                    .or_default()
+                    .push(r.clone());
+                out.insert(wildcard);
+            }
+            None => {
+                out.insert(r.clone());
+            }
+        }
+    }
+    (out, replaced)
+}
+
+fn is_task_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The longest common prefix of `names`, on a character boundary.
+fn longest_common_prefix<'a>(names: &[&'a str]) -> &'a str {
+    let first = names[0];
+    let mut end = first.len();
+    for n in &names[1..] {
+        end = first
+            .bytes()
+            .zip(n.bytes())
+            .take(end)
+            .take_while(|(a, b)| a == b)
+            .count();
+    }
+    while !first.is_char_boundary(end) {
+        end -= 1;
+    }
+    &first[..end]
+}
+
+/// Cuts a prefix back so it does not end inside an escape (`${*}`), never below `min_len`.
+fn safe_prefix(prefix: &str, min_len: usize) -> &str {
+    if let Some(open) = prefix.rfind("${") {
+        if !prefix[open..].contains('}') && open >= min_len {
+            return &prefix[..open];
+        }
+    }
+    prefix
+}
+
+/// Drops resources that another, wildcard resource of the same set already matches.
+pub fn drop_covered(resources: BTreeSet<String>) -> BTreeSet<String> {
+    let wildcards: Vec<String> = resources
+        .iter()
+        .filter(|r| has_wildcard(r))
+        .cloned()
+        .collect();
+    let none = Context::new();
+    resources
+        .into_iter()
+        .filter(|r| {
+            let literal = unescape_literal(r);
+            !wildcards
+                .iter()
+                .any(|w| w != r && resource_matches(w, &literal, VARIABLES_VERSION, &none))
+        })
+        .collect()
+}
+
+fn has_wildcard(r: &str) -> bool {
+    let plain = r.replace("${*}", "").replace("${?}", "");
+    plain.contains('*') || plain.contains('?')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(items: &[&str]) -> BTreeSet<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn many_objects_in_one_directory_become_its_prefix() {
+        let objects = set(&[
+            "arn:aws:s3:::docs/uploads/a.pdf",
+            "arn:aws:s3:::docs/uploads/b.pdf",
+            "arn:aws:s3:::docs/uploads/c.pdf",
+            "arn:aws:s3:::docs/private/z.pdf",
+        ]);
+        let (out, replaced) = generalize(&objects, 3);
+        assert_eq!(
+            out,
+            set(&[
+                "arn:aws:s3:::docs/private/z.pdf",
+                "arn:aws:s3:::docs/uploads/*"
+            ])
+        );
+        assert_eq!(replaced["arn:aws:s3:::docs/uploads/*"].len(), 3);
+    }
+
+    #[test]
+    fn the_prefix_is_the_longest_common_one_not_the_directory() {
+        let objects = set(&[
+            "arn:aws:s3:::r/2026/report-01.csv",
+            "arn:aws:s3:::r/2026/report-02.csv",
+            "arn:aws:s3:::r/2026/report-03.csv",
+        ]);
+        let (out, _) = generalize(&objects, 3);
+        assert_eq!(out, set(&["arn:aws:s3:::r/2026/report-0*"]));
+    }
+
+    #[test]
+    fn never_wider_than_the_bucket_or_below_threshold() {
+        // Names at the bucket root with nothing in common stay as they are: `a/*` is the bucket.
+        let root = set(&["arn:aws:s3:::a/x", "arn:aws:s3:::a/y", "arn:aws:s3:::a/z"]);
+        assert_eq!(generalize(&root, 3).0, root);
+        let root = set(&[
+            "arn:aws:s3:::a/log-1",
+            "arn:aws:s3:::a/log-2",
+            "arn:aws:s3:::a/log-3",
+        ]);
+        assert_eq!(generalize(&root, 3).0, set(&["arn:aws:s3:::a/log-*"]));
+        // Unrelated top-level parameter paths never become the whole account's parameters.
+        let params = set(&[
+            "arn:aws:ssm:r:1:parameter/billing/prod/api-key",
+            "arn:aws:ssm:r:1:parameter/orders/prod/db-password",
+            "arn:aws:ssm:r:1:parameter/reports/smtp-password",
+        ]);
+        assert_eq!(generalize(&params, 3).0, params);
+        let few = set(&["arn:aws:s3:::a/d/x", "arn:aws:s3:::a/d/y"]);
+        assert_eq!(generalize(&few, 3).0, few);
+        // Other resource types are never generalized.
+        let queues = set(&[
+            "arn:aws:sqs:r:1:q1",
+            "arn:aws:sqs:r:1:q2",
+            "arn:aws:sqs:r:1:q3",
+        ]);
+        assert_eq!(generalize(&queues, 2).0, queues);
+        // Objects spread over directories collapse to the directory they share, no higher.
+        let spread = set(&[
+            "arn:aws:s3:::a/in/d1/x",
+            "arn:aws:s3:::a/in/d2/y",
+            "arn:aws:s3:::a/in/d3/z",
+            "arn:aws:s3:::a/out/w",
+        ]);
+        assert_eq!(
+            generalize(&spread, 3).0,
+            set(&["arn:aws:s3:::a/in/*", "arn:aws:s3:::a/out/w"])
+        );
+    }
+
+    #[test]
+    fn ssm_parameters_generalize_within_their_path() {
+        let params = set(&[
+            "arn:aws:ssm:eu-west-1:1:parameter/svc/prod/a",
+            "arn:aws:ssm:eu-west-1:1:parameter/svc/prod/b",
+            "arn:aws:ssm:eu-west-1:1:parameter/svc/prod/c",
+        ]);
+        assert_eq!(
+            generalize(&params, 3).0,
+            set(&["arn:aws:ssm:eu-west-1:1:parameter/svc/prod/*"])
+        );
+    }
+
+    #[test]
+    fn an_escaped_star_never_becomes_a_wildcard() {
+        let objects = set(&[
+            "arn:aws:s3:::b/d/x${*}1",
+            "arn:aws:s3:::b/d/x${*}2",
+            "arn:aws:s3:::b/d/x${*}3",
+        ]);
+        let (out, _) = generalize(&objects, 3);
+        assert_eq!(out, set(&["arn:aws:s3:::b/d/x${*}*"]));
+        let cut = set(&[
+            "arn:aws:s3:::b/d/a${*}",
+            "arn:aws:s3:::b/d/a${?}",
+            "arn:aws:s3:::b/d/a${$}",
+        ]);
+        assert_eq!(generalize(&cut, 3).0, set(&["arn:aws:s3:::b/d/a*"]));
+    }
+
+    #[test]
+    fn a_deep_cluster_stays_deep() {
+        let objects = set(&[
+            "arn:aws:s3:::b/data/t1/a",
+            "arn:aws:s3:::b/data/t1/b",
+            "arn:aws:s3:::b/data/t1/c",
+            "arn:aws:s3:::b/data/t2/a",
+        ]);
+        assert_eq!(
+            generalize(&objects, 3).0,
+            set(&["arn:aws:s3:::b/data/t1/*", "arn:aws:s3:::b/data/t2/a"])
+        );
+    }
+
+    #[test]
+    fn per_task_log_streams_lose_only_the_task_id() {
+        let streams = set(&[
+            "arn:aws:logs:r:1:log-group:/ecs/web:log-stream:ecs/web/f2be848f77dc36d3a552e442c961ac4e",
+            "arn:aws:logs:r:1:log-group:/ecs/web:log-stream:manual-stream",
+        ]);
+        let (out, replaced) = per_task_log_streams(&streams);
+        assert_eq!(
+            out,
+            set(&[
+                "arn:aws:logs:r:1:log-group:/ecs/web:log-stream:ecs/web/*",
+                "arn:aws:logs:r:1:log-group:/ecs/web:log-stream:manual-stream"
+            ])
+        );
+        assert_eq!(replaced.len(), 1);
+    }
+
+    #[test]
+    fn covered_resources_are_dropped() {
+        let secrets = set(&[
+            "arn:aws:secretsmanager:r:1:secret:db-AbCdEf",
+            "arn:aws:secretsmanager:r:1:secret:db-??????",
+            "arn:aws:secretsmanager:r:1:secret:other-XyZabc",
+        ]);
+        assert_eq!(
+            drop_covered(secrets),
+            set(&[
+                "arn:aws:secretsmanager:r:1:secret:db-??????",
+                "arn:aws:secretsmanager:r:1:secret:other-XyZabc"
+            ])
+        );
+        // A literal star is not a wildcard that covers other names.
+        let literal = set(&["arn:aws:s3:::b/${*}", "arn:aws:s3:::b/x"]);
+        assert_eq!(drop_covered(literal.clone()), literal);
+    }
+}
