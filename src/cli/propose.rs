@@ -1,0 +1,73 @@
+use crate::store::Store;
+use crate::{output, synth};
+use std::path::PathBuf;
+
+/// Propose the minimal policy for each role from the recorded evidence.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Output format: `text` (one section per role) or `json` (machine-readable contract).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Also write one IAM policy document per role into this directory (`<role-name>.json`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Only this role (its ARN); repeatable.
+    #[arg(long = "role", value_name = "ARN")]
+    pub roles: Vec<String>,
+
+    /// Distinct S3 objects or SSM parameters under one path before they are granted as a prefix
+    /// wildcard (their longest common prefix); 0 never generalizes.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub wildcard_threshold: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
+    let store = Store::open(&db, false).await?;
+    let mut evidence = store.evidence().await?;
+    let mut ungranted = store.ungranted().await?;
+    let definitions: Vec<_> = store
+        .task_definitions()
+        .await?
+        .into_iter()
+        .map(|d| d.definition)
+        .collect();
+    store.close().await;
+    if !args.roles.is_empty() {
+        evidence.retain(|r| args.roles.contains(&r.role_arn));
+        ungranted.retain(|r| args.roles.contains(&r.role_arn));
+        if evidence.is_empty() && ungranted.is_empty() {
+            anyhow::bail!(
+                "no evidence for {} in {}; `policy-miner propose` without --role lists the roles",
+                args.roles.join(", "),
+                db.display()
+            );
+        }
+    }
+    let opts = synth::Options {
+        wildcard_threshold: args.wildcard_threshold,
+    };
+    let proposal =
+        synth::propose(&evidence, &ungranted, &definitions, &opts).map_err(anyhow::Error::msg)?;
+    match args.format {
+        Format::Json => println!("{}", output::json(&proposal)),
+        Format::Text => print!("{}", output::text(&proposal)),
+    }
+    if let Some(dir) = args.out {
+        let written = output::write_policy_files(&proposal, &dir)
+            .map_err(|e| anyhow::anyhow!("{}: cannot write policy files: {e}", dir.display()))?;
+        eprintln!(
+            "wrote {} policy file(s) to {}",
+            written.len(),
+            dir.display()
+        );
+    }
+    Ok(0)
+}
