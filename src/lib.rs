@@ -7,6 +7,8 @@
 //! `policy` holds the document types and the IAM evaluator that proves coverage.
 
 pub mod attribution;
+pub mod aws;
+pub mod bench;
 pub mod call;
 pub mod catalog;
 pub mod cli;
@@ -17,3 +19,4 @@ pub mod policy;
 pub mod source;
 pub mod store;
 pub mod synth;
+pub mod tighten;

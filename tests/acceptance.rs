@@ -102,10 +102,6 @@ fn every_observed_call_is_allowed_and_every_near_miss_denied() {
     let probes = probes();
     let mut failures = Vec::new();
     for p in probes["allow"].as_array().unwrap() {
-        // Grants derived from task definitions (never in CloudTrail) come with issue 5.
-        if p.get("source").and_then(Value::as_str) == Some("taskdef") {
-            continue;
-        }
         if decide(&fleet.proposal, p) != Decision::Allow {
             failures.push(format!("NOT ALLOWED: {p}"));
         }

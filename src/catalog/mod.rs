@@ -8,6 +8,9 @@
 
 mod pattern;
 pub mod show;
+pub mod update;
+
+pub use update::active;
 
 use std::cmp::Ordering;
 use std::io::Read;

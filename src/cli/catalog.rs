@@ -1,4 +1,6 @@
-/// Look up the embedded IAM catalog (Service Authorization Reference data).
+use crate::catalog::update::{self, Origin};
+
+/// Look up the IAM catalog (Service Authorization Reference data), or refresh it from AWS.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -7,20 +9,74 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum CatalogCommand {
-    /// An action's access level, resource types (ARN formats) and condition keys.
+    /// An action's access level, resource types (ARN formats) and condition keys, and which
+    /// copy of the catalog answered (embedded, or cached by `catalog update`).
     Show {
         /// e.g. `s3:GetObject` (case-insensitive).
         action: String,
+    },
+    /// Download the current catalog from AWS's Service Authorization Reference into the user
+    /// cache ($XDG_CACHE_HOME or ~/.cache, `policy-miner/iam-catalog.json.gz`); later commands
+    /// use it instead of the embedded copy. On any failure the cache is left as it was.
+    Update {
+        /// Where the reference's index is served.
+        #[arg(long, value_name = "URL", default_value = update::DEFAULT_ENDPOINT)]
+        endpoint: String,
     },
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
     match args.command {
         CatalogCommand::Show { action } => {
-            let text = crate::catalog::show::show_action(crate::catalog::embedded(), &action)
-                .map_err(anyhow::Error::msg)?;
-            print!("{text}");
+            let (catalog, origin) = update::active_with_origin();
+            let text =
+                crate::catalog::show::show_action(catalog, &action).map_err(anyhow::Error::msg)?;
+            let copy = match origin {
+                Origin::Embedded => format!(
+                    "Copy: embedded in this binary (data of {})\n",
+                    catalog.source_date()
+                ),
+                Origin::Cached(path) => format!(
+                    "Copy: cached by `catalog update` on {}, {}\n",
+                    catalog.source_date(),
+                    path.display()
+                ),
+            };
+            write_stdout(&format!("{text}{copy}"))?;
+            if let Some(note) = update::cache_note() {
+                eprintln!("note: {note}");
+            }
             Ok(0)
         }
+        CatalogCommand::Update { endpoint } => {
+            let done = update::update(&endpoint).map_err(|e| {
+                anyhow::anyhow!(
+                    "{e}\ncatalog update needs network access to {endpoint}; the cached catalog \
+                     (if any) was left as it was and the embedded copy still works offline"
+                )
+            })?;
+            write_stdout(&format!(
+                "catalog updated: {} services, {} actions from {} ({}), {} bytes, written to {}\n",
+                done.services,
+                done.actions,
+                done.source,
+                done.date,
+                done.bytes,
+                done.path.display()
+            ))?;
+            Ok(0)
+        }
+    }
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error, and never a panic.
+pub(super) fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::anyhow!("cannot write to stdout: {e}"))
+        }
+        _ => Ok(()),
     }
 }

@@ -1,9 +1,15 @@
 //! Command-line interface: one file per subcommand, each with its flags (documented where they are
 //! defined) and a `run` that wires the library's stages into output and an exit status.
 
+mod bench;
 mod catalog;
+mod explain;
+mod history;
 mod observe;
 mod propose;
+mod rollback;
+mod tighten;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -20,7 +26,9 @@ pub const EXIT_USAGE: i32 = 2;
         Run `policy-miner observe` on CloudTrail logs (with your task definitions), then \
         `policy-miner propose` to get one minimal policy per role.",
     after_help = "Exit status: 0 success; 1 error; 2 usage error; 3 `observe` skipped some input \
-        (each skipped file is named on stderr)."
+        (each skipped file is named on stderr); 4 `verify` found observed calls the policy \
+        would deny; 130 `observe` was interrupted by Ctrl-C or SIGTERM \
+        (finished files are recorded: run it again to read the rest)."
 )]
 pub struct Cli {
     /// SQLite database holding the evidence (created by `observe`).
@@ -40,7 +48,13 @@ pub struct Cli {
 pub enum Command {
     Observe(observe::Args),
     Propose(propose::Args),
+    Verify(verify::Args),
     Catalog(catalog::Args),
+    Explain(explain::Args),
+    Bench(bench::Args),
+    Tighten(tighten::Args),
+    Rollback(rollback::Args),
+    History(history::Args),
 }
 
 /// Runs the parsed command; returns the process exit status.
@@ -48,7 +62,13 @@ pub async fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Observe(args) => observe::run(cli.db, args).await,
         Command::Propose(args) => propose::run(cli.db, args).await,
+        Command::Verify(args) => verify::run(cli.db, args).await,
         Command::Catalog(args) => catalog::run(args),
+        Command::Explain(args) => explain::run(cli.db, args).await,
+        Command::Bench(args) => bench::run(args),
+        Command::Tighten(args) => tighten::run(cli.db, args).await,
+        Command::Rollback(args) => rollback::run(cli.db, args).await,
+        Command::History(args) => history::run(cli.db, args).await,
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

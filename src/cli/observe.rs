@@ -1,3 +1,4 @@
+use crate::observe::{window, TimeWindow};
 use std::path::PathBuf;
 
 /// Read CloudTrail logs and record, per role, the API calls it made.
@@ -5,8 +6,14 @@ use std::path::PathBuf;
 /// Reads `.json` and `.json.gz` files (directories recursively) in every CloudTrail shape:
 /// `{"Records":[…]}`, a JSON array, a single event, one event per line, LookupEvents output.
 /// Only calls by IAM role sessions become evidence; other principals are counted. Files already
-/// observed (same content) are not counted again.
+/// observed (same content) are not counted again, so it can run on a schedule over the same
+/// directory; a run stopped by Ctrl-C, SIGTERM or even SIGKILL is finished by the next one.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 everything was read; 3 some input was skipped (each skipped file \
+        is named on stderr); 130 interrupted by Ctrl-C or SIGTERM: the files finished were \
+        recorded, run the same command again to read the rest; 1 error; 2 usage error."
+)]
 pub struct Args {
     /// ECS task definitions (files or directories of `.json`), as `aws ecs
     /// describe-task-definition` prints them or as register-task-definition input. Maps each role
@@ -14,20 +21,73 @@ pub struct Args {
     #[arg(long = "task-definitions", value_name = "PATH")]
     pub task_definitions: Vec<PathBuf>,
 
-    /// CloudTrail files or directories.
+    /// CloudTrail files or directories, or trail buckets as `s3://bucket/prefix/` (account and
+    /// organization layouts; credentials, region and endpoint from the usual AWS environment:
+    /// AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL). Objects are remembered by key and ETag, so a
+    /// scheduled run downloads only new ones.
     #[arg(value_name = "PATH", required = true)]
     pub inputs: Vec<PathBuf>,
 
-    /// Print only warnings and errors, no summary.
+    /// Trail buckets: read only this account's logs (`AWSLogs/[o-…/]<account>/`). Repeatable.
+    #[arg(long = "account", value_name = "ID")]
+    pub accounts: Vec<String>,
+
+    /// Trail buckets: read only this region's logs (`…/CloudTrail/<region>/`). Repeatable.
+    #[arg(long = "region", value_name = "REGION")]
+    pub regions: Vec<String>,
+
+    /// Count only events at or after TIME: RFC 3339 (`2026-11-02T00:00:00Z`), a day
+    /// (`2026-11-02`, midnight UTC) or a duration before now (`90s`, `30m`, `12h`, `7d`, `2w`).
+    /// A directory walk skips files delivered on a day (`…/YYYY/MM/DD/…` of the delivery path)
+    /// that ends before it.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Count only events before TIME (same forms as --since). A directory walk skips files
+    /// delivered more than a day after it (CloudTrail may deliver records late).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Print only warnings and errors: no summary, no progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// Seconds to wait while another policy-miner process writes to the database before giving
+    /// up with an error (exit 1). Two observers on one database take turns per batch and never
+    /// count a file twice.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub lock_timeout: u64,
 }
 
 pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
+    let now = chrono::Utc::now();
+    let parse = |flag: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| window::parse_time(t, now).map_err(|e| anyhow::anyhow!("--{flag}: {e}")))
+            .transpose()
+    };
+    let (since, until) = match (parse("since", &args.since), parse("until", &args.until)) {
+        (Ok(s), Ok(u)) => (s, u),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return Ok(super::EXIT_USAGE);
+        }
+    };
+    if let (Some(s), Some(u)) = (since, until) {
+        if s >= u {
+            eprintln!("error: --since ({s}) must be before --until ({u})");
+            return Ok(super::EXIT_USAGE);
+        }
+    }
     let summary = crate::observe::run(crate::observe::Options {
         db,
         inputs: args.inputs,
         task_definitions: args.task_definitions,
+        window: TimeWindow::new(since, until),
+        progress: !args.quiet,
+        lock_timeout: std::time::Duration::from_secs(args.lock_timeout),
+        accounts: args.accounts,
+        regions: args.regions,
     })
     .await?;
     for w in summary.warnings() {
@@ -35,6 +95,11 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
     }
     if !args.quiet {
         eprint!("{}", summary.render());
+    } else if summary.interrupted {
+        eprintln!(
+            "interrupted: {} file(s) not read; run the same command again to read them",
+            summary.files_not_started
+        );
     }
     Ok(summary.exit_code())
 }

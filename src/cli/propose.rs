@@ -5,7 +5,11 @@ use std::path::PathBuf;
 /// Propose the minimal policy for each role from the recorded evidence.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Output format: `text` (one section per role) or `json` (machine-readable contract).
+    /// Output format: `text` (one section per role), `json` (machine-readable contract), `iam`
+    /// (role ARN → policy document, or its list of managed policy documents when split for
+    /// size), `terraform` (aws_iam_policy_document + aws_iam_role_policy per role),
+    /// `cloudformation` (YAML template: AWS::IAM::RolePolicy, or AWS::IAM::ManagedPolicy when
+    /// split), `markdown` (a review report per family).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
@@ -27,6 +31,10 @@ pub struct Args {
 pub enum Format {
     Text,
     Json,
+    Iam,
+    Terraform,
+    Cloudformation,
+    Markdown,
 }
 
 pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
@@ -54,11 +62,21 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
     let opts = synth::Options {
         wildcard_threshold: args.wildcard_threshold,
     };
-    let proposal =
+    let mut proposal =
         synth::propose(&evidence, &ungranted, &definitions, &opts).map_err(anyhow::Error::msg)?;
+    if !args.roles.is_empty() {
+        // Roles proposed from task definitions alone are not in the filtered evidence.
+        proposal.roles.retain(|r| args.roles.contains(&r.role_arn));
+    }
     match args.format {
         Format::Json => println!("{}", output::json(&proposal)),
         Format::Text => print!("{}", output::text(&proposal)),
+        Format::Iam => print!("{}", output::iam::iam(&proposal)),
+        Format::Terraform => print!("{}", output::terraform::terraform(&proposal)),
+        Format::Cloudformation => {
+            print!("{}", output::cloudformation::cloudformation(&proposal))
+        }
+        Format::Markdown => print!("{}", output::markdown::markdown(&proposal)),
     }
     if let Some(dir) = args.out {
         let written = output::write_policy_files(&proposal, &dir)

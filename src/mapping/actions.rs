@@ -24,6 +24,9 @@ pub fn iam_prefix(event_source: &str) -> &str {
         "execute-api" => "execute-api",
         "sso-directory" => "sso-directory",
         "streams.dynamodb" => "dynamodb",
+        // AWS Marketplace Agreement Service and AppRegistry authorize under their parent's prefix.
+        "agreement-marketplace" => "aws-marketplace",
+        "servicecatalog-appregistry" => "servicecatalog",
         "elasticfilesystem" => "elasticfilesystem",
         "es" => "es",
         other => other,
@@ -111,6 +114,23 @@ pub fn strip_version_suffix(name: &str) -> &str {
         }
     }
     name
+}
+
+/// Why a known kind of event has no IAM action of its own, for the unmapped list; None when
+/// there is nothing more to say than that the catalog lacks the action.
+pub fn why_no_action(prefix: &str, event_name: &str) -> Option<&'static str> {
+    match (prefix, event_name) {
+        ("apigateway", _) => Some(
+            "API Gateway authorizes management calls as apigateway:<HTTP verb> on the API's \
+             resource path, which CloudTrail does not record",
+        ),
+        ("signin", _) => Some("console sign-in events are not IAM-authorized API calls"),
+        ("discovery-marketplace", _) => Some(
+            "an AWS Marketplace console call with no IAM action in the Service Authorization \
+             Reference",
+        ),
+        _ => None,
+    }
 }
 
 /// Calls that need no IAM permission at all.

@@ -45,11 +45,15 @@ pub fn map_call(call: &ApiCall, catalog: &Catalog) -> Mapped {
     if let Some(reason) = actions::needs_no_permission(prefix, call.event_name) {
         return Mapped::NoPermissionNeeded(reason);
     }
+    let explained = |reason: String| match actions::why_no_action(prefix, call.event_name) {
+        Some(why) => format!("{reason}: {why}"),
+        None => reason,
+    };
     if !catalog.has_service(prefix) {
-        return Mapped::Unmapped(format!(
+        return Mapped::Unmapped(explained(format!(
             "event source {} has no IAM service prefix `{prefix}` in the catalog",
             call.event_source
-        ));
+        )));
     }
     let req: Value = call
         .request_parameters
@@ -58,7 +62,7 @@ pub fn map_call(call: &ApiCall, catalog: &Catalog) -> Mapped {
     let ctx = Ctx {
         call,
         req: &req,
-        partition: call.partition(),
+        partition: partition(call),
         region: call.region,
         account: call.resource_account(),
     };
@@ -73,10 +77,10 @@ pub fn map_call(call: &ApiCall, catalog: &Catalog) -> Mapped {
     for step in steps {
         let full = format!("{prefix}:{}", step.action);
         let Some(action) = catalog.action(&full) else {
-            return Mapped::Unmapped(format!(
+            return Mapped::Unmapped(explained(format!(
                 "event {} maps to {full}, which is not an IAM action in the catalog",
                 call.event_name
-            ));
+            )));
         };
         let condition = condition_for(call, prefix);
         for (resource, resource_rule) in place(&action, &step, call) {
@@ -101,18 +105,22 @@ fn place(action: &crate::catalog::Action, step: &Step, call: &ApiCall) -> Vec<(S
             "the action takes no resource, so only \"*\" works".to_string(),
         )];
     }
-    if let Some(arn) = step
-        .candidates
-        .iter()
-        .find(|c| action.accepts_arn(c).is_some())
-    {
+    let mut accepted = step.candidates.iter().filter(|c| accepts(action, c));
+    if step.resource_rule == resources::REQUEST_ARNS {
+        let all: Vec<(String, String)> = accepted
+            .map(|arn| (arn.clone(), step.resource_rule.to_string()))
+            .collect();
+        if !all.is_empty() {
+            return all;
+        }
+    } else if let Some(arn) = accepted.next() {
         return vec![(arn.clone(), step.resource_rule.to_string())];
     }
     let listed: Vec<(String, String)> = call
         .resources
         .iter()
         .map(|r| escape_literal(r.arn))
-        .filter(|arn| action.accepts_arn(arn).is_some())
+        .filter(|arn| accepts(action, arn))
         .map(|arn| (arn, "ARN listed in the event's resources[]".to_string()))
         .collect();
     if !listed.is_empty() {
@@ -128,6 +136,40 @@ fn place(action: &crate::catalog::Action, step: &Step, call: &ApiCall) -> Vec<(S
         )
     };
     vec![(ANY_RESOURCE.to_string(), why)]
+}
+
+/// The partition of the call's ARNs: the role's own (a role session's resources live in its
+/// partition); for other principals the first ARN in `resources[]`, else the region's partition.
+fn partition<'a>(call: &ApiCall<'a>) -> &'a str {
+    if let crate::call::Principal::Role { .. } = call.principal {
+        return call.partition();
+    }
+    if let Some(p) = call
+        .resources
+        .iter()
+        .find_map(|r| r.arn.strip_prefix("arn:")?.split(':').next())
+        .filter(|p| !p.is_empty())
+    {
+        return p;
+    }
+    if call.region.starts_with("cn-") {
+        "aws-cn"
+    } else if call.region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// Whether `action` can be scoped to `arn`. The catalog's strict classification calls a
+/// qualified Lambda ARN (`function:f:live`, `function:f:3`) a `function alias`/`function version`,
+/// types the reference does not list for `lambda:InvokeFunction` and friends, yet Lambda authorizes
+/// those actions on qualified ARNs; only for Lambda functions is the looser match taken.
+pub fn accepts(action: &crate::catalog::Action, arn: &str) -> bool {
+    action.accepts_arn(arn).is_some()
+        || (action.service() == "lambda"
+            && arn.contains(":function:")
+            && action.resource_types_matching(arn).contains(&"function"))
 }
 
 /// `kms:ViaService` when a service called KMS on the principal's behalf.

@@ -119,8 +119,67 @@ pub fn plan(prefix: &str, ctx: &Ctx) -> Vec<Step> {
                 .collect(),
             "state machine ARN from the request",
         ),
-        _ => one(Vec::new(), "resources[] of the event"),
+        "ecs" => one(ecs(ctx), REQUEST_ARNS),
+        _ => one(request_arns(ctx), REQUEST_ARNS),
     }
+}
+
+/// ECS names clusters and services by name or ARN: the cluster (default `default`) and every
+/// service named become ARNs, next to any other ARN of the request; the catalog keeps those the
+/// action is authorized on (a service action its services, a cluster action its cluster).
+fn ecs(ctx: &Ctx) -> Vec<String> {
+    let cluster = ctx.s("cluster").unwrap_or("default");
+    let cluster_name = cluster.rsplit_once(":cluster/").map_or(cluster, |(_, n)| n);
+    let mut out = vec![if cluster.starts_with("arn:") {
+        lit(cluster)
+    } else {
+        ctx.arn("ecs", &format!("cluster/{cluster}"))
+    }];
+    let services: Vec<&str> = match ctx.req.get("services") {
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        _ => ctx.s("service").into_iter().collect(),
+    };
+    for svc in services {
+        out.push(if svc.starts_with("arn:") {
+            lit(svc)
+        } else {
+            ctx.arn("ecs", &format!("service/{cluster_name}/{svc}"))
+        });
+    }
+    for arn in request_arns(ctx) {
+        if !out.contains(&arn) {
+            out.push(arn);
+        }
+    }
+    out
+}
+
+/// The rule of steps whose candidates are every ARN the request names: each one the action
+/// accepts is a resource the call touches, not an alternative spelling of one target.
+pub const REQUEST_ARNS: &str = "ARN named in the request";
+
+/// ARNs the request names in its top-level parameters (`targetGroupArn`, `resourceArns`, ...),
+/// for services without a rule of their own; the catalog then keeps only those the action is
+/// authorized on.
+fn request_arns(ctx: &Ctx) -> Vec<String> {
+    let Some(params) = ctx.req.as_object() else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for value in params.values() {
+        let strings: Vec<&str> = match value {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        for s in strings.into_iter().filter(|s| s.starts_with("arn:")) {
+            let arn = lit(s);
+            if !out.contains(&arn) {
+                out.push(arn);
+            }
+        }
+    }
+    out
 }
 
 // --- S3 ---
@@ -142,11 +201,23 @@ fn s3(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<Step> {
     let event = ctx.call.event_name;
     if event == "CopyObject" || event == "UploadPartCopy" {
         let mut steps = Vec::new();
-        if let Some((src_bucket, src_key)) = ctx.s("x-amz-copy-source").and_then(copy_source) {
+        let source = ctx.s("x-amz-copy-source");
+        if let Some((src_bucket, src_key)) = source.and_then(copy_source) {
+            // Copying a given version of the source reads that version.
+            let versioned = source.is_some_and(|s| s.contains("versionId="));
             steps.push(Step {
-                action: "GetObject".into(),
+                action: if versioned {
+                    "GetObjectVersion"
+                } else {
+                    "GetObject"
+                }
+                .into(),
                 candidates: vec![s3_object_arn(p, &src_bucket, &src_key)],
-                action_rule: "copying reads the source object (s3:GetObject)",
+                action_rule: if versioned {
+                    "copying a source version reads it (s3:GetObjectVersion)"
+                } else {
+                    "copying reads the source object (s3:GetObject)"
+                },
                 resource_rule: "source object from x-amz-copy-source",
             });
         }
@@ -466,13 +537,22 @@ fn dynamodb(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<Step> {
             statements
                 .into_iter()
                 .filter_map(partiql)
-                .map(|(action, table)| {
-                    step(
+                .map(|(action, table, index)| match index {
+                    Some(index) => step(
+                        action,
+                        vec![
+                            lit(&format!("{}/index/{index}", table_arn(&table))),
+                            table_arn(&table),
+                        ],
+                        "PartiQL statements need the PartiQL action of their verb",
+                        "index named in the statement",
+                    ),
+                    None => step(
                         action,
                         vec![table_arn(&table)],
                         "PartiQL statements need the PartiQL action of their verb",
                         "table named in the statement",
-                    )
+                    ),
                 })
                 .collect()
         }
@@ -505,7 +585,7 @@ fn dynamodb(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<Step> {
 }
 
 /// The PartiQL action and table of a statement (`SELECT … FROM "orders"` → PartiQLSelect, orders).
-fn partiql(statement: &str) -> Option<(&'static str, String)> {
+fn partiql(statement: &str) -> Option<(&'static str, String, Option<String>)> {
     let words: Vec<&str> = statement.split_whitespace().collect();
     let verb = words.first()?.to_ascii_uppercase();
     let (action, after) = match verb.as_str() {
@@ -516,9 +596,14 @@ fn partiql(statement: &str) -> Option<(&'static str, String)> {
         _ => return None,
     };
     let pos = words.iter().position(|w| w.eq_ignore_ascii_case(after))?;
-    let table = words.get(pos + 1)?.trim_matches(|c| c == '"' || c == '\'');
-    let table = table.split('.').next()?.trim_matches('"');
-    (!table.is_empty()).then(|| (action, table.to_string()))
+    let target = words.get(pos + 1)?;
+    // `"table"` or `"table"."index"`: a statement on an index is authorized on the index ARN.
+    let mut parts = target
+        .splitn(2, '.')
+        .map(|p| p.trim_matches(|c| c == '"' || c == '\''));
+    let table = parts.next().filter(|t| !t.is_empty())?;
+    let index = parts.next().filter(|i| !i.is_empty());
+    Some((action, table.to_string(), index.map(str::to_string)))
 }
 
 // --- Secrets Manager ---
@@ -649,19 +734,31 @@ fn ecr(ctx: &Ctx) -> Option<String> {
     )))
 }
 
+/// The function ARN, qualified (`function:f:live`) when the call names a version or alias, either
+/// in the name (`f:live`, a full or partial ARN) or in the separate `qualifier` parameter.
 fn lambda(ctx: &Ctx) -> Option<String> {
     let f = ctx.s("functionName")?;
-    if f.starts_with("arn:") {
-        return Some(lit(f));
-    }
-    // A partial ARN `<account>:function:<name>`.
-    if let Some((account, name)) = f.split_once(":function:") {
-        return Some(lit(&format!(
+    let base = if f.starts_with("arn:") {
+        f.to_string()
+    } else if let Some((account, name)) = f.split_once(":function:") {
+        // A partial ARN `<account>:function:<name>`.
+        format!(
             "arn:{}:lambda:{}:{account}:function:{name}",
             ctx.partition, ctx.region
-        )));
+        )
+    } else {
+        format!(
+            "arn:{}:lambda:{}:{}:function:{f}",
+            ctx.partition, ctx.region, ctx.account
+        )
+    };
+    let qualified = base
+        .split_once(":function:")
+        .is_some_and(|(_, name)| name.contains(':'));
+    match ctx.s("qualifier") {
+        Some(q) if !qualified && q != "$LATEST" => Some(lit(&format!("{base}:{q}"))),
+        _ => Some(lit(&base)),
     }
-    Some(ctx.arn("lambda", &format!("function:{f}")))
 }
 
 fn named(
@@ -719,15 +816,19 @@ mod tests {
     fn partiql_statements() {
         assert_eq!(
             partiql(r#"SELECT * FROM "orders" WHERE pk = ?"#),
-            Some(("PartiQLSelect", "orders".to_string()))
+            Some(("PartiQLSelect", "orders".to_string(), None))
         );
         assert_eq!(
             partiql(r#"select * from "orders"."by-customer""#),
-            Some(("PartiQLSelect", "orders".to_string()))
+            Some((
+                "PartiQLSelect",
+                "orders".to_string(),
+                Some("by-customer".to_string())
+            ))
         );
         assert_eq!(
             partiql("INSERT INTO t VALUE {'a': 1}"),
-            Some(("PartiQLInsert", "t".to_string()))
+            Some(("PartiQLInsert", "t".to_string(), None))
         );
         assert_eq!(partiql("EXISTS(SELECT 1)"), None);
     }

@@ -5,11 +5,12 @@ use crate::source::cloudtrail::DecodeStats;
 use crate::source::Skipped;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
 use std::time::Duration;
 
 /// Exit status when some input could not be read (the rest was).
 pub const EXIT_INPUT_SKIPPED: i32 = 3;
+/// Exit status when Ctrl-C or SIGTERM stopped the run early (finished files are recorded).
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(Debug, Default)]
 pub struct Summary {
@@ -17,6 +18,11 @@ pub struct Summary {
     pub files_read: u64,
     pub files_already_observed: u64,
     pub files_ignored: u64,
+    /// Files not read because their delivery date lies outside `--since`/`--until`.
+    pub files_outside_window: u64,
+    /// Files left unread because the run was interrupted; the next run reads them.
+    pub files_not_started: u64,
+    pub interrupted: bool,
     pub skipped: Vec<Skipped>,
     pub events_read: u64,
     pub malformed_events: u64,
@@ -33,14 +39,14 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub(super) fn add_decode(&mut self, path: &Path, stats: &DecodeStats) {
+    pub(super) fn add_decode(&mut self, unit: &str, stats: &DecodeStats) {
         self.events_read += stats.events;
         self.malformed_events += stats.malformed;
         self.not_cloudtrail += stats.not_cloudtrail;
         let bad = stats.malformed + stats.not_cloudtrail;
         if bad > 0 {
             self.damaged_files.push((
-                path.display().to_string(),
+                unit.to_string(),
                 bad,
                 stats.first_problem.clone().unwrap_or_default(),
             ));
@@ -49,6 +55,9 @@ impl Summary {
 
     /// 0 when every input was read whole, [`EXIT_INPUT_SKIPPED`] otherwise.
     pub fn exit_code(&self) -> i32 {
+        if self.interrupted {
+            return EXIT_INTERRUPTED;
+        }
         let lost = !self.skipped.is_empty()
             || !self.task_definition_errors.is_empty()
             || self.malformed_events > 0
@@ -103,6 +112,20 @@ impl Summary {
                 String::new()
             }
         );
+        if self.files_outside_window > 0 {
+            let _ = writeln!(
+                s,
+                "  outside --since/--until by delivery date, not read: {}",
+                self.files_outside_window
+            );
+        }
+        if self.interrupted {
+            let _ = writeln!(
+                s,
+                "  interrupted: {} file(s) not read; run the same command again to read them",
+                self.files_not_started
+            );
+        }
         for (reason, n) in self.skipped_by_reason() {
             let _ = writeln!(s, "  skipped, {reason}: {n}");
         }
@@ -114,6 +137,13 @@ impl Summary {
             other,
             self.malformed_events + self.not_cloudtrail
         );
+        if c.outside_window > 0 {
+            let _ = writeln!(
+                s,
+                "  outside --since/--until, not counted: {}",
+                c.outside_window
+            );
+        }
         for (kind, n) in &c.other_principals {
             let _ = writeln!(s, "  not role evidence, {}: {n}", kind.label());
         }
@@ -141,6 +171,8 @@ impl Summary {
                 "read": self.files_read,
                 "already_observed": self.files_already_observed,
                 "ignored_by_name": self.files_ignored,
+                "outside_window": self.files_outside_window,
+                "not_started": self.files_not_started,
                 "skipped": self.skipped_by_reason(),
             },
             "events": {
@@ -151,7 +183,9 @@ impl Summary {
                 "damaged": self.malformed_events + self.not_cloudtrail,
                 "unmapped": c.unmapped,
                 "no_permission_needed": c.no_permission,
+                "outside_window": c.outside_window,
             },
+            "interrupted": self.interrupted,
             "roles": self.roles,
             "roles_unattributed": self.roles_unattributed,
             "families": self.families,

@@ -1,5 +1,12 @@
-//! Proposals as people and programs read them: text, the JSON contract, and policy files.
+//! Proposals as people and programs read them: text, the JSON contract, policy files, and the
+//! formats people deploy (IAM documents, Terraform, CloudFormation) or review (Markdown).
 
+pub mod cloudformation;
+pub mod iam;
+pub mod markdown;
+pub mod terraform;
+
+use crate::policy::PolicyDocument;
 use crate::synth::{Proposal, RoleProposal};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -9,6 +16,58 @@ use std::path::{Path, PathBuf};
 /// "denied_calls", "findings", …}]}`. Keys may be added, never removed.
 pub fn json(proposal: &Proposal) -> String {
     serde_json::to_string_pretty(proposal).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+/// The documents to deploy for a role, with their names: its inline policy (`policy-miner`), or
+/// its managed policies when the policy was split for size.
+pub fn role_documents(role: &RoleProposal) -> Vec<(&str, &PolicyDocument)> {
+    if role.managed_policies.is_empty() {
+        vec![(INLINE_POLICY_NAME, &role.policy)]
+    } else {
+        role.managed_policies
+            .iter()
+            .map(|m| (m.name.as_str(), &m.document))
+            .collect()
+    }
+}
+
+/// The name of the inline policy the deployable formats create on each role.
+pub const INLINE_POLICY_NAME: &str = "policy-miner";
+
+/// The role's name (last segment of its ARN), as IAM APIs and templates take it.
+pub fn role_name(role_arn: &str) -> &str {
+    role_arn
+        .strip_prefix("arn:")
+        .and_then(|_| role_arn.split_once(":role/"))
+        .map(|(_, path)| path.rsplit('/').next().unwrap_or(path))
+        .unwrap_or(role_arn)
+}
+
+/// Identifiers for the roles in templates (Terraform labels, CloudFormation logical ids): made
+/// from the role name by `make`, with the account added where two roles share a name, and a
+/// counter as the last resort, so each is unique and the same proposal always gives the same.
+pub fn unique_ids(proposal: &Proposal, make: impl Fn(&str) -> String) -> Vec<String> {
+    let base: Vec<String> = proposal
+        .roles
+        .iter()
+        .map(|r| make(role_name(&r.role_arn)))
+        .collect();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (role, b) in proposal.roles.iter().zip(&base) {
+        let mut id = b.clone();
+        if base.iter().filter(|x| *x == b).count() > 1 {
+            let account = role.role_arn.split(':').nth(4).unwrap_or_default();
+            id = make(&format!("{}_{account}", role_name(&role.role_arn)));
+        }
+        let n = seen.entry(id.clone()).or_default();
+        *n += 1;
+        if *n > 1 {
+            id = format!("{id}{n}");
+        }
+        out.push(id);
+    }
+    out
 }
 
 /// One section per role.
@@ -52,6 +111,20 @@ fn role_section(s: &mut String, role: &RoleProposal) {
     for f in role.findings.iter().filter(|f| f.severity != "info") {
         let _ = writeln!(s, "   {}: {}", f.severity, f.message);
     }
+    if !role.managed_policies.is_empty() {
+        let names: Vec<&str> = role
+            .managed_policies
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        let _ = writeln!(
+            s,
+            "   delivered as {} managed policies ({}): the policy has {} characters",
+            names.len(),
+            names.join(", "),
+            role.policy_characters
+        );
+    }
     let _ = writeln!(s, "\n   Proposed policy:");
     let policy = serde_json::to_string_pretty(&role.policy).unwrap_or_default();
     for line in policy.lines() {
@@ -62,12 +135,17 @@ fn role_section(s: &mut String, role: &RoleProposal) {
         for g in &role.grants {
             let _ = writeln!(
                 s,
-                "     {} on {}  ×{}  {}  {}",
+                "     {} on {}  ×{}  {}  {}  [{}]",
                 g.action,
                 g.resource,
                 g.count,
-                g.last_seen,
-                g.families.join(",")
+                if g.last_seen.is_empty() {
+                    "-"
+                } else {
+                    &g.last_seen
+                },
+                g.families.join(","),
+                g.origin
             );
         }
     }
@@ -104,7 +182,8 @@ fn role_section(s: &mut String, role: &RoleProposal) {
 }
 
 /// Writes one IAM policy document per role into `dir` as `<role-name>.json`
-/// (`<account>-<role-name>.json` where two accounts have a role of the same name).
+/// (`<account>-<role-name>.json` where two accounts have a role of the same name); a role whose
+/// policy was split for size gets one file per managed policy, `<role-name>-<n>.json`.
 pub fn write_policy_files(proposal: &Proposal, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let names: Vec<(String, String)> = proposal
@@ -126,15 +205,23 @@ pub fn write_policy_files(proposal: &Proposal, dir: &Path) -> std::io::Result<Ve
     }
     let mut written = Vec::new();
     for (role, (account, name)) in proposal.roles.iter().zip(&names) {
-        let file = if count[name.as_str()] > 1 {
-            format!("{account}-{name}.json")
+        let stem = if count[name.as_str()] > 1 {
+            format!("{account}-{name}")
         } else {
-            format!("{name}.json")
+            name.clone()
         };
-        let path = dir.join(file);
-        let body = serde_json::to_string_pretty(&role.policy)? + "\n";
-        std::fs::write(&path, body)?;
-        written.push(path);
+        let docs = role_documents(role);
+        for (i, (_, doc)) in docs.iter().enumerate() {
+            let file = if docs.len() > 1 {
+                format!("{stem}-{}.json", i + 1)
+            } else {
+                format!("{stem}.json")
+            };
+            let path = dir.join(file);
+            let body = serde_json::to_string_pretty(doc)? + "\n";
+            std::fs::write(&path, body)?;
+            written.push(path);
+        }
     }
     Ok(written)
 }

@@ -50,6 +50,9 @@ pub fn decode(bytes: &[u8], sink: &mut dyn FnMut(&ApiCall<'_>)) -> Result<Decode
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(SkipReason::Empty);
     }
+    if let Some(stats) = decode_records_in_one_pass(bytes, sink) {
+        return Ok(stats);
+    }
     let mut stats = DecodeStats::default();
     match serde_json::from_slice::<&RawValue>(bytes) {
         Ok(doc) => decode_value(doc, sink, &mut stats),
@@ -77,6 +80,131 @@ pub fn decode(bytes: &[u8], sink: &mut dyn FnMut(&ApiCall<'_>)) -> Result<Decode
         }
     }
     Ok(stats)
+}
+
+/// The delivery format, parsed in a single pass straight into events: the common case, and the
+/// hot path. Only a document that parses whole is taken this way; anything else (a damaged event,
+/// another shape) returns `None` before a single event reaches the sink, and the caller falls back
+/// to decoding event by event, which isolates damage. The envelope has the same fields as
+/// [`Envelope`], so both paths accept and refuse the same documents.
+fn decode_records_in_one_pass(
+    bytes: &[u8],
+    sink: &mut dyn FnMut(&ApiCall<'_>),
+) -> Option<DecodeStats> {
+    #[derive(Deserialize)]
+    struct Delivery<'a> {
+        #[serde(rename = "Records", borrow, default)]
+        records: Option<Vec<RawEvent<'a>>>,
+        #[serde(rename = "Events", borrow, default)]
+        _events: Option<Vec<LookupEvent<'a>>>,
+        #[serde(rename = "eventSource", borrow, default)]
+        _event_source: Option<&'a RawValue>,
+    }
+    let text = bytes.trim_ascii_start();
+    if !text.starts_with(b"{") {
+        return None;
+    }
+    // Ignored fields are skipped without UTF-8 checks: check the whole text first, as the
+    // event-by-event path (which borrows every event as text) does.
+    let text = std::str::from_utf8(text).ok()?;
+    let records = serde_json::from_str::<Delivery>(text).ok()?.records?;
+    let mut stats = DecodeStats::default();
+    for raw in &records {
+        emit(raw, sink, &mut stats);
+    }
+    Some(stats)
+}
+
+/// The delivery format `{"Records":[…]}`, streamed: each event goes to the sink as soon as it is
+/// parsed, with no list of events held. Returns `None` when the document is not a whole, valid
+/// delivery document; **the sink may then already have seen some events**, so the caller must
+/// discard what it made of them and fall back to [`decode`]. For callers that fold per unit and
+/// can drop a unit's result (observe), this is the fastest path.
+pub fn decode_delivery(bytes: &[u8], sink: &mut dyn FnMut(&ApiCall<'_>)) -> Option<DecodeStats> {
+    use serde::de::{
+        DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
+    };
+    use std::fmt;
+
+    struct Doc<'s, 'f> {
+        sink: &'s mut (dyn FnMut(&ApiCall<'_>) + 'f),
+        stats: DecodeStats,
+        records: bool,
+    }
+    struct Records<'d, 's, 'f>(&'d mut Doc<'s, 'f>);
+
+    impl<'de> Visitor<'de> for &mut Doc<'_, '_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a CloudTrail delivery document")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            // The same keys as `Envelope`, with the same types, so that the documents refused
+            // here are exactly those the event-by-event path refuses or reads another way.
+            let (mut events, mut source) = (false, false);
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                match key.as_ref() {
+                    "Records" if self.records => return Err(A::Error::duplicate_field("Records")),
+                    "Records" => {
+                        self.records = true;
+                        map.next_value_seed(Records(self))?;
+                    }
+                    "Events" if events => return Err(A::Error::duplicate_field("Events")),
+                    "Events" => {
+                        events = true;
+                        map.next_value::<Option<Vec<LookupEvent<'de>>>>()?;
+                    }
+                    "eventSource" if source => {
+                        return Err(A::Error::duplicate_field("eventSource"))
+                    }
+                    "eventSource" => {
+                        source = true;
+                        map.next_value::<Option<&'de RawValue>>()?;
+                    }
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Records<'_, '_, '_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Records<'_, '_, '_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of CloudTrail events")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(raw) = seq.next_element::<RawEvent<'de>>()? {
+                emit(&raw, self.0.sink, &mut self.0.stats);
+            }
+            Ok(())
+        }
+    }
+
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let text = bytes.trim_ascii_start();
+    if !text.starts_with(b"{") {
+        return None;
+    }
+    let text = std::str::from_utf8(text).ok()?;
+    let mut doc = Doc {
+        sink,
+        stats: DecodeStats::default(),
+        records: false,
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.deserialize_map(&mut doc).ok()?;
+    de.end().ok()?;
+    doc.records.then_some(doc.stats)
 }
 
 #[derive(Deserialize)]
@@ -209,6 +337,11 @@ fn decode_event(text: &str, sink: &mut dyn FnMut(&ApiCall<'_>), stats: &mut Deco
             return;
         }
     };
+    emit(&raw, sink, stats);
+}
+
+/// Hands one parsed event to the sink (or counts it as not CloudTrail).
+fn emit(raw: &RawEvent<'_>, sink: &mut dyn FnMut(&ApiCall<'_>), stats: &mut DecodeStats) {
     let (Some(source), Some(name)) = (raw.event_source.as_deref(), raw.event_name.as_deref())
     else {
         stats.not_cloudtrail += 1;

@@ -95,14 +95,22 @@ pub fn decompress(raw: &[u8]) -> Result<Vec<u8>, (SkipReason, String)> {
     if !raw.starts_with(&[0x1f, 0x8b]) {
         return Ok(raw.to_vec());
     }
-    let mut out = Vec::with_capacity(raw.len() * 8);
+    let mut out = Vec::with_capacity(raw.len().saturating_mul(8));
+    decompress_into(raw, &mut out)?;
+    Ok(out)
+}
+
+/// Gunzips `raw` into `out` (cleared first), reusing its buffer: a worker that reads many files
+/// keeps one buffer instead of allocating (and the allocator consolidating) one per file.
+pub fn decompress_into(raw: &[u8], out: &mut Vec<u8>) -> Result<(), (SkipReason, String)> {
+    out.clear();
     let mut reader = MultiGzDecoder::new(raw).take(MAX_DECOMPRESSED + 1);
-    match reader.read_to_end(&mut out) {
+    match reader.read_to_end(out) {
         Ok(_) if out.len() as u64 > MAX_DECOMPRESSED => Err((
             SkipReason::TooLarge,
             format!("more than {} bytes once decompressed", MAX_DECOMPRESSED),
         )),
-        Ok(_) => Ok(out),
+        Ok(_) => Ok(()),
         Err(e) => Err((SkipReason::TruncatedGzip, e.to_string())),
     }
 }

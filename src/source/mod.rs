@@ -6,6 +6,7 @@
 
 pub mod cloudtrail;
 pub mod local;
+pub mod s3;
 
 use std::fmt;
 

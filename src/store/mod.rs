@@ -11,8 +11,7 @@ use crate::attribution::taskdef::Loaded;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Connection, Row};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Marks the file as ours (`PRAGMA application_id`): "PMnr".
 const APPLICATION_ID: i64 = 0x504d_6e72;
@@ -31,55 +30,91 @@ pub enum StoreError {
     },
     #[error("{path}: no such database; run `policy-miner observe --db {path} …` first")]
     Missing { path: PathBuf },
-    #[error("{path}: the database is locked by another policy-miner process (waited {waited:?}); try again when it has finished")]
+    #[error("{path}: the database is locked by another process writing to it, such as another `policy-miner observe` (waited {}s); run again when it has finished, or wait longer with --lock-timeout SECONDS", waited.as_secs())]
     Locked { path: PathBuf, waited: Duration },
-    #[error("{path}: {source}")]
-    Sql {
-        path: PathBuf,
-        #[source]
-        source: sqlx::Error,
-    },
+    #[error("{path}: the policy-miner database is damaged ({detail}); restore it from a backup, or delete it and run `policy-miner observe` again to rebuild the evidence from your CloudTrail files")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("{path}: cannot open or write the database ({detail}); check that its directory exists and that you may write to both")]
+    Unwritable { path: PathBuf, detail: String },
+    // `cause` rather than `source`: its text is already in the message, and a source would make
+    // `{:#}` print it twice.
+    #[error("{path}: {cause}")]
+    Sql { path: PathBuf, cause: sqlx::Error },
 }
 
 pub struct Store {
     pool: SqlitePool,
     path: PathBuf,
+    lock_timeout: Duration,
 }
 
-/// How long a writer waits for another one before giving up with [`StoreError::Locked`].
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a writer waits for another one, by default, before giving up with
+/// [`StoreError::Locked`].
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// SQLite primary result codes this module tells apart (the extended code's low byte).
+const SQLITE_PERM: i64 = 3;
+const SQLITE_BUSY: i64 = 5;
+const SQLITE_LOCKED: i64 = 6;
+const SQLITE_READONLY: i64 = 8;
+const SQLITE_CORRUPT: i64 = 11;
+const SQLITE_CANTOPEN: i64 = 14;
+const SQLITE_NOTADB: i64 = 26;
+
+/// The first 16 bytes of every SQLite 3 database.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
 impl Store {
-    /// Opens (and with `create`, creates) the database at `path`, migrating it to the current schema.
+    /// Opens (and with `create`, creates) the database at `path`, migrating it to the current
+    /// schema; waits up to [`DEFAULT_LOCK_TIMEOUT`] for another writer.
     pub async fn open(path: &Path, create: bool) -> Result<Store, StoreError> {
+        Store::open_with(path, create, DEFAULT_LOCK_TIMEOUT).await
+    }
+
+    /// Like [`Store::open`], waiting up to `lock_timeout` whenever another process holds the
+    /// write lock (here and in every later write).
+    pub async fn open_with(
+        path: &Path,
+        create: bool,
+        lock_timeout: Duration,
+    ) -> Result<Store, StoreError> {
         let exists = path.exists();
         if !exists && !create {
             return Err(StoreError::Missing {
                 path: path.to_path_buf(),
             });
         }
-        if exists {
-            inspect(path).await?;
-        }
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-            .map_err(|e| sql(path, e))?
+        let marked = exists && inspect(path, lock_timeout).await? == Inspection::Ours;
+        let classify = |e| classify(path, lock_timeout, e);
+        let mut options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(BUSY_TIMEOUT)
-            .pragma("application_id", APPLICATION_ID.to_string());
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .map_err(|e| classify(path, e))?;
-        MIGRATOR.run(&pool).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(e) => classify(path, e),
-            other => sql(path, sqlx::Error::Migrate(Box::new(other))),
+            .busy_timeout(lock_timeout)
+            // observe's upserts touch the evidence B-tree all over: an 8 MB page cache (default 2 MB)
+            // and statement journals in memory keep them off the disk until commit.
+            .pragma("cache_size", "-8192")
+            .pragma("temp_store", "memory");
+        if !marked {
+            // A write: only on a new file, so that reading a database never waits for a writer.
+            options = options.pragma("application_id", APPLICATION_ID.to_string());
+        }
+        let pool = connect(options, lock_timeout).await.map_err(classify)?;
+        migrate(&pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e)
+            | sqlx::migrate::MigrateError::ExecuteMigration(e, _) => classify(e),
+            // The file says it has a migration this binary does not know: a newer release made it.
+            sqlx::migrate::MigrateError::VersionMissing(found) => StoreError::Newer {
+                path: path.to_path_buf(),
+                found,
+                known: known_schema(),
+            },
+            other => classify(sqlx::Error::Migrate(Box::new(other))),
         })?;
         Ok(Store {
             pool,
             path: path.to_path_buf(),
+            lock_timeout,
         })
     }
 
@@ -92,7 +127,7 @@ impl Store {
     }
 
     pub(crate) fn err(&self, e: sqlx::Error) -> StoreError {
-        classify(&self.path, e)
+        classify(&self.path, self.lock_timeout, e)
     }
 
     /// Fingerprints of the trace files already counted.
@@ -162,75 +197,238 @@ pub fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// Read-only look at an existing file: ours and not newer, or refused.
-async fn inspect(path: &Path) -> Result<(), StoreError> {
+/// Opens the pool, waiting up to `lock_timeout` for other writers.
+///
+/// Switching a database another process is creating to WAL can fail with "database is locked" at
+/// once, without SQLite's busy wait, so connecting is retried until the timeout.
+async fn connect(
+    options: SqliteConnectOptions,
+    lock_timeout: Duration,
+) -> Result<SqlitePool, sqlx::Error> {
+    let deadline = Instant::now() + lock_timeout;
+    loop {
+        let attempt = SqlitePoolOptions::new()
+            .max_connections(1)
+            // Connecting may wait `lock_timeout` for the lock; the pool must wait longer still so
+            // that the lock, not the pool, reports it.
+            .acquire_timeout(lock_timeout + Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await;
+        match attempt {
+            Err(e)
+                if matches!(primary_code(&e), Some(SQLITE_BUSY | SQLITE_LOCKED))
+                    && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            done => return done,
+        }
+    }
+}
+
+/// Applies the migrations this binary has not yet applied.
+///
+/// Two processes creating one database at once may both find it unmigrated; the one whose
+/// migration loses the race then fails on a table that already exists. Running again sees the
+/// winner's committed migration and has nothing left to do, so a failed run is retried a few times.
+async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut attempts = 0;
+    loop {
+        match MIGRATOR.run(pool).await {
+            Err(
+                sqlx::migrate::MigrateError::Execute(_)
+                | sqlx::migrate::MigrateError::ExecuteMigration(..),
+            ) if attempts < 3 => attempts += 1,
+            done => return done,
+        }
+    }
+}
+
+fn known_schema() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// What [`inspect`] found in a file it accepts.
+#[derive(Debug, PartialEq, Eq)]
+enum Inspection {
+    /// An empty file or an empty SQLite database: to be made ours.
+    Blank,
+    /// A policy-miner database at a schema this binary knows.
+    Ours,
+}
+
+/// Read-only look at an existing file: ours and not newer, or refused, without writing to it or
+/// leaving anything beside it.
+async fn inspect(path: &Path, lock_timeout: Duration) -> Result<Inspection, StoreError> {
     let foreign = |why: String| StoreError::Foreign {
         path: path.to_path_buf(),
         why,
     };
-    if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) == 0 {
-        return Ok(());
+    let header = read_header(path).map_err(|e| StoreError::Unwritable {
+        path: path.to_path_buf(),
+        detail: format!("cannot read it: {e}"),
+    })?;
+    if header.is_empty() {
+        // An empty file is what SQLite itself would create: safe to make ours.
+        return Ok(Inspection::Blank);
     }
+    if !header.starts_with(SQLITE_MAGIC) {
+        return Err(foreign("not an SQLite database".to_string()));
+    }
+    // The header's application id tells whose file a damaged one was, when SQLite cannot say.
+    let marked_ours = header.len() >= 72 && i64::from(be_u32(&header[68..72])) == APPLICATION_ID;
+    let damaged_or_foreign = |e: sqlx::Error| {
+        if marked_ours {
+            match primary_code(&e) {
+                Some(SQLITE_CORRUPT | SQLITE_NOTADB) => StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    detail: sqlite_message(&e),
+                },
+                _ => sql(path, e),
+            }
+        } else {
+            foreign(sqlite_message(&e))
+        }
+    };
+    if header.len() < 100 {
+        let detail = format!("cut short: only {} bytes long", header.len());
+        // Cut before the application id, it cannot say whose it was: most likely the database
+        // the user meant, so the advice is the one for a damaged database of ours.
+        return Err(if marked_ours || header.len() < 72 {
+            StoreError::Corrupt {
+                path: path.to_path_buf(),
+                detail,
+            }
+        } else {
+            foreign(format!("an SQLite file {detail}"))
+        });
+    }
+    // Without a write-ahead log the file alone is the whole database, and `immutable` reads it
+    // without creating -wal/-shm files beside it. With one (a writer is running, or crashed), the
+    // log must be read too; its companion files exist already.
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
     let options = SqliteConnectOptions::new()
         .filename(path)
         .read_only(true)
-        .busy_timeout(BUSY_TIMEOUT);
+        .immutable(!wal.exists())
+        .busy_timeout(lock_timeout);
     let mut conn = sqlx::SqliteConnection::connect_with(&options)
         .await
-        .map_err(|e| foreign(e.to_string()))?;
+        .map_err(damaged_or_foreign)?;
+    let checked = check_schema(path, &mut conn).await;
+    let _ = conn.close().await;
+    checked.map_err(|e| match e {
+        Inspected::Refused(e) => e,
+        Inspected::Sql(e) => damaged_or_foreign(e),
+    })
+}
+
+enum Inspected {
+    Refused(StoreError),
+    Sql(sqlx::Error),
+}
+
+async fn check_schema(
+    path: &Path,
+    conn: &mut sqlx::SqliteConnection,
+) -> Result<Inspection, Inspected> {
     let app_id: i64 = sqlx::query_scalar("PRAGMA application_id")
-        .fetch_one(&mut conn)
+        .fetch_one(&mut *conn)
         .await
-        .map_err(|e| foreign(e.to_string()))?;
-    let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
-        .fetch_one(&mut conn)
-        .await
-        .map_err(|e| foreign(e.to_string()))?;
+        .map_err(Inspected::Sql)?;
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(Inspected::Sql)?;
     if app_id != APPLICATION_ID {
-        if app_id == 0 && tables == 0 {
-            return Ok(());
+        if app_id == 0 && tables.is_empty() {
+            return Ok(Inspection::Blank);
         }
-        return Err(foreign(format!(
-            "SQLite file with application_id {app_id} and {tables} tables"
-        )));
+        return Err(Inspected::Refused(StoreError::Foreign {
+            path: path.to_path_buf(),
+            why: format!(
+                "SQLite file with application_id {app_id} and {} tables",
+                tables.len()
+            ),
+        }));
+    }
+    if !tables.iter().any(|t| t == "_sqlx_migrations") {
+        // Ours, created but never migrated (stopped right after creating it): migrating is safe.
+        return Ok(Inspection::Ours);
     }
     let newest: Option<i64> =
         sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&mut conn)
+            .fetch_one(&mut *conn)
             .await
-            .unwrap_or(None);
-    let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    if let Some(found) = newest.filter(|v| *v > known) {
-        return Err(StoreError::Newer {
+            .map_err(Inspected::Sql)?;
+    let known = known_schema();
+    match newest.filter(|v| *v > known) {
+        Some(found) => Err(Inspected::Refused(StoreError::Newer {
             path: path.to_path_buf(),
             found,
             known,
-        });
+        })),
+        None => Ok(Inspection::Ours),
     }
-    let _ = conn.close().await;
-    Ok(())
 }
 
-fn sql(path: &Path, source: sqlx::Error) -> StoreError {
+/// The first 100 bytes (SQLite's header), or fewer if the file is shorter.
+fn read_header(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut header = Vec::with_capacity(100);
+    std::fs::File::open(path)?
+        .take(100)
+        .read_to_end(&mut header)?;
+    Ok(header)
+}
+
+fn be_u32(b: &[u8]) -> u32 {
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
+
+fn primary_code(e: &sqlx::Error) -> Option<i64> {
+    let code = e.as_database_error()?.code()?;
+    code.parse::<i64>().ok().map(|c| c & 0xff)
+}
+
+/// SQLite's own words, without sqlx's "error returned from database" wrapping.
+fn sqlite_message(e: &sqlx::Error) -> String {
+    match e.as_database_error() {
+        Some(db) => db.message().to_string(),
+        None => e.to_string(),
+    }
+}
+
+fn sql(path: &Path, cause: sqlx::Error) -> StoreError {
     StoreError::Sql {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 
-fn classify(path: &Path, e: sqlx::Error) -> StoreError {
-    let text = e.to_string();
-    if text.contains("database is locked") || text.contains("database is busy") {
-        StoreError::Locked {
+/// Names the failures a user can act on: another writer, a damaged file. Only used once
+/// [`inspect`] has accepted the file, so an unreadable database is a damaged one of ours.
+fn classify(path: &Path, lock_timeout: Duration, e: sqlx::Error) -> StoreError {
+    if matches!(e, sqlx::Error::PoolTimedOut) {
+        return StoreError::Locked {
             path: path.to_path_buf(),
-            waited: BUSY_TIMEOUT,
-        }
-    } else if text.contains("file is not a database") {
-        StoreError::Foreign {
+            waited: lock_timeout,
+        };
+    }
+    match primary_code(&e) {
+        Some(SQLITE_BUSY | SQLITE_LOCKED) => StoreError::Locked {
             path: path.to_path_buf(),
-            why: text,
-        }
-    } else {
-        sql(path, e)
+            waited: lock_timeout,
+        },
+        Some(SQLITE_CORRUPT | SQLITE_NOTADB) => StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: sqlite_message(&e),
+        },
+        Some(SQLITE_CANTOPEN | SQLITE_READONLY | SQLITE_PERM) => StoreError::Unwritable {
+            path: path.to_path_buf(),
+            detail: sqlite_message(&e),
+        },
+        _ => sql(path, e),
     }
 }

@@ -50,68 +50,34 @@ pub struct StoredTaskDefinition {
     pub source: String,
 }
 
+/// Rows per INSERT statement (12 parameters each: well under SQLite's 32766).
+const ROWS_PER_INSERT: usize = 500;
+
 impl Store {
-    /// Adds a batch of evidence and the files it came from, all or nothing.
-    pub async fn write_batch(
+    /// Commits a batch of trace files with the evidence read from them, all or nothing.
+    ///
+    /// Another `observe` on the same database may have committed some of these files after this
+    /// one listed the files already observed. So, inside one write transaction (taken first, so
+    /// that no other writer commits in between), the files are claimed first: `rows` is told, per
+    /// file, whether it is new here, and must return the evidence of the new files only. Returns
+    /// the indices of the files left out because another run had already counted them.
+    pub async fn write_batch<F>(
         &self,
-        evidence: &[EvidenceRow],
-        ungranted: &[UngrantedRow],
         files: &[ObservedFile],
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await.map_err(|e| self.err(e))?;
-        for r in evidence {
-            sqlx::query(
-                "INSERT INTO evidence (role_arn, action, resource, condition, error_code, count,
-                   first_seen, last_seen, example_event_id, event_source, event_name, rule)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (role_arn, action, resource, condition, error_code) DO UPDATE SET
-                   count = count + excluded.count,
-                   first_seen = min(first_seen, excluded.first_seen),
-                   last_seen = max(last_seen, excluded.last_seen)",
-            )
-            .bind(&r.role_arn)
-            .bind(&r.action)
-            .bind(&r.resource)
-            .bind(&r.condition)
-            .bind(&r.error_code)
-            .bind(r.count)
-            .bind(&r.first_seen)
-            .bind(&r.last_seen)
-            .bind(&r.example_event_id)
-            .bind(&r.event_source)
-            .bind(&r.event_name)
-            .bind(&r.rule)
-            .execute(&mut *tx)
+        rows: F,
+    ) -> Result<Vec<usize>, StoreError>
+    where
+        F: FnOnce(&[bool]) -> (Vec<EvidenceRow>, Vec<UngrantedRow>),
+    {
+        let mut tx = self
+            .pool()
+            .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| self.err(e))?;
-        }
-        for r in ungranted {
-            sqlx::query(
-                "INSERT INTO ungranted_calls (role_arn, event_source, event_name, error_code, kind,
-                   reason, count, first_seen, last_seen, example_event_id)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (role_arn, event_source, event_name, error_code) DO UPDATE SET
-                   count = count + excluded.count,
-                   first_seen = min(first_seen, excluded.first_seen),
-                   last_seen = max(last_seen, excluded.last_seen)",
-            )
-            .bind(&r.role_arn)
-            .bind(&r.event_source)
-            .bind(&r.event_name)
-            .bind(&r.error_code)
-            .bind(&r.kind)
-            .bind(&r.reason)
-            .bind(r.count)
-            .bind(&r.first_seen)
-            .bind(&r.last_seen)
-            .bind(&r.example_event_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
-        }
         let observed_at = now();
+        let mut fresh = Vec::with_capacity(files.len());
         for f in files {
-            sqlx::query(
+            let done = sqlx::query(
                 "INSERT INTO observed_files (fingerprint, path, size, events, observed_at)
                  VALUES (?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
             )
@@ -123,8 +89,73 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;
+            fresh.push(done.rows_affected() == 1);
         }
-        tx.commit().await.map_err(|e| self.err(e))
+        let (evidence, ungranted) = rows(&fresh);
+        // Many rows per statement: one statement per row costs a round trip to sqlx's SQLite
+        // thread each, which made the writer the bottleneck of `observe` on large trails.
+        // Rows are moved into the statements, not copied: sqlx would clone every borrowed string.
+        let mut evidence = evidence.into_iter().peekable();
+        while evidence.peek().is_some() {
+            let chunk: Vec<EvidenceRow> = evidence.by_ref().take(ROWS_PER_INSERT).collect();
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO evidence (role_arn, action, resource, condition, error_code, count,
+                   first_seen, last_seen, example_event_id, event_source, event_name, rule) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(r.role_arn)
+                    .push_bind(r.action)
+                    .push_bind(r.resource)
+                    .push_bind(r.condition)
+                    .push_bind(r.error_code)
+                    .push_bind(r.count)
+                    .push_bind(r.first_seen)
+                    .push_bind(r.last_seen)
+                    .push_bind(r.example_event_id)
+                    .push_bind(r.event_source)
+                    .push_bind(r.event_name)
+                    .push_bind(r.rule);
+            });
+            q.push(
+                " ON CONFLICT (role_arn, action, resource, condition, error_code) DO UPDATE SET
+                   count = count + excluded.count,
+                   first_seen = min(first_seen, excluded.first_seen),
+                   last_seen = max(last_seen, excluded.last_seen)",
+            );
+            q.build().execute(&mut *tx).await.map_err(|e| self.err(e))?;
+        }
+        for chunk in ungranted.chunks(ROWS_PER_INSERT) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO ungranted_calls (role_arn, event_source, event_name, error_code, kind,
+                   reason, count, first_seen, last_seen, example_event_id) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(&r.role_arn)
+                    .push_bind(&r.event_source)
+                    .push_bind(&r.event_name)
+                    .push_bind(&r.error_code)
+                    .push_bind(&r.kind)
+                    .push_bind(&r.reason)
+                    .push_bind(r.count)
+                    .push_bind(&r.first_seen)
+                    .push_bind(&r.last_seen)
+                    .push_bind(&r.example_event_id);
+            });
+            q.push(
+                " ON CONFLICT (role_arn, event_source, event_name, error_code) DO UPDATE SET
+                   count = count + excluded.count,
+                   first_seen = min(first_seen, excluded.first_seen),
+                   last_seen = max(last_seen, excluded.last_seen)",
+            );
+            q.build().execute(&mut *tx).await.map_err(|e| self.err(e))?;
+        }
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(fresh
+            .iter()
+            .enumerate()
+            .filter(|(_, new)| !**new)
+            .map(|(i, _)| i)
+            .collect())
     }
 
     /// All evidence, in a stable order.

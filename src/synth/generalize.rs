@@ -193,7 +193,7 @@ pub fn drop_covered(resources: BTreeSet<String>) -> BTreeSet<String> {
         .collect()
 }
 
-fn has_wildcard(r: &str) -> bool {
+pub fn has_wildcard(r: &str) -> bool {
     let plain = r.replace("${*}", "").replace("${?}", "");
     plain.contains('*') || plain.contains('?')
 }

@@ -5,15 +5,19 @@
 //! grants with the same resources and condition share a statement. Before a proposal leaves this
 //! module, every observed successful call is replayed against it with the IAM evaluator.
 
+pub mod derive;
 mod families;
 pub mod generalize;
+pub mod size;
+pub mod verify;
 
 use crate::attribution::{taskdef::TaskDefinition, RoleDirectory, RoleKind};
 use crate::mapping::ANY_RESOURCE;
 use crate::policy::escape::unescape_literal;
-use crate::policy::eval::{evaluate, Context, Decision, Request};
+use crate::policy::eval::Context;
 use crate::policy::{PolicyDocument, Statement};
 use crate::store::{EvidenceRow, UngrantedRow};
+use derive::{Derived, DerivedFrom};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,7 +47,15 @@ pub struct RoleProposal {
     pub role_arn: String,
     pub usage: Vec<RoleKind>,
     pub families: Vec<String>,
+    /// Every statement of the role, whether it is delivered inline or split (see `delivery`).
     pub policy: PolicyDocument,
+    /// `inline` (one role policy) or `managed` (`managed_policies`: the policy was over the
+    /// inline size limit, so it is split into managed policies to attach to the role).
+    pub delivery: &'static str,
+    /// The policy's size as IAM counts it (whitespace not counted).
+    pub policy_characters: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub managed_policies: Vec<size::ManagedPolicy>,
     pub denied_calls: Vec<DeniedCall>,
     pub findings: Vec<Finding>,
     pub grants: Vec<GrantEvidence>,
@@ -88,6 +100,12 @@ pub struct GrantEvidence {
     /// How `families` was decided: `only family`, `task definition`, or `shared role`.
     pub family_attribution: &'static str,
     pub rule: String,
+    /// `observed` (CloudTrail shows the calls), `derived` (the task definitions imply it; no
+    /// call seen) or `both`.
+    pub origin: &'static str,
+    /// The task-definition parts that imply the grant (for `derived` and `both`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub derived_from: Vec<DerivedFrom>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -107,12 +125,44 @@ type Conditions = Option<BTreeSet<String>>;
 
 const VIA_SERVICE: &str = "kms:ViaService";
 
+/// The proposal for every role in the evidence, checked: a proposal that would deny an observed
+/// successful call is an error, never returned.
 pub fn propose(
     evidence: &[EvidenceRow],
     ungranted: &[UngrantedRow],
     definitions: &[TaskDefinition],
     opts: &Options,
 ) -> Result<Proposal, String> {
+    let proposal = build(evidence, ungranted, definitions, opts);
+    for role in &proposal.roles {
+        let rows: Vec<&EvidenceRow> = evidence
+            .iter()
+            .filter(|r| r.role_arn == role.role_arn)
+            .collect();
+        let uncovered = verify::replay(std::slice::from_ref(&role.policy), &rows);
+        if let Some(u) = uncovered.first() {
+            return Err(format!(
+                "internal error: the proposal for {} would deny {} observed call(s), e.g. {} on {} \
+                 (example event {}); no policy was emitted. Please report this with the evidence \
+                 (`policy-miner verify` lists them all)",
+                role.role_arn,
+                uncovered.len(),
+                u.action,
+                u.resource,
+                u.example_event_id
+            ));
+        }
+    }
+    Ok(proposal)
+}
+
+/// The proposal without the coverage check, for `verify` to report on.
+pub fn build(
+    evidence: &[EvidenceRow],
+    ungranted: &[UngrantedRow],
+    definitions: &[TaskDefinition],
+    opts: &Options,
+) -> Proposal {
     let directory = RoleDirectory::from_definitions(definitions);
     let mut roles: BTreeMap<&str, (Vec<&EvidenceRow>, Vec<&UngrantedRow>)> = BTreeMap::new();
     for r in evidence {
@@ -123,31 +173,67 @@ pub fn propose(
     }
     let mut out = Vec::new();
     for (role, (ev, ug)) in &roles {
-        out.push(propose_role(role, ev, ug, &directory, definitions, opts)?);
+        out.push(propose_role(role, ev, ug, &directory, definitions, opts));
     }
     let seen: BTreeSet<crate::attribution::RoleKey> = roles
         .keys()
         .filter_map(|r| crate::attribution::RoleKey::parse(r))
         .collect();
-    let roles_without_evidence = directory
+    let unseen: Vec<(crate::attribution::RoleKey, BTreeSet<RoleKind>)> = directory
         .declared()
-        .into_keys()
-        .filter(|k| {
+        .into_iter()
+        .filter(|(k, _)| {
             !seen
                 .iter()
                 .any(|s| s.name == k.name && (k.account.is_none() || s.account == k.account))
         })
-        .map(|k| match &k.account {
+        .map(|(k, kinds)| (k.clone(), kinds))
+        .collect();
+    // An execution role whose tasks did not start within the trail still needs what its task
+    // definitions imply; it gets a policy from them alone, and a finding that says so.
+    for (key, kinds) in &unseen {
+        if !kinds.contains(&RoleKind::Execution) {
+            continue;
+        }
+        let arn = definitions
+            .iter()
+            .filter_map(|d| d.execution_role.as_deref())
+            .find(|a| {
+                a.starts_with("arn:") && crate::attribution::RoleKey::parse(a).as_ref() == Some(key)
+            });
+        let Some(arn) = arn else { continue };
+        let mut role = propose_role(arn, &[], &[], &directory, definitions, opts);
+        if role.grants.is_empty() {
+            continue;
+        }
+        role.findings.push(Finding {
+            kind: "derived-only",
+            severity: "warning",
+            message: "no call of this role is in the evidence: its policy comes from the task \
+                      definitions alone (image pulls, logs, secrets); observe a trail that covers \
+                      a task start to confirm it (kms:Decrypt for secrets under a customer-managed \
+                      key can only be seen there)"
+                .to_string(),
+        });
+        out.push(role);
+    }
+    out.sort_by(|a, b| a.role_arn.cmp(&b.role_arn));
+    let roles_without_evidence = unseen
+        .into_iter()
+        .map(|(k, _)| match &k.account {
             Some(a) => format!("arn:aws:iam::{a}:role/{}", k.name),
             None => k.name.clone(),
         })
         .collect();
-    Ok(Proposal {
+    Proposal {
         roles: out,
         roles_without_evidence,
-    })
+    }
 }
 
+/// The role's proposal within IAM's size limits: split into managed policies when the inline
+/// limit is exceeded, generalized further (a lower wildcard threshold) only when even
+/// [`size::MANAGED_PER_ROLE`] managed policies cannot hold it.
 fn propose_role(
     role: &str,
     evidence: &[&EvidenceRow],
@@ -155,7 +241,71 @@ fn propose_role(
     directory: &RoleDirectory,
     definitions: &[TaskDefinition],
     opts: &Options,
-) -> Result<RoleProposal, String> {
+) -> RoleProposal {
+    let first = build_role(
+        role,
+        evidence,
+        ungranted,
+        directory,
+        definitions,
+        opts.wildcard_threshold,
+    );
+    if first.policy_characters <= size::INLINE_LIMIT {
+        return first;
+    }
+    let mut split = size::deliver(first);
+    if split.managed_policies.len() <= size::MANAGED_PER_ROLE || opts.wildcard_threshold == 0 {
+        return split;
+    }
+    // Wider wildcards are the last resort, tried from the least to the most general.
+    for threshold in (2..opts.wildcard_threshold).rev() {
+        let candidate = size::deliver(build_role(
+            role,
+            evidence,
+            ungranted,
+            directory,
+            definitions,
+            threshold,
+        ));
+        if candidate.managed_policies.len() <= size::MANAGED_PER_ROLE {
+            let mut candidate = candidate;
+            candidate.findings.push(Finding {
+                kind: "generalized-for-size",
+                severity: "warning",
+                message: format!(
+                    "even split into managed policies the policy needed more than {} of them; \
+                     generalized further with a wildcard threshold of {threshold} (instead of {}) \
+                     so that it fits",
+                    size::MANAGED_PER_ROLE,
+                    opts.wildcard_threshold
+                ),
+            });
+            return candidate;
+        }
+    }
+    split.findings.push(Finding {
+        kind: "over-size-limits",
+        severity: "error",
+        message: format!(
+            "the policy needs {} managed policies of at most {} characters, over the default \
+             quota of {} per role (20 with a quota increase); it cannot be generalized further \
+             within the evidence: request the quota increase or narrow the role's use",
+            split.managed_policies.len(),
+            size::MANAGED_LIMIT,
+            size::MANAGED_PER_ROLE
+        ),
+    });
+    split
+}
+
+fn build_role(
+    role: &str,
+    evidence: &[&EvidenceRow],
+    ungranted: &[&UngrantedRow],
+    directory: &RoleDirectory,
+    definitions: &[TaskDefinition],
+    wildcard_threshold: usize,
+) -> RoleProposal {
     let usages = directory.usages(role);
     let usage: Vec<RoleKind> = usages
         .iter()
@@ -212,7 +362,7 @@ fn propose_role(
             });
             generalized_from.insert((action.clone(), wildcard), names);
         }
-        let (set, replaced) = generalize::generalize(&per_task, opts.wildcard_threshold);
+        let (set, replaced) = generalize::generalize(&per_task, wildcard_threshold);
         for (wildcard, names) in replaced {
             findings.push(Finding {
                 kind: "generalized",
@@ -231,17 +381,34 @@ fn propose_role(
         };
     }
 
-    let catalog = crate::catalog::embedded();
+    let catalog = crate::catalog::active();
+    let derived = if usage.contains(&RoleKind::Execution) {
+        let (derived, problems) = derive::execution_role_needs(role, definitions, catalog);
+        findings.extend(problems.into_iter().map(|message| Finding {
+            kind: "not-derived",
+            severity: "warning",
+            message,
+        }));
+        derived
+    } else {
+        Vec::new()
+    };
+    add_derived(&mut by_action, &derived);
+    let kms_sources = secret_keys(&by_action, &derived, &mut findings);
     let policy = build_policy(&by_action, catalog, &mut findings);
     let grants = grant_evidence(
         &by_action,
         &granted,
         &generalized_from,
+        &Derivations {
+            grants: &derived,
+            keys: &kms_sources,
+        },
         &families,
         definitions,
         role,
     );
-    self_check(role, &policy, evidence)?;
+    let policy_characters = size::characters(&policy);
 
     let denied_calls = evidence
         .iter()
@@ -284,16 +451,83 @@ fn propose_role(
             ),
         });
     }
-    Ok(RoleProposal {
+    RoleProposal {
         role_arn: role.to_string(),
         usage,
         families,
         policy,
+        delivery: "inline",
+        policy_characters,
+        managed_policies: Vec::new(),
         denied_calls,
         findings,
         grants,
         ungranted_calls,
-    })
+    }
+}
+
+/// Adds the derived grants (unconditional) and drops what they cover.
+fn add_derived(
+    by_action: &mut BTreeMap<(String, Conditions), BTreeSet<String>>,
+    derived: &[Derived],
+) {
+    for d in derived {
+        by_action
+            .entry((d.action.clone(), None))
+            .or_default()
+            .insert(d.resource.clone());
+    }
+    for ((_, cond), resources) in by_action.iter_mut() {
+        if cond.is_some() {
+            continue;
+        }
+        let set = std::mem::take(resources);
+        *resources = if set.contains(ANY_RESOURCE) {
+            BTreeSet::from([ANY_RESOURCE.to_string()])
+        } else {
+            generalize::drop_covered(set)
+        };
+    }
+}
+
+/// The task definitions' secrets need `kms:Decrypt` on a customer-managed key, which they do not
+/// name: only keys observed being used through SSM or Secrets Manager for the role are known.
+/// Returns the (via service, source) pairs whose key was observed; says so for the others.
+fn secret_keys(
+    by_action: &BTreeMap<(String, Conditions), BTreeSet<String>>,
+    derived: &[Derived],
+    findings: &mut Vec<Finding>,
+) -> Vec<(String, DerivedFrom)> {
+    let observed_via: BTreeSet<&String> = by_action
+        .keys()
+        .filter(|(a, _)| a == "kms:Decrypt")
+        .filter_map(|(_, c)| c.as_ref())
+        .flatten()
+        .collect();
+    let mut known = Vec::new();
+    let mut missing: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (via, from) in derive::secret_services(derived) {
+        if observed_via.contains(&via) {
+            known.push((via, from));
+        } else {
+            missing.entry(via).or_default().insert(from.family.clone());
+        }
+    }
+    for (via, families) in missing {
+        findings.push(Finding {
+            kind: "secret-key-not-observed",
+            severity: "warning",
+            message: format!(
+                "secrets of {} are read through {via}, but no kms:Decrypt through it was observed \
+                 for this role, so no key is granted: that is right for the AWS managed key; a \
+                 customer-managed key needs kms:Decrypt on that key with kms:ViaService {via}",
+                families.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+        });
+    }
+    known.sort();
+    known.dedup();
+    known
 }
 
 fn role_findings(
@@ -478,10 +712,44 @@ impl Tally {
     }
 }
 
+/// What the task definitions imply for the role: the grants, and the KMS keys (by via service)
+/// of their secrets that were observed.
+struct Derivations<'a> {
+    grants: &'a [Derived],
+    keys: &'a [(String, DerivedFrom)],
+}
+
+impl Derivations<'_> {
+    /// The task-definition parts behind the policy's (action, resource, condition).
+    fn behind(&self, action: &str, resource: &str, cond: &Conditions) -> Vec<DerivedFrom> {
+        let mut out: Vec<DerivedFrom> = match cond {
+            None => self
+                .grants
+                .iter()
+                .filter(|d| {
+                    d.action == action && (d.resource == resource || covers(resource, &d.resource))
+                })
+                .map(|d| d.from.clone())
+                .collect(),
+            Some(services) if action == "kms:Decrypt" => self
+                .keys
+                .iter()
+                .filter(|(via, _)| services.contains(via))
+                .map(|(_, from)| from.clone())
+                .collect(),
+            Some(_) => Vec::new(),
+        };
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
 fn grant_evidence(
     by_action: &BTreeMap<(String, Conditions), BTreeSet<String>>,
     granted: &BTreeMap<(String, String), (Conditions, Tally)>,
     generalized_from: &BTreeMap<(String, String), Vec<String>>,
+    derivations: &Derivations,
     families: &[String],
     definitions: &[TaskDefinition],
     role: &str,
@@ -495,9 +763,16 @@ fn grant_evidence(
                 .unwrap_or_default();
             // Evidence of this grant: the resource itself, what it generalizes, what it covers.
             let mut tally: Option<Tally> = None;
-            for ((a, r), (_, t)) in granted {
-                let belongs =
-                    a == action && (r == resource || observed.contains(r) || covers(resource, r));
+            // Only a wildcard covers other names; matching every pair would be quadratic in the
+            // evaluator for roles with thousands of resources.
+            let wildcard = generalize::has_wildcard(resource);
+            let same_action = granted
+                .range((action.clone(), String::new())..)
+                .take_while(|((a, _), _)| a == action);
+            for ((_, r), (c, t)) in same_action {
+                let belongs = c == cond
+                    && (r == resource
+                        || (wildcard && (observed.contains(r) || covers(resource, r))));
                 if belongs {
                     match tally.as_mut() {
                         Some(mine) => mine.merge(t),
@@ -505,8 +780,30 @@ fn grant_evidence(
                     }
                 }
             }
-            let Some(t) = tally else { continue };
-            let (fams, how) = families::attribute(role, resource, families, definitions);
+            let derived_from = derivations.behind(action, resource, cond);
+            let origin = match (tally.is_some(), derived_from.is_empty()) {
+                (true, true) => "observed",
+                (true, false) => "both",
+                (false, false) => "derived",
+                (false, true) => continue,
+            };
+            let (fams, how) = if tally.is_none() {
+                let fams: BTreeSet<String> =
+                    derived_from.iter().map(|d| d.family.clone()).collect();
+                (fams.into_iter().collect(), "task definition")
+            } else {
+                families::attribute(role, resource, families, definitions)
+            };
+            let t = tally.unwrap_or_else(|| Tally {
+                count: 0,
+                first: String::new(),
+                last: String::new(),
+                example: String::new(),
+                rule: derived_from
+                    .first()
+                    .map(derive::describe)
+                    .unwrap_or_default(),
+            });
             out.push(GrantEvidence {
                 action: action.clone(),
                 resource: resource.clone(),
@@ -521,6 +818,8 @@ fn grant_evidence(
                 families: fams,
                 family_attribution: how,
                 rule: t.rule,
+                origin,
+                derived_from,
             });
         }
     }
@@ -537,31 +836,200 @@ fn covers(pattern: &str, resource: &str) -> bool {
         )
 }
 
-/// Replays every successful observed call against the policy; any denial is a bug in synthesis.
-fn self_check(
-    role: &str,
-    policy: &PolicyDocument,
-    evidence: &[&EvidenceRow],
-) -> Result<(), String> {
-    let policies = std::slice::from_ref(policy);
-    for r in evidence.iter().filter(|r| r.error_code.is_empty()) {
-        let mut context = Context::new();
-        if let Some(via) = via_service(&r.condition) {
-            context.insert(VIA_SERVICE.to_string(), vec![via]);
-        }
-        let resource = unescape_literal(&r.resource);
-        let req = Request {
-            action: &r.action,
-            resource: &resource,
-            context: &context,
-        };
-        if evaluate(policies, &req) != Decision::Allow {
-            return Err(format!(
-                "internal error: the proposal for {role} would deny an observed call ({} on {}, \
-                 example event {}); please report this with the evidence",
-                r.action, r.resource, r.example_event_id
-            ));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok_row(role: &str, action: &str, resource: &str, i: usize) -> EvidenceRow {
+        EvidenceRow {
+            role_arn: role.into(),
+            action: action.into(),
+            resource: resource.into(),
+            condition: String::new(),
+            error_code: String::new(),
+            count: 1,
+            first_seen: "2026-11-02T00:00:00Z".into(),
+            last_seen: "2026-11-02T00:00:00Z".into(),
+            example_event_id: format!("ev-{i}"),
+            event_source: "s3.amazonaws.com".into(),
+            event_name: "GetObject".into(),
+            rule: "test".into(),
         }
     }
-    Ok(())
+
+    #[test]
+    fn over_ten_managed_policies_generalizes_further_and_says_so() {
+        // Two objects in one (long) directory of each of 150 buckets: under the default
+        // threshold of 3 every object stays exact (about 13 managed policies); with 2 each pair
+        // becomes one directory wildcard, which fits.
+        let role = "arn:aws:iam::111122223333:role/exporter";
+        let dir = "exports/".repeat(28);
+        let rows: Vec<EvidenceRow> = (0..150)
+            .flat_map(|b| {
+                ["report-a.csv", "report-b.csv"].map(|k| {
+                    ok_row(
+                        role,
+                        "s3:GetObject",
+                        &format!("arn:aws:s3:::tenant-bucket-{b:04}/{dir}{k}"),
+                        b,
+                    )
+                })
+            })
+            .collect();
+        let p = propose(&rows, &[], &[], &Options::default()).unwrap();
+        let r = &p.roles[0];
+        assert_eq!(r.delivery, "managed");
+        assert!(r.managed_policies.len() <= size::MANAGED_PER_ROLE);
+        assert!(r
+            .managed_policies
+            .iter()
+            .all(|m| m.characters <= size::MANAGED_LIMIT));
+        assert!(r
+            .findings
+            .iter()
+            .any(|f| f.kind == "generalized-for-size" && f.message.contains("threshold of 2")));
+        let resources: Vec<&String> = r
+            .policy
+            .statement
+            .iter()
+            .flat_map(|s| s.resource.iter().flatten())
+            .collect();
+        assert!(resources.contains(&&format!("arn:aws:s3:::tenant-bucket-0007/{dir}report-*")));
+        // The exact threshold a user asked for is kept when splitting is enough.
+        let few: Vec<EvidenceRow> = rows[..60].to_vec();
+        let p = propose(&few, &[], &[], &Options::default()).unwrap();
+        let r = &p.roles[0];
+        assert_eq!(r.delivery, "managed");
+        assert!(r.findings.iter().all(|f| f.kind != "generalized-for-size"));
+        assert!(r
+            .findings
+            .iter()
+            .any(|f| f.kind == "split-into-managed-policies"));
+    }
+
+    #[test]
+    fn derived_secret_reads_without_an_observed_key_say_so() {
+        let role = "arn:aws:iam::111122223333:role/exec";
+        let defs = crate::attribution::taskdef::parse(
+            r#"{"family":"web","revision":2,"executionRoleArn":"arn:aws:iam::111122223333:role/exec",
+                "taskDefinitionArn":"arn:aws:ecs:eu-west-1:111122223333:task-definition/web:2",
+                "containerDefinitions":[{"name":"app","image":"nginx",
+                  "secrets":[{"name":"A","valueFrom":"/web/a"}]}]}"#,
+        )
+        .unwrap();
+        let rows = vec![ok_row(
+            role,
+            "ssm:GetParameters",
+            "arn:aws:ssm:eu-west-1:111122223333:parameter/other",
+            1,
+        )];
+        let p = propose(&rows, &[], &defs, &Options::default()).unwrap();
+        let r = &p.roles[0];
+        let g = r
+            .grants
+            .iter()
+            .find(|g| g.resource == "arn:aws:ssm:eu-west-1:111122223333:parameter/web/a")
+            .unwrap();
+        assert_eq!(
+            (g.origin, g.count, g.families.clone()),
+            ("derived", 0, vec!["web".to_string()])
+        );
+        assert_eq!(g.derived_from[0].revision, Some(2));
+        let observed = r
+            .grants
+            .iter()
+            .find(|g| g.resource.ends_with("parameter/other"))
+            .unwrap();
+        assert_eq!(observed.origin, "observed");
+        assert!(r
+            .findings
+            .iter()
+            .any(|f| f.kind == "secret-key-not-observed"
+                && f.message.contains("ssm.eu-west-1.amazonaws.com")));
+        assert!(r.policy.statement.iter().all(|s| s
+            .action
+            .iter()
+            .flatten()
+            .all(|a| a != "kms:Decrypt")));
+    }
+
+    #[test]
+    fn an_execution_role_without_evidence_gets_its_derived_policy() {
+        let defs = crate::attribution::taskdef::parse(
+            r#"[{"family":"quiet","executionRoleArn":"arn:aws:iam::111122223333:role/svc/quiet-exec",
+                 "taskRoleArn":"arn:aws:iam::111122223333:role/quiet-task",
+                 "containerDefinitions":[{"name":"app",
+                   "image":"111122223333.dkr.ecr.eu-west-1.amazonaws.com/quiet:1"}]}]"#,
+        )
+        .unwrap();
+        let rows = vec![ok_row(
+            "arn:aws:iam::111122223333:role/other",
+            "s3:GetObject",
+            "arn:aws:s3:::b/k",
+            1,
+        )];
+        let p = propose(&rows, &[], &defs, &Options::default()).unwrap();
+        let arns: Vec<&str> = p.roles.iter().map(|r| r.role_arn.as_str()).collect();
+        assert_eq!(
+            arns,
+            [
+                "arn:aws:iam::111122223333:role/other",
+                "arn:aws:iam::111122223333:role/svc/quiet-exec"
+            ]
+        );
+        let quiet = &p.roles[1];
+        assert!(quiet.grants.iter().all(|g| g.origin == "derived"));
+        assert!(quiet
+            .grants
+            .iter()
+            .any(|g| g.resource == "arn:aws:ecr:eu-west-1:111122223333:repository/quiet"));
+        assert!(quiet.findings.iter().any(|f| f.kind == "derived-only"));
+        // Both stay listed as without evidence; the task role gets no policy at all.
+        assert_eq!(p.roles_without_evidence.len(), 2);
+    }
+
+    #[test]
+    fn a_proposal_that_would_deny_an_observed_call_is_refused_but_can_be_verified() {
+        // A row whose stored resource is an unescaped policy variable: the policy made from it
+        // cannot match the call it records (the variable is unresolved), as with any synthesis bug.
+        let role = "arn:aws:iam::111122223333:role/app";
+        let rows = vec![
+            ok_row(role, "s3:GetObject", "arn:aws:s3:::b/ok.txt", 1),
+            ok_row(role, "s3:GetObject", "arn:aws:s3:::b/${aws:username}", 2),
+        ];
+        let err = propose(&rows, &[], &[], &Options::default()).unwrap_err();
+        assert!(
+            err.contains("would deny 1 observed call") && err.contains("ev-2"),
+            "{err}"
+        );
+        let p = build(&rows, &[], &[], &Options::default());
+        let refs: Vec<&EvidenceRow> = rows.iter().collect();
+        let uncovered = verify::replay(std::slice::from_ref(&p.roles[0].policy), &refs);
+        assert_eq!(uncovered.len(), 1);
+        assert_eq!(uncovered[0].example_event_id, "ev-2");
+    }
+
+    #[test]
+    fn a_role_too_large_even_generalized_is_flagged_as_an_error() {
+        // Distinct buckets with one object each cannot be generalized within the evidence.
+        let role = "arn:aws:iam::111122223333:role/crawler";
+        let page = "index/".repeat(60);
+        let rows: Vec<EvidenceRow> = (0..200)
+            .map(|b| {
+                ok_row(
+                    role,
+                    "s3:GetObject",
+                    &format!("arn:aws:s3:::crawl-target-bucket-{b:05}/{page}index.html"),
+                    b,
+                )
+            })
+            .collect();
+        let p = propose(&rows, &[], &[], &Options::default()).unwrap();
+        let r = &p.roles[0];
+        assert!(r.managed_policies.len() > size::MANAGED_PER_ROLE);
+        assert!(r
+            .findings
+            .iter()
+            .any(|f| f.kind == "over-size-limits" && f.severity == "error"));
+    }
 }

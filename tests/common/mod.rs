@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod moto;
+
 use flate2::{write::GzEncoder, Compression};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,11 @@ pub fn fixture(rel: &str) -> PathBuf {
 pub fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_policy-miner"));
     cmd.env_remove("POLICY_MINER_DB");
+    // The user's cached catalog (`catalog update`) must not change what tests see.
+    cmd.env(
+        "XDG_CACHE_HOME",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-user-cache"),
+    );
     cmd
 }
 
@@ -68,4 +75,55 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// One CloudTrail event: role `role` of account 111122223333 reading SSM parameter `param`.
+pub fn role_event(id: &str, time: &str, role: &str, param: &str) -> serde_json::Value {
+    serde_json::json!({
+        "eventVersion": "1.08", "eventID": id, "eventTime": time,
+        "eventSource": "ssm.amazonaws.com", "eventName": "GetParameter",
+        "awsRegion": "eu-west-1", "sourceIPAddress": "10.0.0.1",
+        "recipientAccountId": "111122223333",
+        "userIdentity": {
+            "type": "AssumedRole", "principalId": "AROAEXAMPLE:task-1",
+            "arn": format!("arn:aws:sts::111122223333:assumed-role/{role}/task-1"),
+            "sessionContext": {"sessionIssuer": {
+                "type": "Role", "arn": format!("arn:aws:iam::111122223333:role/{role}"),
+                "accountId": "111122223333"}}
+        },
+        "requestParameters": {"name": param}
+    })
+}
+
+/// Writes `files` gzipped delivery files of `events` role events each under
+/// `dir/AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20/`, all distinct; returns their paths.
+pub fn write_trail(dir: &Path, files: usize, events: usize) -> Vec<PathBuf> {
+    write_role_trail(dir, "orders-task", files, events)
+}
+
+/// [`write_trail`] for the role named `role` (other roles make files of other content).
+pub fn write_role_trail(dir: &Path, role: &str, files: usize, events: usize) -> Vec<PathBuf> {
+    let day = dir.join("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20");
+    std::fs::create_dir_all(&day).unwrap();
+    (0..files)
+        .map(|f| {
+            let records: Vec<_> = (0..events)
+                .map(|e| {
+                    role_event(
+                        &format!("ev-{role}-{f}-{e}"),
+                        &format!("2026-11-20T{:02}:{:02}:00Z", f % 24, e % 60),
+                        role,
+                        &format!("/orders/p{}", e % 5),
+                    )
+                })
+                .collect();
+            let body = serde_json::json!({ "Records": records }).to_string();
+            let path = day.join(format!(
+                "111122223333_CloudTrail_eu-west-1_20261120T{:04}Z_f{f}.json.gz",
+                f % 2400
+            ));
+            std::fs::write(&path, gzip(body.as_bytes())).unwrap();
+            path
+        })
+        .collect()
 }

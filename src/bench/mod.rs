@@ -1,0 +1,318 @@
+//! `bench`: how fast `observe` reads a large trail, against the floor of merely decompressing it.
+//!
+//! One run: generate (or reuse) a trail, time decompressing every file on every core, then time
+//! `observe` run as a child process of this same binary, so that its peak RSS is its own and can be
+//! read from the kernel (`getrusage(RUSAGE_CHILDREN)` after the child is reaped). Figures are
+//! reported, never judged: a slow machine is not a failure.
+
+pub mod generate;
+
+use anyhow::{bail, Context as _};
+use flate2::read::MultiGzDecoder;
+use generate::{Generated, TrailSpec};
+use rayon::prelude::*;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Options {
+    pub spec: TrailSpec,
+    /// Where the trail, task definitions and database go; a temporary directory when `None`.
+    pub dir: Option<PathBuf>,
+    /// Keep the directory (a temporary one is removed otherwise).
+    pub keep: bool,
+    /// The `policy-miner` binary to run `observe` with.
+    pub binary: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub trail: Generated,
+    /// None when an existing trail was reused.
+    pub generation: Option<Duration>,
+    pub threads: usize,
+    pub decompress: Duration,
+    /// CPU time (user + system, all threads) of the decompression.
+    pub decompress_cpu: Duration,
+    pub observe: Duration,
+    /// CPU time (user + system, all threads) of the observe process.
+    pub observe_cpu: Duration,
+    /// Peak resident set of the observe process, in bytes (0 when the kernel does not say).
+    pub observe_peak_rss: u64,
+    pub dir: PathBuf,
+    pub kept: bool,
+}
+
+const MANIFEST: &str = "bench-trail.json";
+
+pub fn run(opts: &Options) -> anyhow::Result<Report> {
+    let dir = match &opts.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("policy-miner-bench-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let result = measure(opts, &dir);
+    // A directory given with --dir keeps its trail for the next run; a temporary one goes.
+    let kept = opts.keep || opts.dir.is_some();
+    if !opts.keep {
+        if opts.dir.is_some() {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", dir.join("bench.db").display()));
+            }
+        } else {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    let mut report = result?;
+    report.kept = kept;
+    Ok(report)
+}
+
+fn measure(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
+    let dir = dir.to_path_buf();
+    let (trail, generation) = match reuse(&dir, &opts.spec) {
+        Some(t) => (t, None),
+        None => {
+            let clock = Instant::now();
+            let _ = std::fs::remove_dir_all(dir.join("trail"));
+            let t = generate::generate(&dir, &opts.spec)?;
+            write_manifest(&dir, &opts.spec, &t)?;
+            (t, Some(clock.elapsed()))
+        }
+    };
+    let cpu_before = cpu_time(libc::RUSAGE_SELF);
+    let decompress = decompress_all(&trail.trail)?;
+    let decompress_cpu = cpu_time(libc::RUSAGE_SELF).saturating_sub(cpu_before);
+    let (observe, observe_peak_rss) = observe_child(&opts.binary, &dir, &trail)?;
+    let observe_cpu = cpu_time(libc::RUSAGE_CHILDREN);
+    Ok(Report {
+        trail,
+        generation,
+        threads: rayon::current_num_threads(),
+        decompress,
+        decompress_cpu,
+        observe,
+        observe_cpu,
+        observe_peak_rss,
+        dir,
+        kept: false,
+    })
+}
+
+/// An earlier trail in `dir` made from the same spec is reused (generation is slow and not measured).
+fn reuse(dir: &Path, spec: &TrailSpec) -> Option<Generated> {
+    let text = std::fs::read_to_string(dir.join(MANIFEST)).ok()?;
+    let m: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let same = m["events"] == spec.events
+        && m["events_per_file"] == spec.events_per_file
+        && m["seed"] == spec.seed
+        && m["generator"] == GENERATOR_VERSION;
+    if !same {
+        return None;
+    }
+    let g = Generated {
+        trail: dir.join("trail"),
+        task_definitions: dir.join("taskdefs"),
+        files: m["files"].as_u64()?,
+        events: m["events"].as_u64()?,
+        compressed_bytes: m["compressed_bytes"].as_u64()?,
+        uncompressed_bytes: m["uncompressed_bytes"].as_u64()?,
+        days: serde_json::from_value(m["days"].clone()).ok()?,
+    };
+    let found = crate::source::local::discover(std::slice::from_ref(&g.trail));
+    (found.files.len() as u64 == g.files).then_some(g)
+}
+
+/// Bumped when the generator's output changes, so that old trails are not reused.
+const GENERATOR_VERSION: u64 = 1;
+
+fn write_manifest(dir: &Path, spec: &TrailSpec, g: &Generated) -> anyhow::Result<()> {
+    let m = serde_json::json!({
+        "generator": GENERATOR_VERSION,
+        "events": spec.events,
+        "events_per_file": spec.events_per_file,
+        "seed": spec.seed,
+        "files": g.files,
+        "compressed_bytes": g.compressed_bytes,
+        "uncompressed_bytes": g.uncompressed_bytes,
+        "days": g.days,
+    });
+    let path = dir.join(MANIFEST);
+    std::fs::write(&path, serde_json::to_vec_pretty(&m)?)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Reads and gunzips every file of the trail on every core, discarding the output: the floor.
+pub fn decompress_all(trail: &Path) -> anyhow::Result<Duration> {
+    let clock = Instant::now();
+    let found = crate::source::local::discover(&[trail.to_path_buf()]);
+    found
+        .files
+        .par_iter()
+        .try_for_each(|path| -> anyhow::Result<()> {
+            let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let mut dec = MultiGzDecoder::new(&raw[..]);
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                match dec.read(&mut buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => {}
+                    Err(e) => bail!("{}: {e}", path.display()),
+                }
+            }
+        })?;
+    Ok(clock.elapsed())
+}
+
+/// Runs `observe` on the trail as a child process; its wall time and peak RSS.
+fn observe_child(binary: &Path, dir: &Path, trail: &Generated) -> anyhow::Result<(Duration, u64)> {
+    let db = dir.join("bench.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let clock = Instant::now();
+    let out = Command::new(binary)
+        .arg("observe")
+        .arg("--db")
+        .arg(&db)
+        .arg("--quiet")
+        .arg("--task-definitions")
+        .arg(&trail.task_definitions)
+        .arg(&trail.trail)
+        .env_remove("POLICY_MINER_DB")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| format!("running {} observe", binary.display()))?;
+    let wall = clock.elapsed();
+    if !out.status.success() {
+        bail!(
+            "observe failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok((wall, children_peak_rss()))
+}
+
+fn rusage(who: libc::c_int) -> Option<libc::rusage> {
+    // SAFETY: getrusage only writes into the zeroed struct we own.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    (unsafe { libc::getrusage(who, &mut usage) } == 0).then_some(usage)
+}
+
+/// User + system CPU time of this process (`RUSAGE_SELF`) or of its reaped children.
+fn cpu_time(who: libc::c_int) -> Duration {
+    let Some(u) = rusage(who) else {
+        return Duration::ZERO;
+    };
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// The largest peak RSS of the reaped children of this process (only observe is ever one).
+fn children_peak_rss() -> u64 {
+    let Some(usage) = rusage(libc::RUSAGE_CHILDREN) else {
+        return 0;
+    };
+    // Linux reports kilobytes (macOS bytes).
+    let maxrss = usage.ru_maxrss.max(0) as u64;
+    if cfg!(target_os = "macos") {
+        maxrss
+    } else {
+        maxrss * 1024
+    }
+}
+
+impl Report {
+    pub fn events_per_sec(&self) -> f64 {
+        self.trail.events as f64 / self.observe.as_secs_f64().max(1e-9)
+    }
+
+    pub fn observe_mb_per_sec(&self) -> f64 {
+        mb(self.trail.uncompressed_bytes) / self.observe.as_secs_f64().max(1e-9)
+    }
+
+    pub fn decompress_mb_per_sec(&self) -> f64 {
+        mb(self.trail.uncompressed_bytes) / self.decompress.as_secs_f64().max(1e-9)
+    }
+
+    pub fn ratio(&self) -> f64 {
+        self.observe.as_secs_f64() / self.decompress.as_secs_f64().max(1e-9)
+    }
+
+    /// The ratio in CPU time: steadier than wall time on a machine shared with other work.
+    pub fn cpu_ratio(&self) -> f64 {
+        self.observe_cpu.as_secs_f64() / self.decompress_cpu.as_secs_f64().max(1e-9)
+    }
+
+    pub fn render(&self) -> String {
+        let t = &self.trail;
+        let generation = match self.generation {
+            Some(d) => format!("generated in {:.1} s, not timed below", d.as_secs_f64()),
+            None => "reused from an earlier run".to_string(),
+        };
+        let mut s = format!(
+            "trail: {} events in {} files, {:.0} MB uncompressed, {:.0} MB gzipped ({generation})\n",
+            t.events,
+            t.files,
+            mb(t.uncompressed_bytes),
+            mb(t.compressed_bytes),
+        );
+        s += &format!(
+            "decompress only ({} threads): {:>7.2} s wall {:>7.2} s CPU  {:>6.0} MB/s\n",
+            self.threads,
+            self.decompress.as_secs_f64(),
+            self.decompress_cpu.as_secs_f64(),
+            self.decompress_mb_per_sec()
+        );
+        s += &format!(
+            "observe:                      {:>7.2} s wall {:>7.2} s CPU  {:>6.0} MB/s  {:.0} events/s\n",
+            self.observe.as_secs_f64(),
+            self.observe_cpu.as_secs_f64(),
+            self.observe_mb_per_sec(),
+            self.events_per_sec()
+        );
+        s += &format!(
+            "observe / decompress:         {:>7.2}x wall, {:.2}x CPU (target: at most 1.5x)\n",
+            self.ratio(),
+            self.cpu_ratio()
+        );
+        s += &format!(
+            "observe peak RSS:             {:>7.1} MB (target: under 100 MB for 1M events)\n",
+            mb(self.observe_peak_rss)
+        );
+        if self.kept {
+            s += &format!("trail kept in {}\n", self.dir.display());
+        }
+        s
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "events": self.trail.events,
+            "files": self.trail.files,
+            "uncompressed_bytes": self.trail.uncompressed_bytes,
+            "compressed_bytes": self.trail.compressed_bytes,
+            "threads": self.threads,
+            "generation_seconds": self.generation.map(|d| d.as_secs_f64()),
+            "decompress_seconds": self.decompress.as_secs_f64(),
+            "observe_seconds": self.observe.as_secs_f64(),
+            "observe_events_per_second": self.events_per_sec(),
+            "observe_uncompressed_mb_per_second": self.observe_mb_per_sec(),
+            "observe_to_decompress_ratio": self.ratio(),
+            "decompress_cpu_seconds": self.decompress_cpu.as_secs_f64(),
+            "observe_cpu_seconds": self.observe_cpu.as_secs_f64(),
+            "observe_to_decompress_cpu_ratio": self.cpu_ratio(),
+            "observe_peak_rss_bytes": self.observe_peak_rss,
+        })
+    }
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}

@@ -1,0 +1,59 @@
+use crate::bench::{self, generate::TrailSpec};
+use std::path::PathBuf;
+
+/// Benchmark `observe` on a generated CloudTrail trail of an ECS fleet.
+///
+/// Generates a realistic trail (gzipped 5-minute files in the S3 delivery layout, task
+/// definitions; generation is not timed), then reports in one run: the wall time of merely
+/// decompressing every file on every core, observe's wall time (run as a child process),
+/// events/s, uncompressed MB/s, the ratio observe/decompress, and observe's peak RSS.
+/// Figures only: nothing fails on a slow machine. The `--db` flag is not used.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Events in the trail.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+
+    /// Events per delivery file (CloudTrail writes one file per region and 5 minutes).
+    #[arg(long, value_name = "N", default_value_t = 2_500)]
+    pub events_per_file: u64,
+
+    /// Seed of the generator: the same seed and size give the same trail.
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
+
+    /// Work in DIR (trail in DIR/trail, task definitions in DIR/taskdefs) and keep the trail
+    /// there: a later run with the same size and seed reuses it. Default: a temporary directory.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Keep everything (trail, task definitions, the observe database) after the run.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    let binary = std::env::current_exe().map_err(|e| {
+        anyhow::anyhow!("cannot find this program's own binary to run observe: {e}")
+    })?;
+    let report = bench::run(&bench::Options {
+        spec: TrailSpec {
+            events: args.events,
+            events_per_file: args.events_per_file,
+            seed: args.seed,
+        },
+        dir: args.dir,
+        keep: args.keep,
+        binary,
+    })?;
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(0)
+}

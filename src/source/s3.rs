@@ -1,0 +1,301 @@
+//! CloudTrail trail buckets read directly: `s3://bucket/prefix/`.
+//!
+//! The delivery layout (`AWSLogs/[o-org/]<account>/CloudTrail/<region>/YYYY/MM/DD/…json.gz`) is
+//! walked one level at a time, so account, region and date filters prune whole prefixes instead of
+//! listing the bucket. Each object is checkpointed by key and ETag: an object already observed is
+//! never downloaded again.
+
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use chrono::NaiveDate;
+
+/// `s3://bucket[/prefix]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrailLocation {
+    pub bucket: String,
+    pub prefix: String,
+}
+
+impl TrailLocation {
+    pub fn parse(url: &str) -> Option<TrailLocation> {
+        let rest = url.strip_prefix("s3://")?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        (!bucket.is_empty()).then(|| TrailLocation {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+        })
+    }
+}
+
+/// Which part of a trail to read. Empty lists mean "all".
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+    /// Inclusive delivery dates (UTC).
+    pub since: Option<NaiveDate>,
+    pub until: Option<NaiveDate>,
+}
+
+/// One trail object to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrailObject {
+    pub key: String,
+    pub size: i64,
+    pub etag: String,
+}
+
+impl TrailObject {
+    /// The identity recorded in `observed_files`: an object with the same key and ETag has the
+    /// same content.
+    pub fn checkpoint(&self, bucket: &str) -> String {
+        format!("s3://{bucket}/{}#{}", self.key, self.etag.trim_matches('"'))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {message}")]
+pub struct S3Error {
+    pub what: String,
+    pub message: String,
+}
+
+pub struct S3Source {
+    client: aws_sdk_s3::Client,
+    pub location: TrailLocation,
+    filter: Filter,
+}
+
+impl S3Source {
+    pub async fn new(location: TrailLocation, filter: Filter) -> S3Source {
+        let config = crate::aws::sdk_config().await;
+        let s3 = aws_sdk_s3::config::Builder::from(&config)
+            // Path-style works with every endpoint (moto, VPC endpoints, buckets with dots).
+            .force_path_style(true)
+            .build();
+        S3Source {
+            client: aws_sdk_s3::Client::from_conf(s3),
+            location,
+            filter,
+        }
+    }
+
+    /// Every trace object under the location that the filter keeps, in key order.
+    pub async fn list(&self) -> Result<Vec<TrailObject>, S3Error> {
+        let mut out = Vec::new();
+        let mut pending = vec![self.location.prefix.clone()];
+        while let Some(prefix) = pending.pop() {
+            let mut token = None;
+            loop {
+                let page = self
+                    .client
+                    .list_objects_v2()
+                    .bucket(&self.location.bucket)
+                    .prefix(&prefix)
+                    .delimiter("/")
+                    .set_continuation_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| self.error(&prefix, e))?;
+                for p in page.common_prefixes() {
+                    if let Some(p) = p.prefix() {
+                        if prefix_allowed(p, &self.filter) {
+                            pending.push(p.to_string());
+                        }
+                    }
+                }
+                for o in page.contents() {
+                    let Some(key) = o.key() else { continue };
+                    let name = key.rsplit('/').next().unwrap_or(key);
+                    if super::local::is_trace_name(name) && prefix_allowed(key, &self.filter) {
+                        out.push(TrailObject {
+                            key: key.to_string(),
+                            size: o.size().unwrap_or(0),
+                            etag: o.e_tag().unwrap_or("").to_string(),
+                        });
+                    }
+                }
+                token = page.next_continuation_token().map(str::to_string);
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    /// The object's bytes (still compressed, as stored).
+    pub async fn fetch(&self, key: &str) -> Result<Vec<u8>, S3Error> {
+        let resp = self
+            .client
+            .get_object()
+            .bucket(&self.location.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.error(key, e))?;
+        let body = resp.body.collect().await.map_err(|e| S3Error {
+            what: self.url(key),
+            message: format!("download interrupted: {e}"),
+        })?;
+        Ok(body.into_bytes().to_vec())
+    }
+
+    pub fn url(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.location.bucket)
+    }
+
+    fn error<E>(&self, key: &str, e: aws_sdk_s3::error::SdkError<E>) -> S3Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let bucket = &self.location.bucket;
+        let message = match e.code() {
+            Some("NoSuchBucket") => format!("bucket {bucket} does not exist"),
+            Some("AccessDenied") => format!(
+                "access denied: reading a trail needs s3:ListBucket on arn:aws:s3:::{bucket} and \
+                 s3:GetObject on arn:aws:s3:::{bucket}/{}*",
+                self.location.prefix
+            ),
+            Some(code) => format!("{code}: {}", e.message().unwrap_or("no message")),
+            None => format!(
+                "{} (check AWS credentials, AWS_REGION and network access)",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            ),
+        };
+        S3Error {
+            what: self.url(key),
+            message,
+        }
+    }
+}
+
+/// Whether a key or listing prefix can hold objects the filter keeps, judged by the segments of
+/// the delivery layout it already shows (`AWSLogs/[o-…/]<account>/CloudTrail/<region>/Y/M/D/`).
+pub fn prefix_allowed(path: &str, filter: &Filter) -> bool {
+    let segments: Vec<&str> = path.split('/').collect();
+    let Some(logs) = segments.iter().position(|s| *s == "AWSLogs") else {
+        return true;
+    };
+    let mut i = logs + 1;
+    if segments.get(i).is_some_and(|s| s.starts_with("o-")) {
+        i += 1;
+    }
+    let complete = |idx: usize| idx + 1 < segments.len();
+    let Some(account) = segments.get(i).filter(|_| complete(i)) else {
+        return true;
+    };
+    if !filter.accounts.is_empty() && !filter.accounts.iter().any(|a| a == account) {
+        return false;
+    }
+    match segments.get(i + 1).filter(|_| complete(i + 1)) {
+        None => return true,
+        // CloudTrail-Digest, CloudTrail-Insight…: not API-call records.
+        Some(service) if *service != "CloudTrail" => return false,
+        Some(_) => {}
+    }
+    let Some(region) = segments.get(i + 2).filter(|_| complete(i + 2)) else {
+        return true;
+    };
+    if !filter.regions.is_empty() && !filter.regions.iter().any(|r| r == region) {
+        return false;
+    }
+    let date_parts: Vec<u32> = (i + 3..i + 6)
+        .filter(|&j| complete(j))
+        .map_while(|j| segments.get(j).and_then(|s| s.parse().ok()))
+        .collect();
+    date_window_overlaps(&date_parts, filter)
+}
+
+/// Does the period named by (year[, month[, day]]) overlap [since, until]?
+fn date_window_overlaps(parts: &[u32], filter: &Filter) -> bool {
+    let (first, last) = match *parts {
+        [] => return true,
+        [y] => (
+            NaiveDate::from_ymd_opt(y as i32, 1, 1),
+            NaiveDate::from_ymd_opt(y as i32, 12, 31),
+        ),
+        [y, m] => (
+            NaiveDate::from_ymd_opt(y as i32, m, 1),
+            NaiveDate::from_ymd_opt(y as i32, m, 1)
+                .and_then(|d| d.checked_add_months(chrono::Months::new(1)))
+                .and_then(|d| d.pred_opt()),
+        ),
+        [y, m, d, ..] => {
+            let day = NaiveDate::from_ymd_opt(y as i32, m, d);
+            (day, day)
+        }
+    };
+    let (Some(first), Some(last)) = (first, last) else {
+        return true;
+    };
+    filter.since.is_none_or(|s| last >= s) && filter.until.is_none_or(|u| first <= u)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn locations() {
+        assert_eq!(
+            TrailLocation::parse("s3://trail/AWSLogs/"),
+            Some(TrailLocation {
+                bucket: "trail".into(),
+                prefix: "AWSLogs/".into()
+            })
+        );
+        assert_eq!(TrailLocation::parse("s3://trail").unwrap().prefix, "");
+        assert_eq!(TrailLocation::parse("s3:///x"), None);
+        assert_eq!(TrailLocation::parse("/tmp/x"), None);
+    }
+
+    #[test]
+    fn filters_prune_by_account_region_and_date_in_both_layouts() {
+        let f = Filter {
+            accounts: vec!["111122223333".into()],
+            regions: vec!["eu-west-1".into()],
+            since: Some(date("2026-11-02")),
+            until: Some(date("2026-11-03")),
+        };
+        for base in ["AWSLogs/", "AWSLogs/o-abc123/"] {
+            let ok = |p: &str| prefix_allowed(&format!("{base}{p}"), &f);
+            assert!(ok(""));
+            assert!(ok("111122223333/"));
+            assert!(!ok("444455556666/"));
+            assert!(!ok("111122223333/CloudTrail-Digest/"));
+            assert!(ok("111122223333/CloudTrail/eu-west-1/"));
+            assert!(!ok("111122223333/CloudTrail/us-east-1/"));
+            assert!(ok("111122223333/CloudTrail/eu-west-1/2026/"));
+            assert!(!ok("111122223333/CloudTrail/eu-west-1/2025/"));
+            assert!(ok("111122223333/CloudTrail/eu-west-1/2026/11/"));
+            assert!(!ok("111122223333/CloudTrail/eu-west-1/2026/10/"));
+            assert!(ok("111122223333/CloudTrail/eu-west-1/2026/11/03/"));
+            assert!(!ok("111122223333/CloudTrail/eu-west-1/2026/11/04/"));
+            assert!(ok("111122223333/CloudTrail/eu-west-1/2026/11/02/x_CloudTrail_eu-west-1_20261102T0000Z_a.json.gz"));
+            assert!(!ok(
+                "111122223333/CloudTrail/eu-west-1/2026/11/01/x.json.gz"
+            ));
+        }
+        // Partial segments of a prefix (the account being typed) are never judged.
+        assert!(prefix_allowed("AWSLogs/1111", &f));
+        assert!(prefix_allowed("other/layout/file.json.gz", &f));
+    }
+
+    #[test]
+    fn checkpoints_use_key_and_etag() {
+        let o = TrailObject {
+            key: "AWSLogs/1/CloudTrail/r/2026/11/02/a.json.gz".into(),
+            size: 10,
+            etag: "\"9b2cf535f27731c974343645a3985328\"".into(),
+        };
+        assert_eq!(
+            o.checkpoint("trail"),
+            "s3://trail/AWSLogs/1/CloudTrail/r/2026/11/02/a.json.gz#9b2cf535f27731c974343645a3985328"
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! Evidence gates: a policy mined from a few days of trail, or from a trail that stopped arriving,
+//! misses calls that are simply rare or recent. Each gate refuses an apply with its reason; a named
+//! flag overrides it.
+
+use crate::store::EvidenceRow;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// Test-only: a fixed "now" (RFC 3339) so that evidence age does not depend on the wall clock.
+pub const NOW_ENV: &str = "POLICY_MINER_NOW";
+
+pub fn now() -> Result<DateTime<Utc>, String> {
+    match std::env::var(NOW_ENV) {
+        Ok(v) if !v.is_empty() => DateTime::parse_from_rfc3339(&v)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| format!("{NOW_ENV}={v:?} is not an RFC 3339 time ({e}); unset it")),
+        _ => Ok(Utc::now()),
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Window {
+    pub first_seen: String,
+    pub last_seen: String,
+    pub span_days: f64,
+    pub age_days: f64,
+}
+
+/// The span of a role's evidence (failed calls included: they show the trail was read) and how
+/// old its newest row is. None without parsable evidence.
+pub fn window(rows: &[&EvidenceRow], now: DateTime<Utc>) -> Option<Window> {
+    let parse = |s: &str| {
+        DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let first = rows.iter().filter_map(|r| parse(&r.first_seen)).min()?;
+    let last = rows.iter().filter_map(|r| parse(&r.last_seen)).max()?;
+    let days = |d: chrono::Duration| d.num_seconds() as f64 / 86_400.0;
+    Some(Window {
+        first_seen: first.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        last_seen: last.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        span_days: days(last - first),
+        age_days: days(now - last),
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Thresholds {
+    pub min_evidence_days: f64,
+    pub allow_short_evidence: bool,
+    pub max_evidence_age_days: f64,
+    pub allow_stale_evidence: bool,
+}
+
+/// Reasons to refuse, each naming the flag that overrides it.
+pub fn evidence_refusals(window: Option<&Window>, t: Thresholds) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(w) = window else {
+        out.push("no evidence for this role: nothing to base a policy on".to_string());
+        return out;
+    };
+    if !t.allow_short_evidence && w.span_days < t.min_evidence_days {
+        out.push(format!(
+            "evidence spans {:.1} days ({} to {}), fewer than {} (--min-evidence-days): rare calls \
+             may be missing; observe longer, or pass --allow-short-evidence",
+            w.span_days, w.first_seen, w.last_seen, t.min_evidence_days
+        ));
+    }
+    if !t.allow_stale_evidence && w.age_days > t.max_evidence_age_days {
+        out.push(format!(
+            "the newest evidence ({}) is {:.1} days old, more than {} (--max-evidence-age-days): is \
+             the trail still being observed? Run `policy-miner observe`, or pass --allow-stale-evidence",
+            w.last_seen, w.age_days, t.max_evidence_age_days
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(first: &str, last: &str) -> EvidenceRow {
+        EvidenceRow {
+            role_arn: "arn:aws:iam::1:role/r".into(),
+            action: "s3:GetObject".into(),
+            resource: "arn:aws:s3:::b/k".into(),
+            condition: String::new(),
+            error_code: String::new(),
+            count: 1,
+            first_seen: first.into(),
+            last_seen: last.into(),
+            example_event_id: "e".into(),
+            event_source: "s3.amazonaws.com".into(),
+            event_name: "GetObject".into(),
+            rule: "r".into(),
+        }
+    }
+
+    #[test]
+    fn short_and_stale_evidence_are_refused_unless_overridden() {
+        let rows = [
+            row("2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z"),
+            row("2026-11-04T00:00:00Z", "2026-11-05T00:00:00Z"),
+        ];
+        let refs: Vec<&EvidenceRow> = rows.iter().collect();
+        let now = DateTime::parse_from_rfc3339("2026-11-22T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let w = window(&refs, now).unwrap();
+        assert_eq!(w.span_days, 3.0);
+        assert_eq!(w.age_days, 17.0);
+        let mut t = Thresholds {
+            min_evidence_days: 14.0,
+            allow_short_evidence: false,
+            max_evidence_age_days: 7.0,
+            allow_stale_evidence: false,
+        };
+        let r = evidence_refusals(Some(&w), t);
+        assert_eq!(r.len(), 2);
+        assert!(r[0].contains("--allow-short-evidence") && r[1].contains("--allow-stale-evidence"));
+        t.min_evidence_days = 3.0;
+        t.max_evidence_age_days = 17.0;
+        assert!(evidence_refusals(Some(&w), t).is_empty());
+        t.min_evidence_days = 30.0;
+        t.allow_short_evidence = true;
+        assert!(evidence_refusals(Some(&w), t).is_empty());
+    }
+}

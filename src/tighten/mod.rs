@@ -1,0 +1,543 @@
+//! The periodic tightening job: compare each role's current IAM permissions with what the evidence
+//! shows it uses, validate the mined replacement, and (only when asked, and only past every gate)
+//! write it, keeping the previous documents so that `rollback` can restore them exactly.
+//!
+//! Roles are matched to IAM by NAME: the evidence's ARN gives the name, and the account must be
+//! the one the credentials belong to (a mismatch is an error for that role, not a guess).
+
+pub mod aws;
+pub mod compare;
+pub mod gates;
+pub mod history;
+pub mod iam;
+pub mod pattern;
+pub mod replacement;
+pub mod report;
+pub mod rollback;
+pub mod validate;
+
+use crate::attribution::RoleKey;
+use crate::policy::PolicyDocument;
+use crate::store::{EvidenceRow, Store};
+use crate::synth::{self, RoleProposal};
+use serde::Serialize;
+use std::path::Path;
+
+/// Default name of the inline policy tighten writes.
+pub const DEFAULT_POLICY_NAME: &str = "policy-miner";
+
+/// Exit statuses of `tighten` (documented in its --help).
+pub const EXIT_NOTHING_TO_TIGHTEN: i32 = 0;
+pub const EXIT_ERROR: i32 = 1;
+pub const EXIT_TIGHTENING_POSSIBLE: i32 = 10;
+pub const EXIT_REFUSED: i32 = 11;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub roles: Vec<String>,
+    pub families: Vec<String>,
+    pub apply: bool,
+    pub policy_name: String,
+    pub remove_inline: bool,
+    pub detach_managed: bool,
+    pub thresholds: gates::Thresholds,
+    pub carry: replacement::CarryOptions,
+    pub access_analyzer: bool,
+    pub wildcard_threshold: usize,
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicySummary {
+    pub kind: &'static str,
+    /// Inline: the policy name; managed: the policy ARN.
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    pub size: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleReport {
+    pub role_arn: String,
+    pub role_name: String,
+    /// The role as IAM names it (its path may differ from the evidence's ARN).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iam_role_arn: Option<String>,
+    /// `dry run`, `applied`, `refused`, `nothing to tighten` or `error`.
+    pub outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub current_policies: Vec<PolicySummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<gates::Window>,
+    pub granted_but_never_observed: Vec<compare::UnusedActions>,
+    pub granted_more_broadly_than_observed: Vec<compare::BroaderGrant>,
+    pub observed_but_not_granted: Vec<compare::FailingCall>,
+    pub carried_over: Vec<replacement::Carried>,
+    /// The document `--apply` writes (or wrote) as the inline policy `policy_name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<PolicyDocument>,
+    pub policy_name: String,
+    /// Non-whitespace characters: of the replacement, and of all inline policies after an apply.
+    pub replacement_size: usize,
+    pub inline_size_after: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation: Option<validate::Validation>,
+    /// Why `--apply` was (or would be) refused; each names its override flag.
+    pub refusals: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_id: Option<i64>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub caller: aws::Caller,
+    pub applied: bool,
+    pub roles: Vec<RoleReport>,
+}
+
+impl Report {
+    pub fn exit_status(&self) -> i32 {
+        let any = |o: &str| self.roles.iter().any(|r| r.outcome == o);
+        if any("error") {
+            EXIT_ERROR
+        } else if any("refused") {
+            EXIT_REFUSED
+        } else if any("dry run") {
+            EXIT_TIGHTENING_POSSIBLE
+        } else {
+            EXIT_NOTHING_TO_TIGHTEN
+        }
+    }
+}
+
+/// Evidence, proposals and the role selection, from the store.
+pub struct Inputs {
+    pub evidence: Vec<EvidenceRow>,
+    pub proposals: Vec<RoleProposal>,
+}
+
+pub async fn load(db: &Path, opts: &Options) -> anyhow::Result<Inputs> {
+    let store = Store::open(db, false).await?;
+    let evidence = store.evidence().await?;
+    let ungranted = store.ungranted().await?;
+    let definitions: Vec<_> = store
+        .task_definitions()
+        .await?
+        .into_iter()
+        .map(|d| d.definition)
+        .collect();
+    store.close().await;
+    let synth_opts = synth::Options {
+        wildcard_threshold: opts.wildcard_threshold,
+    };
+    let proposal = synth::propose(&evidence, &ungranted, &definitions, &synth_opts)
+        .map_err(anyhow::Error::msg)?;
+    let wanted_roles: Vec<RoleKey> = opts
+        .roles
+        .iter()
+        .filter_map(|r| RoleKey::parse(r))
+        .collect();
+    let mut proposals: Vec<RoleProposal> = proposal
+        .roles
+        .into_iter()
+        .filter(|p| {
+            let key = RoleKey::parse(&p.role_arn);
+            let by_role = opts.roles.is_empty()
+                || opts.roles.contains(&p.role_arn)
+                || key.as_ref().is_some_and(|k| {
+                    wanted_roles.iter().any(|w| {
+                        w.name == k.name && (w.account.is_none() || w.account == k.account)
+                    })
+                });
+            let by_family =
+                opts.families.is_empty() || p.families.iter().any(|f| opts.families.contains(f));
+            by_role && by_family
+        })
+        .collect();
+    proposals.sort_by(|a, b| a.role_arn.cmp(&b.role_arn));
+    if proposals.is_empty() && (!opts.roles.is_empty() || !opts.families.is_empty()) {
+        anyhow::bail!(
+            "no evidence in {} for {}; `policy-miner propose --db {}` lists the roles and families",
+            db.display(),
+            opts.roles
+                .iter()
+                .map(|r| format!("role {r}"))
+                .chain(opts.families.iter().map(|f| format!("family {f}")))
+                .collect::<Vec<_>>()
+                .join(", "),
+            db.display()
+        );
+    }
+    Ok(Inputs {
+        evidence,
+        proposals,
+    })
+}
+
+/// Compares, validates and (with `opts.apply`) applies, role by role.
+pub async fn run(db: &Path, opts: &Options) -> anyhow::Result<Report> {
+    let inputs = load(db, opts).await?;
+    let now = gates::now().map_err(anyhow::Error::msg)?;
+    let config = aws::sdk_config(opts.max_attempts).await;
+    let iam_client = aws_sdk_iam::Client::new(&config);
+    let aa_client = aws_sdk_accessanalyzer::Client::new(&config);
+    let caller = aws::caller(&config).await;
+    let store = if opts.apply {
+        Some(Store::open(db, false).await?)
+    } else {
+        None
+    };
+    let mut analyzer = if opts.access_analyzer {
+        Analyzer::Untried(&aa_client)
+    } else {
+        Analyzer::Unavailable("not asked: --no-access-analyzer".to_string())
+    };
+    let mut roles = Vec::new();
+    for proposal in &inputs.proposals {
+        let rows: Vec<&EvidenceRow> = inputs
+            .evidence
+            .iter()
+            .filter(|r| r.role_arn == proposal.role_arn)
+            .collect();
+        let ctx = RoleContext {
+            iam: &iam_client,
+            caller: &caller,
+            store: store.as_ref(),
+            opts,
+            now,
+        };
+        roles.push(tighten_role(&ctx, proposal, &rows, &mut analyzer).await);
+    }
+    if let Some(s) = store {
+        s.close().await;
+    }
+    Ok(Report {
+        caller,
+        applied: opts.apply,
+        roles,
+    })
+}
+
+/// Access Analyzer is asked until it fails once; then every later role uses the built-in checks
+/// with the same reason (one unreachable endpoint should not cost a timeout per role).
+enum Analyzer<'a> {
+    Untried(&'a aws_sdk_accessanalyzer::Client),
+    Available(&'a aws_sdk_accessanalyzer::Client),
+    Unavailable(String),
+}
+
+struct RoleContext<'a> {
+    iam: &'a aws_sdk_iam::Client,
+    caller: &'a aws::Caller,
+    store: Option<&'a Store>,
+    opts: &'a Options,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+async fn tighten_role(
+    ctx: &RoleContext<'_>,
+    proposal: &RoleProposal,
+    rows: &[&EvidenceRow],
+    analyzer: &mut Analyzer<'_>,
+) -> RoleReport {
+    let opts = ctx.opts;
+    let key = RoleKey::parse(&proposal.role_arn);
+    let role_name = key
+        .as_ref()
+        .map(|k| k.name.clone())
+        .unwrap_or_else(|| proposal.role_arn.clone());
+    let mut report = RoleReport {
+        role_arn: proposal.role_arn.clone(),
+        role_name: role_name.clone(),
+        iam_role_arn: None,
+        outcome: "error",
+        error: None,
+        current_policies: Vec::new(),
+        evidence: gates::window(rows, ctx.now),
+        granted_but_never_observed: Vec::new(),
+        granted_more_broadly_than_observed: Vec::new(),
+        observed_but_not_granted: Vec::new(),
+        carried_over: Vec::new(),
+        replacement: None,
+        policy_name: opts.policy_name.clone(),
+        replacement_size: 0,
+        inline_size_after: 0,
+        validation: None,
+        refusals: Vec::new(),
+        change_id: None,
+        notes: Vec::new(),
+    };
+    if let (Some(theirs), Some(ours)) = (
+        key.as_ref().and_then(|k| k.account.as_deref()),
+        ctx.caller.account.as_deref(),
+    ) {
+        if theirs != ours {
+            report.error = Some(format!(
+                "the role is in account {theirs} but the credentials ({}) are for account {ours}; \
+                 run with credentials for {theirs}",
+                ctx.caller.arn
+            ));
+            return report;
+        }
+    }
+    if ctx.caller.account.is_none() {
+        report.notes.push(format!(
+            "caller account unknown ({}): the role was looked up by name only",
+            ctx.caller
+                .unknown_because
+                .as_deref()
+                .unwrap_or("no reason given")
+        ));
+    }
+    let current = match iam::read_role(ctx.iam, &role_name).await {
+        Ok(c) => c,
+        Err(e) => {
+            report.error = Some(match e.kind {
+                aws::ErrorKind::NoSuchEntity => format!(
+                    "role {role_name} is not in IAM (deleted or renamed since the evidence was \
+                     recorded): {}",
+                    e.message
+                ),
+                _ => e.message,
+            });
+            return report;
+        }
+    };
+    if !current.role_arn.is_empty() && current.role_arn != proposal.role_arn {
+        report.notes.push(format!(
+            "IAM knows this role as {}; matched by name",
+            current.role_arn
+        ));
+    }
+    report.iam_role_arn = Some(current.role_arn.clone());
+    report.current_policies = current
+        .inline
+        .iter()
+        .map(|p| PolicySummary {
+            kind: "inline",
+            name: p.name.clone(),
+            version_id: None,
+            size: replacement::policy_size(&p.text),
+        })
+        .chain(current.managed.iter().map(|p| PolicySummary {
+            kind: if p.aws_managed {
+                "aws-managed"
+            } else {
+                "customer-managed"
+            },
+            name: p.arn.clone(),
+            version_id: Some(p.version_id.clone()),
+            size: replacement::policy_size(&replacement::to_text(&p.document)),
+        }))
+        .collect();
+
+    let documents = current.documents();
+    let current_docs: Vec<&PolicyDocument> = documents.iter().map(|(_, d)| *d).collect();
+    let (doc, carried) = replacement::build(&proposal.policy, &documents, opts.carry);
+    let catalog = crate::catalog::active();
+    let comparison = compare::compare(catalog, &documents, &doc, proposal, rows);
+    let text = replacement::to_text(&doc);
+    report.replacement_size = replacement::policy_size(&text);
+    report.inline_size_after = report.replacement_size
+        + current
+            .inline
+            .iter()
+            .filter(|p| !opts.remove_inline && p.name != opts.policy_name)
+            .map(|p| replacement::policy_size(&p.text))
+            .sum::<usize>();
+
+    let mut problems = validate::built_in(catalog, &proposal.policy, &current_docs);
+    let mut notes = Vec::new();
+    let existing = replacement::to_text(&validate::combined(&current_docs));
+    let method = loop {
+        match analyzer {
+            Analyzer::Untried(c) | Analyzer::Available(c) => {
+                let client = *c;
+                match validate::access_analyzer(client, &text, &existing).await {
+                    Ok(v) => {
+                        *analyzer = Analyzer::Available(client);
+                        problems.extend(v.problems);
+                        notes.extend(v.notes);
+                        break "Access Analyzer (ValidatePolicy, CheckNoNewAccess) and built-in checks"
+                            .to_string();
+                    }
+                    Err(e) => *analyzer = Analyzer::Unavailable(e.message),
+                }
+            }
+            Analyzer::Unavailable(why) => {
+                break format!("built-in checks (Access Analyzer unavailable: {why})")
+            }
+        }
+    };
+    let passed = problems.is_empty();
+    report.validation = Some(validate::Validation {
+        method,
+        passed,
+        problems,
+        notes,
+    });
+    report.granted_but_never_observed = comparison.unused_actions.clone();
+    report.granted_more_broadly_than_observed = comparison.broader_resources.clone();
+    report.observed_but_not_granted = comparison.failing_today.clone();
+    report.carried_over = carried;
+    report.replacement = Some(doc.clone());
+
+    let mut refusals = gates::evidence_refusals(report.evidence.as_ref(), opts.thresholds);
+    if !passed {
+        refusals.push(
+            "validation failed (its problems are listed with it): the proposal would not be a safe \
+             replacement"
+                .to_string(),
+        );
+    }
+    if report.inline_size_after > replacement::INLINE_LIMIT {
+        refusals.push(format!(
+            "inline policies would total {} characters (without whitespace), over IAM's {} per \
+             role; pass --remove-inline to replace the other inline policies, or split the \
+             grants by hand",
+            report.inline_size_after,
+            replacement::INLINE_LIMIT
+        ));
+    }
+    if !comparison.can_tighten() {
+        report.outcome = "nothing to tighten";
+        return report;
+    }
+    if !opts.apply {
+        report.refusals = refusals;
+        report.outcome = "dry run";
+        return report;
+    }
+    if !refusals.is_empty() {
+        report.refusals = refusals;
+        report.outcome = "refused";
+        return report;
+    }
+    let Some(store) = ctx.store else {
+        report.error = Some("internal error: --apply without an open store".to_string());
+        return report;
+    };
+    match apply(ctx, store, &current, &text, &doc, &report).await {
+        Ok(id) => {
+            report.change_id = Some(id);
+            report.outcome = "applied";
+            if !opts.remove_inline && current.inline.iter().any(|p| p.name != opts.policy_name) {
+                report.notes.push(
+                    "other inline policies were kept (--remove-inline removes them): their grants \
+                     still apply"
+                        .to_string(),
+                );
+            }
+            if !opts.detach_managed && !current.managed.is_empty() {
+                report.notes.push(
+                    "managed policies stay attached (--detach-managed detaches them): their \
+                     grants still apply"
+                        .to_string(),
+                );
+            }
+        }
+        Err((id, e)) => {
+            report.change_id = id;
+            report.error = Some(e);
+        }
+    }
+    report
+}
+
+/// Stores the previous documents, then writes. Returns the change id, or the error with the id
+/// when the change was recorded (so `rollback --to` can undo a partial apply).
+async fn apply(
+    ctx: &RoleContext<'_>,
+    store: &Store,
+    current: &iam::CurrentPermissions,
+    text: &str,
+    doc: &PolicyDocument,
+    report: &RoleReport,
+) -> Result<i64, (Option<i64>, String)> {
+    let opts = ctx.opts;
+    let name = &current.role_name;
+    let previous = rollback::previous_of(current);
+    let removed: Vec<&str> = current
+        .inline
+        .iter()
+        .filter(|p| opts.remove_inline && p.name != opts.policy_name)
+        .map(|p| p.name.as_str())
+        .collect();
+    let detached: Vec<&str> = current
+        .managed
+        .iter()
+        .filter(|_| opts.detach_managed)
+        .map(|p| p.arn.as_str())
+        .collect();
+    let summary = serde_json::json!({
+        "wrote": opts.policy_name,
+        "removed_inline": removed,
+        "detached_managed": detached,
+        "validation": report.validation.as_ref().map(|v| v.method.clone()),
+        "replacement_size": report.replacement_size,
+    });
+    let id = history::begin(
+        store,
+        history::NewChange {
+            role_arn: &report.role_arn,
+            role_name: name,
+            kind: "apply",
+            principal_arn: &ctx.caller.arn,
+            policy_name: &opts.policy_name,
+            new_document: Some(text),
+            restores: None,
+            summary,
+            previous: &previous,
+        },
+    )
+    .await
+    .map_err(|e| {
+        (
+            None,
+            format!("the previous documents could not be stored, nothing was written: {e}"),
+        )
+    })?;
+    let result = async {
+        iam::put_inline(ctx.iam, name, &opts.policy_name, text).await?;
+        for p in &removed {
+            iam::delete_inline(ctx.iam, name, p).await?;
+        }
+        for arn in &detached {
+            iam::detach(ctx.iam, name, arn).await?;
+        }
+        let back = iam::read_role(ctx.iam, name).await?;
+        let written = back.inline.iter().find(|p| p.name == opts.policy_name);
+        if written.map(|p| &p.document) != Some(doc) {
+            return Err(aws::AwsError {
+                kind: aws::ErrorKind::Other,
+                message: format!(
+                    "read back from IAM, inline policy {} of role {name} differs from what was \
+                     written",
+                    opts.policy_name
+                ),
+            });
+        }
+        Ok(())
+    }
+    .await;
+    let error = result.err().map(|e| {
+        format!(
+            "{}; the previous documents are stored: `policy-miner rollback --role {} --to {id}` \
+             restores them",
+            e.message, report.role_arn
+        )
+    });
+    if let Err(e) = history::finish(store, id, error.as_deref()).await {
+        return Err((
+            Some(id),
+            format!("change {id} could not be marked finished: {e}"),
+        ));
+    }
+    match error {
+        None => Ok(id),
+        Some(e) => Err((Some(id), e)),
+    }
+}

@@ -1,0 +1,345 @@
+//! Issue 4, scheduling: a run stopped by SIGKILL or Ctrl-C is finished by the next one with the
+//! evidence of one clean run; `--since`/`--until` filter events and skip whole delivery days.
+//! Also a smoke run of `bench`. All against the real binary on generated gzipped trails.
+
+mod common;
+
+use common::*;
+use policy_miner::bench::generate::{generate, Generated, TrailSpec};
+use policy_miner::store::Store;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Files committed so far, read without disturbing the writer (0 before the schema exists).
+fn committed_files(db: &Path) -> i64 {
+    use sqlx::{ConnectOptions, Connection};
+    runtime().block_on(async {
+        let Ok(mut conn) = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(db)
+            .read_only(true)
+            .connect()
+            .await
+        else {
+            return 0;
+        };
+        let n = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM observed_files")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_or(0);
+        let _ = conn.close().await;
+        n
+    })
+}
+
+/// The evidence, as comparable rows: everything but the example event id (two runs may pick
+/// different events among those seen in the same first second).
+fn evidence(db: &Path) -> Vec<String> {
+    runtime().block_on(async {
+        let store = Store::open(db, false).await.unwrap();
+        let rows = store.evidence().await.unwrap();
+        let ungranted = store.ungranted().await.unwrap();
+        store.close().await;
+        let mut out: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}|{}|{}|{}|{}|{}|{}|{}",
+                    r.role_arn,
+                    r.action,
+                    r.resource,
+                    r.condition,
+                    r.error_code,
+                    r.count,
+                    r.first_seen,
+                    r.last_seen
+                )
+            })
+            .collect();
+        out.extend(ungranted.iter().map(|r| {
+            format!(
+                "ungranted|{}|{}|{}|{}|{}|{}|{}",
+                r.role_arn,
+                r.event_source,
+                r.event_name,
+                r.error_code,
+                r.count,
+                r.first_seen,
+                r.last_seen
+            )
+        }));
+        out.sort();
+        out
+    })
+}
+
+fn observe_cmd(db: &Path, trail: &Generated) -> Command {
+    let mut cmd = bin();
+    cmd.arg("observe")
+        .arg("--db")
+        .arg(db)
+        .arg("--task-definitions")
+        .arg(&trail.task_definitions)
+        .arg(&trail.trail)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+fn clean_run(dir: &Path, trail: &Generated) -> Vec<String> {
+    let db = dir.join("clean.db");
+    let out = observe_cmd(&db, trail).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(committed_files(&db), trail.files as i64);
+    evidence(&db)
+}
+
+/// Starts observe and waits until its first batch of files is committed (and not all of them).
+fn start_and_wait_for_a_commit(db: &Path, trail: &Generated) -> Child {
+    let mut child = observe_cmd(db, trail).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if committed_files(db) > 0 {
+            return child;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("observe ended ({status}) before it was stopped: the trail is too small");
+        }
+        assert!(Instant::now() < deadline, "no commit in two minutes");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn trail(dir: &Path, files: u64, per_file: u64) -> Generated {
+    generate(
+        dir,
+        &TrailSpec {
+            events: files * per_file,
+            events_per_file: per_file,
+            seed: 42,
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_run_killed_with_sigkill_is_finished_by_the_next_with_the_evidence_of_one_clean_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = trail(dir.path(), 400, 120);
+    let want = clean_run(dir.path(), &trail);
+    assert!(want.len() > 100);
+
+    let db = dir.path().join("killed.db");
+    let mut child = start_and_wait_for_a_commit(&db, &trail);
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), None, "killed by a signal, not finished");
+    let partial = committed_files(&db);
+    assert!(
+        partial > 0 && partial < trail.files as i64,
+        "{partial} of {} files committed when killed",
+        trail.files
+    );
+
+    let out = observe_cmd(&db, &trail).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let summary = stderr(&out);
+    assert!(
+        summary.contains(&format!("{partial} already observed")),
+        "{summary}"
+    );
+    assert_eq!(committed_files(&db), trail.files as i64);
+    assert_eq!(evidence(&db), want);
+}
+
+#[test]
+fn ctrl_c_stops_at_a_file_boundary_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = trail(dir.path(), 400, 120);
+    let want = clean_run(dir.path(), &trail);
+
+    let db = dir.path().join("interrupted.db");
+    let child = start_and_wait_for_a_commit(&db, &trail);
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let text = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{text}");
+    assert!(text.contains("interrupted:"), "{text}");
+    let committed = committed_files(&db);
+    assert!(
+        committed < trail.files as i64,
+        "{committed} files: not interrupted"
+    );
+    // What the summary reports read is exactly what was committed.
+    assert!(
+        text.contains(&format!("{committed} read")),
+        "summary does not match the {committed} committed files: {text}"
+    );
+
+    let out = observe_cmd(&db, &trail).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(evidence(&db), want);
+}
+
+/// (delivery path, event time) of every event of a generated trail, read independently of the tool.
+fn event_times(trail: &Generated) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for path in walk(&trail.trail) {
+        let gz = std::fs::read(&path).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text)
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for e in doc["Records"].as_array().unwrap() {
+            out.push((
+                path.display().to_string(),
+                e["eventTime"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    out
+}
+
+fn last_run_summary(db: &Path) -> serde_json::Value {
+    runtime().block_on(async {
+        use sqlx::{ConnectOptions, Connection};
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(db)
+            .read_only(true)
+            .connect()
+            .await
+            .unwrap();
+        let text: String = sqlx::query_scalar("SELECT summary FROM runs ORDER BY id DESC LIMIT 1")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        let _ = conn.close().await;
+        serde_json::from_str(&text).unwrap()
+    })
+}
+
+#[test]
+fn since_and_until_filter_events_and_skip_delivery_days() {
+    let dir = tempfile::tempdir().unwrap();
+    // 700 files of 5 minutes, two regions: from 2026-11-02T00:00Z to past 2026-11-03T05:00Z.
+    let trail = trail(dir.path(), 700, 6);
+    assert_eq!(trail.days, ["2026/11/02", "2026/11/03"]);
+    let times = event_times(&trail);
+    let files_on_02 = walk(&trail.trail)
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("/2026/11/02/"))
+        .count() as u64;
+    assert!(files_on_02 > 0 && files_on_02 < trail.files);
+
+    // --since on the second day: the first day's files are skipped unread.
+    let since = "2026-11-03T01:00:00Z";
+    let db = dir.path().join("since.db");
+    let out = observe_cmd(&db, &trail)
+        .args(["--since", since])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = last_run_summary(&db);
+    assert_eq!(s["files"]["outside_window"], files_on_02);
+    assert_eq!(s["files"]["read"], trail.files - files_on_02);
+    let read_events = (trail.files - files_on_02) * 6;
+    // Files delivered on the 3rd hold records of the 2nd's last minutes too.
+    let outside = times
+        .iter()
+        .filter(|(path, t)| path.contains("/2026/11/03/") && t.as_str() < since)
+        .count() as u64;
+    assert_eq!(s["events"]["read"], read_events);
+    assert_eq!(s["events"]["outside_window"], outside);
+    assert!(stderr(&out).contains(&format!("not read: {files_on_02}")));
+    for row in evidence(&db) {
+        let first_seen = row.split('|').rev().nth(1).unwrap();
+        assert!(first_seen >= since, "{row}");
+    }
+
+    // --until (relative forms are parsed too, but a fixed time keeps the test exact).
+    let until = "2026-11-02T06:00:00Z";
+    let db = dir.path().join("until.db");
+    let out = observe_cmd(&db, &trail)
+        .args(["--until", until])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = last_run_summary(&db);
+    // Files delivered the next day may hold late records: read, never skipped.
+    assert_eq!(s["files"]["outside_window"], 0);
+    let inside = times.iter().filter(|(_, t)| t.as_str() < until).count() as u64;
+    assert_eq!(s["events"]["outside_window"], times.len() as u64 - inside);
+    for row in evidence(&db) {
+        let last_seen = row.split('|').next_back().unwrap();
+        assert!(last_seen < until, "{row}");
+    }
+
+    let bad = observe_cmd(&db, &trail)
+        .args(["--since", "yesterday"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("--since"), "{}", stderr(&bad));
+    let relative = observe_cmd(&dir.path().join("rel.db"), &trail)
+        .args(["--since", "1d", "--quiet"])
+        .output()
+        .unwrap();
+    // The trail is from 2026-11-02: with "since one day ago" every day is before the window
+    // (unless this test runs then), and nothing is read.
+    assert_eq!(relative.status.code(), Some(0), "{}", stderr(&relative));
+}
+
+#[test]
+fn bench_reports_every_figure_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "bench",
+        "--events",
+        "3000",
+        "--events-per-file",
+        "1000",
+        "--json",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(r["events"], 3000);
+    assert_eq!(r["files"], 3);
+    for key in [
+        "decompress_seconds",
+        "observe_seconds",
+        "observe_events_per_second",
+        "observe_uncompressed_mb_per_second",
+        "observe_to_decompress_ratio",
+    ] {
+        assert!(r[key].as_f64().unwrap() > 0.0, "{key}: {r}");
+    }
+    assert!(
+        r["observe_peak_rss_bytes"].as_u64().unwrap() > 1_000_000,
+        "{r}"
+    );
+    // The trail stays in --dir and is reused by the next run.
+    assert!(dir.path().join("trail/AWSLogs").is_dir());
+    let again = run(&[
+        "bench",
+        "--events",
+        "3000",
+        "--events-per-file",
+        "1000",
+        "--json",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    let r: serde_json::Value = serde_json::from_str(&stdout(&again)).unwrap();
+    assert!(r["generation_seconds"].is_null(), "{r}");
+}

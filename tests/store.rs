@@ -1,0 +1,353 @@
+//! The evidence database on real SQLite files, through the real binary: files that are not ours,
+//! from a newer release, damaged or missing are refused with a message that says what to do and
+//! are left byte for byte as they were; two observers on one database neither corrupt it nor
+//! count a file twice; a held lock is waited for, boundedly.
+
+mod common;
+
+use common::*;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+use sqlx::{ConnectOptions, Connection, SqliteConnection};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+/// The file and any SQLite companion files beside it, to prove nothing was written or left behind.
+#[derive(Debug, PartialEq, Eq)]
+struct Snapshot {
+    bytes: Vec<u8>,
+    companions: Vec<String>,
+}
+
+fn snapshot(db: &Path) -> Snapshot {
+    let companions = ["-wal", "-shm", "-journal"]
+        .iter()
+        .map(|s| format!("{}{s}", db.display()))
+        .filter(|p| Path::new(p).exists())
+        .collect();
+    Snapshot {
+        bytes: std::fs::read(db).unwrap(),
+        companions,
+    }
+}
+
+fn observe(db: &Path, trail: &Path) -> Output {
+    run(&[
+        "observe",
+        "--db",
+        db.to_str().unwrap(),
+        trail.to_str().unwrap(),
+    ])
+}
+
+fn propose(db: &Path) -> Output {
+    run(&["propose", "--db", db.to_str().unwrap(), "--format", "json"])
+}
+
+/// Asserts a refusal: exit 1 (not a panic's 101), the file named, and `needles` in the message.
+fn assert_refused(out: &Output, db: &Path, needles: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert!(
+        err.contains(&db.display().to_string()),
+        "file not named: {err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "{n:?} missing from: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+async fn connect(db: &Path, journal: SqliteJournalMode) -> SqliteConnection {
+    SqliteConnectOptions::new()
+        .filename(db)
+        .create_if_missing(true)
+        .journal_mode(journal)
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// A policy-miner database with the evidence of `files` trail files of 10 events.
+fn observed_db(dir: &Path, files: usize) -> PathBuf {
+    let trail = dir.join("trail");
+    write_trail(&trail, files, 10);
+    let db = dir.join("evidence.db");
+    let out = observe(&db, &trail);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    db
+}
+
+async fn evidence_total(db: &Path) -> (i64, i64, String) {
+    let mut conn = SqliteConnectOptions::new()
+        .filename(db)
+        .read_only(true)
+        .connect()
+        .await
+        .unwrap();
+    let count: i64 = sqlx::query_scalar("SELECT coalesce(sum(count), 0) FROM evidence")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let files: i64 = sqlx::query_scalar("SELECT count(*) FROM observed_files")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    (count, files, check)
+}
+
+#[tokio::test]
+async fn another_programs_sqlite_database_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    write_trail(&trail, 1, 3);
+    // Both journal modes: a WAL database is the one a careless read-only open leaves -shm beside.
+    for (name, journal) in [
+        ("app.sqlite", SqliteJournalMode::Delete),
+        ("app-wal.sqlite", SqliteJournalMode::Wal),
+    ] {
+        let db = dir.path().join(name);
+        let mut conn = connect(&db, journal).await;
+        sqlx::query("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO customers (name) VALUES ('ada')")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        let before = snapshot(&db);
+        assert!(before.companions.is_empty(), "{:?}", before.companions);
+
+        assert_refused(
+            &observe(&db, &trail),
+            &db,
+            &["not a policy-miner database", "left untouched"],
+        );
+        assert_refused(&propose(&db), &db, &["not a policy-miner database"]);
+        assert_eq!(snapshot(&db), before, "{name} was changed");
+    }
+}
+
+#[test]
+fn random_bytes_as_db_are_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    write_trail(&trail, 1, 3);
+    let db = dir.path().join("noise.db");
+    // Deterministic noise (xorshift), so a failure can be replayed.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: Vec<u8> = (0..64 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(&db, &noise).unwrap();
+    let before = snapshot(&db);
+    assert_refused(
+        &observe(&db, &trail),
+        &db,
+        &["not a policy-miner database", "not an SQLite database"],
+    );
+    assert_refused(&propose(&db), &db, &["not a policy-miner database"]);
+    assert_eq!(snapshot(&db), before);
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_schema_asks_for_an_upgrade_and_is_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = observed_db(dir.path(), 2);
+    // What a later release would leave: one more applied migration than this binary knows.
+    let mut conn = connect(&db, SqliteJournalMode::Wal).await;
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (29991231000000, 'from the future', TRUE, x'00', 1)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let before = snapshot(&db);
+    assert!(before.companions.is_empty(), "{:?}", before.companions);
+
+    for out in [observe(&db, &dir.path().join("trail")), propose(&db)] {
+        assert_refused(
+            &out,
+            &db,
+            &[
+                "newer policy-miner",
+                "29991231000000",
+                "Upgrade policy-miner",
+            ],
+        );
+    }
+    assert_eq!(snapshot(&db), before);
+}
+
+#[test]
+fn propose_without_a_database_says_to_observe_first_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("never-observed.db");
+    assert_refused(
+        &propose(&db),
+        &db,
+        &["no such database", "policy-miner observe"],
+    );
+    assert!(!db.exists());
+}
+
+#[tokio::test]
+async fn a_damaged_database_says_to_restore_or_rebuild_without_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = observed_db(dir.path(), 40);
+    let len = std::fs::metadata(&db).unwrap().len();
+    assert!(len > 8192, "too small to damage meaningfully: {len} bytes");
+    for cut in [len / 2, len / 4, 60] {
+        let damaged = dir.path().join(format!("cut-{cut}.db"));
+        std::fs::copy(&db, &damaged).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&damaged)
+            .unwrap()
+            .set_len(cut)
+            .unwrap();
+        let before = snapshot(&damaged);
+        for out in [
+            observe(&damaged, &dir.path().join("trail")),
+            propose(&damaged),
+        ] {
+            assert_refused(
+                &out,
+                &damaged,
+                &["damaged", "restore it from a backup", "delete it"],
+            );
+        }
+        assert_eq!(snapshot(&damaged), before, "cut at {cut}");
+    }
+}
+
+#[tokio::test]
+async fn two_observers_at_once_neither_corrupt_nor_count_a_file_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    let files = 300;
+    write_trail(&trail, files, 10);
+
+    let alone = dir.path().join("alone.db");
+    assert_eq!(observe(&alone, &trail).status.code(), Some(0));
+    let (alone_count, alone_files, _) = evidence_total(&alone).await;
+    assert_eq!(
+        (alone_count, alone_files),
+        (files as i64 * 10, files as i64)
+    );
+
+    // Several rounds: the interleaving differs each time (both creating the file, both
+    // decoding the same files, one committing while the other waits).
+    for round in 0..3 {
+        let db = dir.path().join(format!("shared-{round}.db"));
+        let spawn = || {
+            bin()
+                .args([
+                    "observe",
+                    "--db",
+                    db.to_str().unwrap(),
+                    trail.to_str().unwrap(),
+                ])
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+        let mut read = 0;
+        for out in [&a, &b] {
+            assert_eq!(out.status.code(), Some(0), "round {round}: {}", stderr(out));
+            read += files_read(&stderr(out));
+        }
+        assert_eq!(
+            read, files,
+            "round {round}: each file read by exactly one observer"
+        );
+        assert_eq!(
+            evidence_total(&db).await,
+            (alone_count, alone_files, "ok".to_string()),
+            "round {round}"
+        );
+    }
+}
+
+/// `N` of the summary line `files: F found, N read, …`.
+fn files_read(summary: &str) -> usize {
+    let line = summary
+        .lines()
+        .find(|l| l.starts_with("files:"))
+        .unwrap_or_else(|| panic!("no files line in {summary}"));
+    let (_, rest) = line.split_once("found, ").unwrap();
+    rest.split(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_held_lock_is_waited_for_as_long_as_lock_timeout_then_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = observed_db(dir.path(), 2);
+    // Other content than the first trail's, so that observe has something to write.
+    let more = dir.path().join("more");
+    write_role_trail(&more, "billing-task", 3, 10);
+
+    let mut holder = connect(&db, SqliteJournalMode::Wal).await;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let clock = Instant::now();
+    let out = run(&[
+        "observe",
+        "--db",
+        db.to_str().unwrap(),
+        "--lock-timeout",
+        "1",
+        more.to_str().unwrap(),
+    ]);
+    let waited = clock.elapsed();
+    assert_refused(&out, &db, &["locked", "--lock-timeout"]);
+    assert!(
+        waited >= Duration::from_secs(1) && waited < Duration::from_secs(15),
+        "waited {waited:?}"
+    );
+    // Reading does not wait for a writer.
+    let out = propose(&db);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    holder.close().await.unwrap();
+    let out = observe(&db, &more);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (count, files, check) = evidence_total(&db).await;
+    assert_eq!((count, files, check.as_str()), (50, 5, "ok"));
+}
+
+#[test]
+fn a_db_path_that_cannot_be_created_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    write_trail(&trail, 1, 3);
+    let db = dir.path().join("no-such-dir/evidence.db");
+    assert_refused(
+        &observe(&db, &trail),
+        &db,
+        &["cannot open or write the database", "directory exists"],
+    );
+    assert!(!db.parent().unwrap().exists());
+    // A directory where the file should be.
+    let db = dir.path().join("trail");
+    assert_refused(&propose(&db), &db, &["cannot open or write the database"]);
+}
