@@ -16,42 +16,19 @@ struct Fleet {
     _dir: tempfile::TempDir,
     db: String,
     proposal: Value,
-    observe_stderr: String,
     trail: std::path::PathBuf,
     taskdefs: std::path::PathBuf,
 }
 
 fn observe_and_propose() -> Fleet {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, db) = fleet_db();
     let trail = dir.path().join("trail");
-    copy_trail_gzipped(&fixture("fleet/trail"), &trail);
-    let db = dir.path().join("fleet.db").display().to_string();
-    let taskdefs = fixture("fleet/taskdefs");
-    let out = run(&[
-        "observe",
-        "--db",
-        &db,
-        "--task-definitions",
-        taskdefs.to_str().unwrap(),
-        trail.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "observe failed: {}",
-        stderr(&out)
-    );
-    let observe_stderr = stderr(&out);
-    let out = run(&["propose", "--db", &db, "--format", "json"]);
-    assert!(out.status.success(), "propose failed: {}", stderr(&out));
-    let proposal: Value = serde_json::from_str(&stdout(&out)).expect("propose prints JSON");
     Fleet {
-        _dir: dir,
+        proposal: proposal_json(&db),
         db,
-        proposal,
-        observe_stderr,
         trail,
-        taskdefs,
+        taskdefs: fixture("fleet/taskdefs"),
+        _dir: dir,
     }
 }
 
@@ -304,10 +281,12 @@ fn observing_the_same_files_again_counts_nothing_twice() {
             .collect()
     };
     assert_eq!(counts(&fleet.proposal), counts(&again));
+    let files = walk(&fleet.trail).len();
     assert!(
-        fleet.observe_stderr.contains("roles:"),
-        "summary printed: {}",
-        fleet.observe_stderr
+        stderr(&out).contains(&format!("{files} already observed"))
+            && stderr(&out).contains("roles:"),
+        "summary names the files already observed: {}",
+        stderr(&out)
     );
 }
 

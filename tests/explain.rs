@@ -13,22 +13,8 @@ struct Observed {
 }
 
 fn observe() -> Observed {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("fleet.db").display().to_string();
-    let taskdefs = fixture("fleet/taskdefs");
-    let trail = fixture("fleet/trail");
-    let out = run(&[
-        "observe",
-        "--db",
-        &db,
-        "--task-definitions",
-        taskdefs.to_str().unwrap(),
-        trail.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "observe: {}", stderr(&out));
-    let out = run(&["propose", "--db", &db, "--format", "json"]);
-    assert!(out.status.success(), "propose: {}", stderr(&out));
-    let proposal = serde_json::from_str(&stdout(&out)).unwrap();
+    let (dir, db) = fleet_db();
+    let proposal = proposal_json(&db);
     Observed {
         _dir: dir,
         db,

@@ -20,17 +20,6 @@ const FORMATS: [&str; 6] = [
     "markdown",
 ];
 
-/// A database observed from the fleet fixture, in its own temporary directory.
-fn fleet_db() -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let trail = dir.path().join("trail");
-    copy_trail_gzipped(&fixture("fleet/trail"), &trail);
-    let db = dir.path().join("fleet.db").display().to_string();
-    let taskdefs = fixture("fleet/taskdefs");
-    observe(&db, &[taskdefs.to_str().unwrap()], &trail);
-    (dir, db)
-}
-
 fn observe(db: &str, taskdefs: &[&str], trail: &Path) {
     let mut args = vec!["observe", "--db", db];
     for t in taskdefs {

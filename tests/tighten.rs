@@ -8,13 +8,12 @@
 mod common;
 
 use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
+use common::moto::Moto;
 use common::*;
 use policy_miner::catalog;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
 
 const ACCOUNT: &str = "111122223333";
 const ORDERS: &str = "arn:aws:iam::111122223333:role/orders-api-task";
@@ -32,63 +31,31 @@ const EXEC_SECRETS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Al
 const BILLING_ALL: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
 
-/// A moto server of its own for one test, killed on drop.
-struct Moto {
-    child: Child,
-    port: u16,
+/// A moto server of its own for one test (killed on drop), in the fleet's account, with the AWS
+/// managed policies loaded.
+fn start_moto(env: &[(&str, &str)]) -> Option<Moto> {
+    let mut all = vec![
+        ("MOTO_ACCOUNT_ID", ACCOUNT),
+        ("MOTO_IAM_LOAD_MANAGED_POLICIES", "true"),
+    ];
+    all.extend_from_slice(env);
+    Moto::start_with(&all)
 }
 
-impl Moto {
-    fn start() -> Option<Moto> {
-        Moto::start_with(&[])
-    }
+/// IAM clients and CLI runs bound to one moto server.
+trait MotoIam {
+    fn iam(&self) -> aws_sdk_iam::Client;
+    fn cli(&self, args: &[&str], now: &str) -> Output;
+    fn cli_as(&self, keys: (&str, &str), args: &[&str], now: &str) -> Output;
+}
 
-    fn start_with(env: &[(&str, &str)]) -> Option<Moto> {
-        if std::env::var("POLICY_MINER_SKIP_MOTO").as_deref() == Ok("1") {
-            eprintln!("POLICY_MINER_SKIP_MOTO=1: moto tests skipped");
-            return None;
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free local port");
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .env("MOTO_ACCOUNT_ID", ACCOUNT)
-            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start moto_server ({e}): install it with \
-                     `python3 -m pip install \"moto[server]\"` (.ci/run does), or set \
-                     POLICY_MINER_SKIP_MOTO=1 to skip these tests"
-                )
-            });
-        let moto = Moto { child, port };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen on {port} within 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Some(moto)
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
+impl MotoIam for Moto {
     fn iam(&self) -> aws_sdk_iam::Client {
         let config = aws_sdk_iam::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .endpoint_url(self.endpoint())
+            .endpoint_url(&self.endpoint)
             .http_client(aws_smithy_http_client::Builder::new().build_http())
             .build();
         aws_sdk_iam::Client::from_conf(config)
@@ -105,7 +72,7 @@ impl Moto {
             .env("AWS_ACCESS_KEY_ID", keys.0)
             .env("AWS_SECRET_ACCESS_KEY", keys.1)
             .env("AWS_REGION", "us-east-1")
-            .env("AWS_ENDPOINT_URL", self.endpoint())
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
             .env("AWS_CONFIG_FILE", "/nonexistent/policy-miner-test")
             .env(
                 "AWS_SHARED_CREDENTIALS_FILE",
@@ -117,13 +84,6 @@ impl Moto {
             .env("POLICY_MINER_NOW", now)
             .output()
             .expect("the binary runs")
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -305,7 +265,7 @@ fn refs(args: &[String]) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn tighten_reports_the_unused_grants_applies_and_rolls_back_exactly() {
-    let Some(moto) = Moto::start() else { return };
+    let Some(moto) = start_moto(&[]) else { return };
     let iam = moto.iam();
     create_fleet(&iam).await;
     let db = observed_fleet();
@@ -596,7 +556,7 @@ async fn tighten_reports_the_unused_grants_applies_and_rolls_back_exactly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn each_gate_refuses_until_its_flag_overrides_it() {
-    let Some(moto) = Moto::start() else { return };
+    let Some(moto) = start_moto(&[]) else { return };
     let iam = moto.iam();
     create_fleet(&iam).await;
     let db = observed_fleet();
@@ -749,7 +709,7 @@ async fn each_gate_refuses_until_its_flag_overrides_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_role_gone_from_iam_is_an_error_that_says_so() {
-    let Some(moto) = Moto::start() else { return };
+    let Some(moto) = start_moto(&[]) else { return };
     let db = observed_fleet();
     // No roles created: every lookup is NoSuchEntity.
     let out = moto.cli(
@@ -803,7 +763,7 @@ async fn a_role_gone_from_iam_is_an_error_that_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn access_denied_names_the_permission_the_runner_needs() {
     // moto enforces IAM authorization after this many requests: exactly the set-up below.
-    let Some(moto) = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "5")]) else {
+    let Some(moto) = start_moto(&[("INITIAL_NO_AUTH_ACTION_COUNT", "5")]) else {
         return;
     };
     let iam = moto.iam();
@@ -876,7 +836,7 @@ async fn user_keys(iam: &aws_sdk_iam::Client, name: &str, actions: &str) -> (Str
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_half_done_apply_is_recorded_as_failed_and_rolled_back() {
     // Authorization is enforced after the 10 set-up requests below.
-    let Some(moto) = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "10")]) else {
+    let Some(moto) = start_moto(&[("INITIAL_NO_AUTH_ACTION_COUNT", "10")]) else {
         return;
     };
     let iam = moto.iam();
@@ -976,7 +936,7 @@ fn moto_admin(moto: &Moto, keys: &(String, String)) -> aws_sdk_iam::Client {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new(&keys.0, &keys.1, None, None, "test"))
-        .endpoint_url(moto.endpoint())
+        .endpoint_url(&moto.endpoint)
         .http_client(aws_smithy_http_client::Builder::new().build_http())
         .build();
     aws_sdk_iam::Client::from_conf(config)

@@ -6,30 +6,6 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-fn fleet_db() -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let trail = dir.path().join("trail");
-    copy_trail_gzipped(&fixture("fleet/trail"), &trail);
-    let db = dir.path().join("fleet.db").display().to_string();
-    let taskdefs = fixture("fleet/taskdefs");
-    let out = run(&[
-        "observe",
-        "--db",
-        &db,
-        "--task-definitions",
-        taskdefs.to_str().unwrap(),
-        trail.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    (dir, db)
-}
-
-fn proposal(db: &str) -> Value {
-    let out = run(&["propose", "--db", db, "--format", "json"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    serde_json::from_str(&stdout(&out)).unwrap()
-}
-
 fn write(dir: &std::path::Path, name: &str, v: &Value) -> String {
     let path = dir.join(name);
     std::fs::write(&path, serde_json::to_vec_pretty(v).unwrap()).unwrap();
@@ -46,7 +22,7 @@ fn the_proposal_covers_every_observed_call_of_every_role() {
     let roles = report["roles"].as_array().unwrap();
     assert_eq!(
         roles.len(),
-        proposal(&db)["roles"].as_array().unwrap().len()
+        proposal_json(&db)["roles"].as_array().unwrap().len()
     );
     assert!(roles.iter().all(|r| r["calls"].as_i64().unwrap() > 0));
     let text = stdout(&run(&["verify", "--db", &db]));
@@ -56,7 +32,7 @@ fn the_proposal_covers_every_observed_call_of_every_role() {
 #[test]
 fn a_policy_missing_a_grant_is_reported_call_by_call_with_exit_4() {
     let (dir, db) = fleet_db();
-    let mut p = proposal(&db);
+    let mut p = proposal_json(&db);
     // Drop the task role's SQS statements: its observed queue calls lose their grant.
     let orders = p["roles"]
         .as_array_mut()

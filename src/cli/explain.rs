@@ -1,6 +1,6 @@
 use super::catalog::write_stdout;
 use crate::attribution::RoleKey;
-use crate::store::{EvidenceRow, Store};
+use crate::store::{EvidenceRow, Recorded};
 use crate::synth::{self, GrantEvidence, RoleProposal};
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -23,16 +23,11 @@ pub struct Args {
 }
 
 pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
-    let store = Store::open(&db, false).await?;
-    let evidence = store.evidence().await?;
-    let ungranted = store.ungranted().await?;
-    let definitions: Vec<_> = store
-        .task_definitions()
-        .await?
-        .into_iter()
-        .map(|d| d.definition)
-        .collect();
-    store.close().await;
+    let Recorded {
+        evidence,
+        ungranted,
+        definitions,
+    } = Recorded::load(&db).await?;
 
     let known: BTreeSet<&str> = evidence
         .iter()

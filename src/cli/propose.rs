@@ -1,4 +1,4 @@
-use crate::store::Store;
+use crate::store::Recorded;
 use crate::{output, synth};
 use std::path::PathBuf;
 
@@ -38,27 +38,19 @@ pub enum Format {
 }
 
 pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
-    let store = Store::open(&db, false).await?;
-    let mut evidence = store.evidence().await?;
-    let mut ungranted = store.ungranted().await?;
-    let definitions: Vec<_> = store
-        .task_definitions()
-        .await?
-        .into_iter()
-        .map(|d| d.definition)
-        .collect();
-    store.close().await;
-    if !args.roles.is_empty() {
-        evidence.retain(|r| args.roles.contains(&r.role_arn));
-        ungranted.retain(|r| args.roles.contains(&r.role_arn));
-        if evidence.is_empty() && ungranted.is_empty() {
-            anyhow::bail!(
-                "no evidence for {} in {}; `policy-miner propose` without --role lists the roles",
-                args.roles.join(", "),
-                db.display()
-            );
-        }
+    let mut recorded = Recorded::load(&db).await?;
+    if !recorded.retain_roles(&args.roles) {
+        anyhow::bail!(
+            "no evidence for {} in {}; `policy-miner propose` without --role lists the roles",
+            args.roles.join(", "),
+            db.display()
+        );
     }
+    let Recorded {
+        evidence,
+        ungranted,
+        definitions,
+    } = recorded;
     let opts = synth::Options {
         wildcard_threshold: args.wildcard_threshold,
     };

@@ -1,6 +1,6 @@
 use crate::attribution::RoleKey;
 use crate::policy::PolicyDocument;
-use crate::store::{EvidenceRow, Store};
+use crate::store::{EvidenceRow, Recorded};
 use crate::synth::{self, verify::PolicySet, verify::Uncovered};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -53,32 +53,21 @@ struct RoleReport {
 }
 
 pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
-    let store = Store::open(&db, false).await?;
-    let mut evidence = store.evidence().await?;
-    let mut ungranted = store.ungranted().await?;
-    let definitions: Vec<_> = store
-        .task_definitions()
-        .await?
-        .into_iter()
-        .map(|d| d.definition)
-        .collect();
-    store.close().await;
-    if !args.roles.is_empty() {
-        let wanted: Vec<Option<RoleKey>> = args.roles.iter().map(|r| RoleKey::parse(r)).collect();
-        let keep = |arn: &str| {
-            args.roles.iter().any(|r| r == arn)
-                || RoleKey::parse(arn).is_some_and(|k| wanted.contains(&Some(k)))
-        };
-        evidence.retain(|r| keep(&r.role_arn));
-        ungranted.retain(|r| keep(&r.role_arn));
-        if evidence.is_empty() {
-            anyhow::bail!(
-                "no evidence for {} in {}; `policy-miner propose` without --role lists the roles",
-                args.roles.join(", "),
-                db.display()
-            );
-        }
+    let mut recorded = Recorded::load(&db).await?;
+    if !args.roles.is_empty()
+        && (!recorded.retain_roles(&args.roles) || recorded.evidence.is_empty())
+    {
+        anyhow::bail!(
+            "no evidence for {} in {}; `policy-miner propose` without --role lists the roles",
+            args.roles.join(", "),
+            db.display()
+        );
     }
+    let Recorded {
+        evidence,
+        ungranted,
+        definitions,
+    } = recorded;
     let mut by_role: BTreeMap<&str, Vec<&EvidenceRow>> = BTreeMap::new();
     for r in &evidence {
         by_role.entry(&r.role_arn).or_default().push(r);

@@ -192,6 +192,57 @@ impl Store {
     }
 }
 
+/// Everything synthesis reads from a database: the evidence, the calls without a grant, and the
+/// task definitions.
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    pub evidence: Vec<EvidenceRow>,
+    pub ungranted: Vec<UngrantedRow>,
+    pub definitions: Vec<crate::attribution::taskdef::TaskDefinition>,
+}
+
+impl Recorded {
+    /// Reads an existing database (never creates one).
+    pub async fn load(path: &Path) -> Result<Recorded, StoreError> {
+        let store = Store::open(path, false).await?;
+        let recorded = Recorded {
+            evidence: store.evidence().await?,
+            ungranted: store.ungranted().await?,
+            definitions: store
+                .task_definitions()
+                .await?
+                .into_iter()
+                .map(|d| d.definition)
+                .collect(),
+        };
+        store.close().await;
+        Ok(recorded)
+    }
+
+    /// Keeps only the evidence of the given roles, named by ARN (with or without path) or by
+    /// name; no roles keeps everything. False when nothing is left.
+    pub fn retain_roles(&mut self, roles: &[String]) -> bool {
+        if roles.is_empty() {
+            return true;
+        }
+        let wanted: Vec<crate::attribution::RoleKey> = roles
+            .iter()
+            .filter_map(|r| crate::attribution::RoleKey::parse(r))
+            .collect();
+        let keep = |arn: &str| {
+            roles.iter().any(|r| r == arn)
+                || crate::attribution::RoleKey::parse(arn).is_some_and(|k| {
+                    wanted.iter().any(|w| {
+                        w.name == k.name && (w.account.is_none() || w.account == k.account)
+                    })
+                })
+        };
+        self.evidence.retain(|r| keep(&r.role_arn));
+        self.ungranted.retain(|r| keep(&r.role_arn));
+        !(self.evidence.is_empty() && self.ungranted.is_empty())
+    }
+}
+
 /// Current UTC time, ISO-8601 with seconds, like CloudTrail's eventTime.
 pub fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()

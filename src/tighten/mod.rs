@@ -18,7 +18,7 @@ pub mod validate;
 
 use crate::attribution::RoleKey;
 use crate::policy::PolicyDocument;
-use crate::store::{EvidenceRow, Store};
+use crate::store::{EvidenceRow, Recorded, Store};
 use crate::synth::{self, RoleProposal};
 use serde::Serialize;
 use std::path::Path;
@@ -120,16 +120,11 @@ pub struct Inputs {
 }
 
 pub async fn load(db: &Path, opts: &Options) -> anyhow::Result<Inputs> {
-    let store = Store::open(db, false).await?;
-    let evidence = store.evidence().await?;
-    let ungranted = store.ungranted().await?;
-    let definitions: Vec<_> = store
-        .task_definitions()
-        .await?
-        .into_iter()
-        .map(|d| d.definition)
-        .collect();
-    store.close().await;
+    let Recorded {
+        evidence,
+        ungranted,
+        definitions,
+    } = Recorded::load(db).await?;
     let synth_opts = synth::Options {
         wildcard_threshold: opts.wildcard_threshold,
     };

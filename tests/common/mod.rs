@@ -127,3 +127,30 @@ pub fn write_role_trail(dir: &Path, role: &str, files: usize, events: usize) -> 
         })
         .collect()
 }
+
+/// A database observed from the fleet fixture (gzipped delivery files plus the other shapes, the
+/// trail under `<dir>/trail`), in its own temporary directory.
+pub fn fleet_db() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    copy_trail_gzipped(&fixture("fleet/trail"), &trail);
+    let db = dir.path().join("fleet.db").display().to_string();
+    let taskdefs = fixture("fleet/taskdefs");
+    let out = run(&[
+        "observe",
+        "--db",
+        &db,
+        "--task-definitions",
+        taskdefs.to_str().unwrap(),
+        trail.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "observe: {}", stderr(&out));
+    (dir, db)
+}
+
+/// `propose --format json` of a database, parsed.
+pub fn proposal_json(db: &str) -> serde_json::Value {
+    let out = run(&["propose", "--db", db, "--format", "json"]);
+    assert!(out.status.success(), "propose: {}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).expect("propose prints JSON")
+}

@@ -41,11 +41,12 @@ impl Moto {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Loading the AWS managed policies takes moto a while on a busy machine.
+        let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "moto_server did not listen within 30 s"
+                "moto_server did not listen within 60 s"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
