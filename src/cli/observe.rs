@@ -25,8 +25,42 @@ pub struct Args {
     /// organization layouts; credentials, region and endpoint from the usual AWS environment:
     /// AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL). Objects are remembered by key and ETag, so a
     /// scheduled run downloads only new ones.
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH", required_unless_present = "listen_csm")]
     pub inputs: Vec<PathBuf>,
+
+    /// Instead of reading CloudTrail, listen on ADDR (UDP, e.g. `127.0.0.1:31000`) for AWS SDK
+    /// client-side monitoring datagrams (AWS_CSM_ENABLED=true AWS_CSM_HOST AWS_CSM_PORT in the
+    /// application's environment) and record each call's action, with an unknown resource, until
+    /// SIGTERM or Ctrl-C. Needs --role or --family.
+    #[arg(long = "listen-csm", value_name = "ADDR", conflicts_with_all = ["inputs", "since", "until"])]
+    pub listen_csm: Option<std::net::SocketAddr>,
+
+    /// --listen-csm: the role the monitored application runs as.
+    #[arg(
+        long,
+        value_name = "ARN",
+        requires = "listen_csm",
+        conflicts_with = "family"
+    )]
+    pub role: Option<String>,
+
+    /// --listen-csm: the application is this task family; its role is taken from the task
+    /// definitions in the database (see --kind).
+    #[arg(long, value_name = "FAMILY", requires = "listen_csm")]
+    pub family: Option<String>,
+
+    /// --listen-csm with --family: which of the family's roles makes the calls.
+    #[arg(long, value_name = "KIND", default_value = "task", value_parser = ["task", "execution"])]
+    pub kind: String,
+
+    /// --listen-csm: write the calls gathered at least this often (seconds).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 5,
+        requires = "listen_csm"
+    )]
+    pub flush_every: u64,
 
     /// Trail buckets: read only this account's logs (`AWSLogs/[o-…/]<account>/`). Repeatable.
     #[arg(long = "account", value_name = "ID")]
@@ -60,6 +94,9 @@ pub struct Args {
 }
 
 pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
+    if let Some(listen) = args.listen_csm {
+        return listen_csm(db, listen, args).await;
+    }
     let now = chrono::Utc::now();
     let parse = |flag: &str, text: &Option<String>| {
         text.as_deref()
@@ -102,4 +139,53 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
         );
     }
     Ok(summary.exit_code())
+}
+
+async fn listen_csm(db: PathBuf, listen: std::net::SocketAddr, args: Args) -> anyhow::Result<i32> {
+    use crate::observe::live::{self, RoleChoice};
+    let role = match (args.role, args.family) {
+        (Some(arn), _) => RoleChoice::Arn(arn),
+        (None, Some(family)) => RoleChoice::Family {
+            family,
+            kind: crate::attribution::RoleKind::parse(&args.kind)
+                .unwrap_or(crate::attribution::RoleKind::Task),
+        },
+        (None, None) => {
+            eprintln!(
+                "error: --listen-csm needs --role ARN or --family FAMILY: SDK monitoring \
+                 datagrams do not say which role made the call"
+            );
+            return Ok(super::EXIT_USAGE);
+        }
+    };
+    let counts = live::run(live::Options {
+        db,
+        listen,
+        role,
+        flush_every: std::time::Duration::from_secs(args.flush_every.max(1)),
+        max_keys: 1000,
+        lock_timeout: std::time::Duration::from_secs(args.lock_timeout),
+        quiet: args.quiet,
+    })
+    .await?;
+    if counts.invalid > 0 || counts.dropped > 0 {
+        eprintln!(
+            "warning: {} datagram(s) were not SDK monitoring messages; {} call(s) were dropped \
+             while the database could not be written",
+            counts.invalid, counts.dropped
+        );
+    }
+    if !args.quiet {
+        eprintln!(
+            "stopped: {} datagram(s), {} call(s) recorded in {} write(s) ({} without an IAM \
+             action, {} needing no permission); {} per-attempt record(s) ignored",
+            counts.datagrams,
+            counts.calls,
+            counts.flushes,
+            counts.unmapped,
+            counts.no_permission,
+            counts.not_calls
+        );
+    }
+    Ok(0)
 }

@@ -10,6 +10,7 @@
 //! database is consistent at every commit, so even SIGKILL loses only the files in flight).
 
 pub mod aggregate;
+pub mod live;
 mod progress;
 mod summary;
 pub mod window;

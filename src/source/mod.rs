@@ -5,6 +5,7 @@
 //! new source reuse the decoder and a new format reuse the sources.
 
 pub mod cloudtrail;
+pub mod csm;
 pub mod local;
 pub mod s3;
 

@@ -46,10 +46,11 @@ pub fn generalize(
 }
 
 /// Collapses the paths below the directory that ends at byte `depth` (all paths share it).
-/// Subdirectories holding `threshold` or more paths are collapsed on their own first, so a
-/// wildcard stays as deep as the evidence allows; what remains at this level becomes one
-/// longest-common-prefix wildcard if it still counts `threshold` paths. Returns the paths kept
-/// literally; wildcards (prefix, members) are pushed to `wildcards`.
+/// When the directory has `threshold` or more distinct entries right below it (names or
+/// subdirectories), everything under it becomes one longest-common-prefix wildcard: that many
+/// distinct siblings are the evidence that names there vary. Otherwise each subdirectory holding
+/// `threshold` or more paths is collapsed on its own, so a lone cluster keeps its depth. Returns
+/// the paths kept literally; wildcards (prefix, members) are pushed to `wildcards`.
 fn collapse<'a>(
     paths: &[&'a str],
     depth: usize,
@@ -57,39 +58,45 @@ fn collapse<'a>(
     wildcards: &mut Vec<(String, Vec<&'a str>)>,
 ) -> Vec<&'a str> {
     let mut subdirs: BTreeMap<&str, Vec<&'a str>> = BTreeMap::new();
-    let mut here = Vec::new();
+    let mut names = 0;
     for p in paths {
         match p[depth..].find('/') {
             Some(slash) => subdirs.entry(&p[..depth + slash + 1]).or_default().push(p),
-            None => here.push(*p),
+            None => names += 1,
         }
     }
-    let mut kept = Vec::new();
+    if names + subdirs.len() >= threshold {
+        if let Some(prefix) = wildcard_prefix(paths, depth) {
+            wildcards.push((prefix.to_string(), paths.to_vec()));
+            return Vec::new();
+        }
+    }
+    let mut kept: Vec<&'a str> = paths
+        .iter()
+        .copied()
+        .filter(|p| !p[depth..].contains('/'))
+        .collect();
     for (dir, members) in subdirs {
         if members.len() >= threshold {
             kept.extend(collapse(&members, dir.len(), threshold, wildcards));
         } else {
-            here.extend(members);
+            kept.extend(members);
         }
-    }
-    if here.len() >= threshold {
-        let mut prefix = safe_prefix(longest_common_prefix(&here), depth);
-        // Across subdirectories a shared character is an accident of naming (random ids), not a
-        // prefix: stop at the directory they share.
-        if here.iter().any(|p| p[depth..].contains('/')) {
-            prefix = &prefix[..prefix.rfind('/').map_or(depth, |i| (i + 1).max(depth))];
-        }
-        // At the head (bucket root, parameter root) an empty prefix would reach every name in
-        // the bucket or account: a wildcard needs at least one observed segment or character.
-        if prefix.is_empty() {
-            kept.extend(here);
-        } else {
-            wildcards.push((prefix.to_string(), here));
-        }
-    } else {
-        kept.extend(here);
     }
     kept
+}
+
+/// The longest common prefix of `paths` (which share the directory ending at `depth`) as a
+/// wildcard prefix, or None where it would be empty: at the head (bucket root, parameter root)
+/// an empty prefix would reach every name of the bucket or account.
+fn wildcard_prefix<'a>(paths: &[&'a str], depth: usize) -> Option<&'a str> {
+    let mut prefix = safe_prefix(longest_common_prefix(paths), depth);
+    // Across subdirectories a shared character is an accident of naming (random ids), not a
+    // prefix: stop at the directory they share.
+    if paths.iter().any(|p| p[depth..].contains('/')) {
+        prefix = &prefix[..prefix.rfind('/').map_or(depth, |i| (i + 1).max(depth))];
+    }
+    (!prefix.is_empty()).then_some(prefix)
 }
 
 /// Splits a generalizable ARN into its fixed head and its path: S3 objects (after
@@ -304,6 +311,22 @@ mod tests {
             "arn:aws:s3:::b/d/a${$}",
         ]);
         assert_eq!(generalize(&cut, 3).0, set(&["arn:aws:s3:::b/d/a*"]));
+    }
+
+    #[test]
+    fn many_sibling_directories_become_their_parent() {
+        let objects: BTreeSet<String> = (0..50)
+            .flat_map(|c| {
+                (0..3).map(move |o| format!("arn:aws:s3:::b/customers/c-{c:04}/object-{o}"))
+            })
+            .chain(["arn:aws:s3:::b/exports/x".to_string()])
+            .collect();
+        let (out, replaced) = generalize(&objects, 3);
+        assert_eq!(
+            out,
+            set(&["arn:aws:s3:::b/customers/*", "arn:aws:s3:::b/exports/x"])
+        );
+        assert_eq!(replaced["arn:aws:s3:::b/customers/*"].len(), 150);
     }
 
     #[test]

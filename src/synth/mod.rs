@@ -8,17 +8,20 @@
 pub mod derive;
 mod families;
 pub mod generalize;
+mod model;
 pub mod size;
+mod statements;
 pub mod verify;
+
+pub use model::*;
 
 use crate::attribution::{taskdef::TaskDefinition, RoleDirectory, RoleKind};
 use crate::mapping::ANY_RESOURCE;
 use crate::policy::escape::unescape_literal;
 use crate::policy::eval::Context;
-use crate::policy::{PolicyDocument, Statement};
+use crate::store::UNKNOWN_RESOURCE;
 use crate::store::{EvidenceRow, UngrantedRow};
 use derive::{Derived, DerivedFrom};
-use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone)]
@@ -33,90 +36,6 @@ impl Default for Options {
             wildcard_threshold: 3,
         }
     }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Proposal {
-    pub roles: Vec<RoleProposal>,
-    /// Roles named by task definitions that made no call in the evidence.
-    pub roles_without_evidence: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RoleProposal {
-    pub role_arn: String,
-    pub usage: Vec<RoleKind>,
-    pub families: Vec<String>,
-    /// Every statement of the role, whether it is delivered inline or split (see `delivery`).
-    pub policy: PolicyDocument,
-    /// `inline` (one role policy) or `managed` (`managed_policies`: the policy was over the
-    /// inline size limit, so it is split into managed policies to attach to the role).
-    pub delivery: &'static str,
-    /// The policy's size as IAM counts it (whitespace not counted).
-    pub policy_characters: usize,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub managed_policies: Vec<size::ManagedPolicy>,
-    pub denied_calls: Vec<DeniedCall>,
-    pub findings: Vec<Finding>,
-    pub grants: Vec<GrantEvidence>,
-    pub ungranted_calls: Vec<UngrantedCall>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Finding {
-    pub kind: &'static str,
-    pub severity: &'static str,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DeniedCall {
-    pub action: String,
-    pub resource: String,
-    pub error_code: String,
-    pub count: i64,
-    pub first_seen: String,
-    pub last_seen: String,
-    pub example_event_id: String,
-    /// True when the same action on the same resource also succeeded, so it is granted anyway.
-    pub granted_by_successful_calls: bool,
-}
-
-/// One (action, resource) of the policy with the evidence behind it.
-#[derive(Debug, Clone, Serialize)]
-pub struct GrantEvidence {
-    pub action: String,
-    pub resource: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub condition: Option<BTreeMap<String, BTreeSet<String>>>,
-    /// The observed resources a wildcard stands for (empty when the resource was observed as is).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub generalized_from: Vec<String>,
-    pub count: i64,
-    pub first_seen: String,
-    pub last_seen: String,
-    pub example_event_id: String,
-    pub families: Vec<String>,
-    /// How `families` was decided: `only family`, `task definition`, or `shared role`.
-    pub family_attribution: &'static str,
-    pub rule: String,
-    /// `observed` (CloudTrail shows the calls), `derived` (the task definitions imply it; no
-    /// call seen) or `both`.
-    pub origin: &'static str,
-    /// The task-definition parts that imply the grant (for `derived` and `both`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub derived_from: Vec<DerivedFrom>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct UngrantedCall {
-    pub event_source: String,
-    pub event_name: String,
-    pub error_code: String,
-    pub kind: String,
-    pub reason: String,
-    pub count: i64,
-    pub example_event_id: String,
 }
 
 /// A grant's key while it is built: action, resource, and the services a KMS grant is limited to
@@ -137,7 +56,9 @@ pub fn propose(
     for role in &proposal.roles {
         let rows: Vec<&EvidenceRow> = evidence
             .iter()
-            .filter(|r| r.role_arn == role.role_arn)
+            // Evidence without a resource (SDK monitoring) is granted only where no resource
+            // applies, or not at all: there is no call on a resource to replay.
+            .filter(|r| r.role_arn == role.role_arn && r.resource != UNKNOWN_RESOURCE)
             .collect();
         let uncovered = verify::replay(std::slice::from_ref(&role.policy), &rows);
         if let Some(u) = uncovered.first() {
@@ -323,9 +244,25 @@ fn build_role(
 
     // (action, resource) → conditions and evidence of the successful calls.
     let mut granted: BTreeMap<(String, String), (Conditions, Tally)> = BTreeMap::new();
+    // SDK monitoring sees the action but not the resource: such evidence is granted on "*" only
+    // for actions that take no resource; for the others it is never widened to "*" nor given an
+    // invented resource, only listed as lacking resource evidence.
+    let mut no_resource_evidence: BTreeSet<&str> = BTreeSet::new();
     for r in evidence.iter().filter(|r| r.error_code.is_empty()) {
+        let resource = if r.resource == UNKNOWN_RESOURCE {
+            let takes_resources = crate::catalog::active()
+                .action(&r.action)
+                .is_none_or(|a| a.takes_resources());
+            if takes_resources {
+                no_resource_evidence.insert(&r.action);
+                continue;
+            }
+            ANY_RESOURCE
+        } else {
+            &r.resource
+        };
         let entry = granted
-            .entry((r.action.clone(), r.resource.clone()))
+            .entry((r.action.clone(), resource.to_string()))
             .or_insert_with(|| (Some(BTreeSet::new()), Tally::new(r)));
         entry.1.add(r);
         match via_service(&r.condition) {
@@ -337,6 +274,20 @@ fn build_role(
             // An unconditional use makes the grant unconditional.
             None => entry.0 = None,
         }
+    }
+
+    for action in no_resource_evidence {
+        if granted.keys().any(|(a, _)| a == action) {
+            continue;
+        }
+        findings.push(Finding {
+            kind: "no-resource-evidence",
+            severity: "warning",
+            message: format!(
+                "{action}: observed by SDK monitoring only; no resource evidence yet — collect \
+                 CloudTrail data events or run the proxy (not granted)"
+            ),
+        });
     }
 
     // (action, conditions) → resources, generalized and without covered ones.
@@ -395,7 +346,7 @@ fn build_role(
     };
     add_derived(&mut by_action, &derived);
     let kms_sources = secret_keys(&by_action, &derived, &mut findings);
-    let policy = build_policy(&by_action, catalog, &mut findings);
+    let policy = statements::build_policy(&by_action, catalog, &mut findings);
     let grants = grant_evidence(
         &by_action,
         &granted,
@@ -585,89 +536,6 @@ fn via_service(condition: &str) -> Option<String> {
     v.get(VIA_SERVICE)?.as_str().map(str::to_string)
 }
 
-fn build_policy(
-    by_action: &BTreeMap<(String, Conditions), BTreeSet<String>>,
-    catalog: &crate::catalog::Catalog,
-    findings: &mut Vec<Finding>,
-) -> PolicyDocument {
-    // (class, resources, conditions) → actions. Class keeps actions that take no resource apart
-    // from resource actions granted on "*" for lack of evidence.
-    let mut statements: BTreeMap<(u8, BTreeSet<String>, Conditions), BTreeSet<String>> =
-        BTreeMap::new();
-    for ((action, cond), resources) in by_action {
-        let takes_resources = catalog.action(action).is_some_and(|a| a.takes_resources());
-        let class = match (resources.contains(ANY_RESOURCE), takes_resources) {
-            (false, _) => 0,
-            (true, false) => 1,
-            (true, true) => {
-                findings.push(Finding {
-                    kind: "unscoped-grant",
-                    severity: "warning",
-                    message: format!(
-                        "{action} is granted on \"*\": some calls showed no resource it accepts \
-                         (see `grants` for the rule); narrow it by hand or collect data events"
-                    ),
-                });
-                2
-            }
-        };
-        statements
-            .entry((class, resources.clone(), cond.clone()))
-            .or_default()
-            .insert(action.clone());
-    }
-    let mut list: Vec<(u8, Statement)> = statements
-        .into_iter()
-        .map(|((class, resources, cond), actions)| {
-            let mut st = Statement::allow(
-                actions.into_iter().collect(),
-                resources.into_iter().collect(),
-            );
-            if let Some(services) = cond {
-                st.condition.insert(
-                    "StringEquals".to_string(),
-                    BTreeMap::from([(VIA_SERVICE.to_string(), services.into_iter().collect())]),
-                );
-            }
-            (class, st)
-        })
-        .collect();
-    list.sort_by(|a, b| (a.0, &a.1.action).cmp(&(b.0, &b.1.action)));
-    let mut counters: BTreeMap<String, usize> = BTreeMap::new();
-    let statements = list
-        .into_iter()
-        .map(|(class, mut st)| {
-            let base = match class {
-                1 => "NoResourceTypes".to_string(),
-                2 => "UnscopedForLackOfEvidence".to_string(),
-                _ => pascal(service_of(st.action.as_ref().and_then(|a| a.first()))),
-            };
-            let n = counters.entry(base.clone()).or_default();
-            *n += 1;
-            st.sid = Some(format!("{base}{n}"));
-            st
-        })
-        .collect();
-    PolicyDocument::new(statements)
-}
-
-fn service_of(action: Option<&String>) -> &str {
-    action.and_then(|a| a.split(':').next()).unwrap_or("Grant")
-}
-
-fn pascal(service: &str) -> String {
-    service
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let mut cs = p.chars();
-            cs.next()
-                .map(|c| c.to_ascii_uppercase().to_string() + cs.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
 /// Aggregated evidence behind one grant.
 #[derive(Debug, Clone)]
 struct Tally {
@@ -766,13 +634,15 @@ fn grant_evidence(
             // Only a wildcard covers other names; matching every pair would be quadratic in the
             // evaluator for roles with thousands of resources.
             let wildcard = generalize::has_wildcard(resource);
+            let members: std::collections::HashSet<&str> =
+                observed.iter().map(String::as_str).collect();
             let same_action = granted
                 .range((action.clone(), String::new())..)
                 .take_while(|((a, _), _)| a == action);
             for ((_, r), (c, t)) in same_action {
                 let belongs = c == cond
                     && (r == resource
-                        || (wildcard && (observed.contains(r) || covers(resource, r))));
+                        || (wildcard && (members.contains(r.as_str()) || covers(resource, r))));
                 if belongs {
                     match tally.as_mut() {
                         Some(mine) => mine.merge(t),

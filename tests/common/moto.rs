@@ -60,6 +60,8 @@ impl Moto {
             ("AWS_ACCESS_KEY_ID", "testing".into()),
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
             ("AWS_REGION", "us-east-1".into()),
+            // botocore reads its region from here, not from AWS_REGION.
+            ("AWS_DEFAULT_REGION", "us-east-1".into()),
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
         ]
     }

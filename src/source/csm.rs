@@ -1,0 +1,257 @@
+//! AWS SDK client-side monitoring (CSM) datagrams → IAM actions.
+//!
+//! With `AWS_CSM_ENABLED=true` an SDK sends one JSON datagram per API call (`"Type":"ApiCall"`)
+//! and one per HTTP attempt (`"Type":"ApiCallAttempt"`) to `AWS_CSM_HOST:AWS_CSM_PORT` over UDP.
+//! Only `ApiCall` counts as a call: retries would otherwise count one call several times. A
+//! datagram names the service (the SDK's service id, such as `Secrets Manager`) and the operation,
+//! never the resource, so everything recorded from it has an unknown resource.
+
+use crate::catalog::Catalog;
+use crate::mapping::actions;
+
+/// One call as the SDK reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsmCall {
+    /// The SDK's service id (`SSM`, `Secrets Manager`, `DynamoDB`).
+    pub service: String,
+    /// The operation name (`GetParameter`).
+    pub api: String,
+    /// Milliseconds since the Unix epoch, when the SDK sent it.
+    pub timestamp_ms: Option<i64>,
+    /// `''` when the call succeeded; the service's error code otherwise (`AccessDenied`), or
+    /// `HTTP <status>` when the SDK reported only a status.
+    pub error_code: String,
+}
+
+/// What a datagram holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Datagram {
+    Call(CsmCall),
+    /// A per-attempt record, or a call that never got a response (a network error, a timeout):
+    /// neither is evidence of what the role was allowed to do.
+    NotACall,
+    /// Not a CSM message; the reason is for the count shown to the user.
+    Invalid(&'static str),
+}
+
+/// Parses one datagram. Never panics, whatever the bytes.
+pub fn parse(bytes: &[u8]) -> Datagram {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Datagram::Invalid("not JSON");
+    };
+    let Some(obj) = v.as_object() else {
+        return Datagram::Invalid("not a JSON object");
+    };
+    if obj.get("Version").and_then(|v| v.as_i64()) != Some(1) {
+        return Datagram::Invalid("not CSM version 1");
+    }
+    match obj.get("Type").and_then(|t| t.as_str()) {
+        Some("ApiCall") => {}
+        Some("ApiCallAttempt") => return Datagram::NotACall,
+        _ => return Datagram::Invalid("unknown Type"),
+    }
+    let text = |k: &str| {
+        obj.get(k)
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    let (Some(service), Some(api)) = (text("Service"), text("Api")) else {
+        return Datagram::Invalid("no Service or Api");
+    };
+    let status = obj.get("FinalHttpStatusCode").and_then(|v| v.as_i64());
+    let error_code = match (text("FinalAwsException"), status) {
+        (Some(code), _) => code.to_string(),
+        (None, Some(s)) if (200..400).contains(&s) => String::new(),
+        (None, Some(s)) => format!("HTTP {s}"),
+        // No status: the request never got an answer (FinalSdkException says why).
+        (None, None) => return Datagram::NotACall,
+    };
+    Datagram::Call(CsmCall {
+        service: service.to_string(),
+        api: api.to_string(),
+        timestamp_ms: obj.get("Timestamp").and_then(|v| v.as_i64()),
+        error_code,
+    })
+}
+
+/// IAM service prefix for an SDK service id, where the id is not simply the prefix with other
+/// capitals and spaces (`Secrets Manager` → `secretsmanager`). Checked against the catalog by
+/// [`map`], so a wrong guess yields "unmapped", never an invented action.
+pub fn iam_prefix(service_id: &str) -> String {
+    let known = match service_id {
+        "CloudWatch Logs" => "logs",
+        "CloudWatch Events" | "EventBridge" => "events",
+        "SFN" => "states",
+        "SESv2" => "ses",
+        "DynamoDB Streams" => "dynamodb",
+        "Elastic Load Balancing" | "Elastic Load Balancing v2" => "elasticloadbalancing",
+        "EFS" => "elasticfilesystem",
+        "API Gateway" | "ApiGatewayV2" => "apigateway",
+        "Cognito Identity Provider" => "cognito-idp",
+        "Cognito Identity" => "cognito-identity",
+        "Application Auto Scaling" => "application-autoscaling",
+        "Resource Groups Tagging API" => "tag",
+        "RDS Data" => "rds-data",
+        "Bedrock Runtime" => "bedrock",
+        "SageMaker Runtime" => "sagemaker",
+        "S3 Control" => "s3",
+        "Lex Runtime Service" => "lex",
+        "Firehose" => "firehose",
+        "Elasticsearch Service" => "es",
+        "IoT Data Plane" => "iot",
+        _ => "",
+    };
+    if !known.is_empty() {
+        return known.to_string();
+    }
+    service_id
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// What a call needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mapped {
+    /// The IAM action, as the catalog spells it (`ssm:GetParameter`).
+    Action(String),
+    NoPermission(&'static str),
+    Unmapped(String),
+}
+
+/// The IAM action a call needs, checked against the catalog.
+pub fn map(call: &CsmCall, catalog: &Catalog) -> Mapped {
+    let prefix = iam_prefix(&call.service);
+    let api = actions::strip_version_suffix(&call.api);
+    if let Some(why) = actions::needs_no_permission(&prefix, api) {
+        return Mapped::NoPermission(why);
+    }
+    if !catalog.has_service(&prefix) {
+        return Mapped::Unmapped(format!(
+            "SDK service {:?} has no IAM service prefix {prefix:?} in the catalog",
+            call.service
+        ));
+    }
+    let name = actions::renamed(&prefix, api).unwrap_or(api);
+    match catalog.action(&format!("{prefix}:{name}")) {
+        Some(a) => Mapped::Action(a.full_name()),
+        None => Mapped::Unmapped(
+            actions::why_no_action(&prefix, api)
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("no IAM action {prefix}:{name} in the catalog")),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(service: &str, api: &str) -> CsmCall {
+        CsmCall {
+            service: service.into(),
+            api: api.into(),
+            timestamp_ms: None,
+            error_code: String::new(),
+        }
+    }
+
+    #[test]
+    fn api_calls_are_calls_and_attempts_are_not() {
+        let d = br#"{"Version":1,"ClientId":"","Type":"ApiCall","Service":"Secrets Manager","Api":"GetSecretValue","Timestamp":1763800000000,"AttemptCount":1,"Region":"us-east-1","FinalHttpStatusCode":200,"Latency":12,"MaxRetriesExceeded":0}"#;
+        assert_eq!(
+            parse(d),
+            Datagram::Call(CsmCall {
+                service: "Secrets Manager".into(),
+                api: "GetSecretValue".into(),
+                timestamp_ms: Some(1_763_800_000_000),
+                error_code: String::new(),
+            })
+        );
+        let attempt = br#"{"Version":1,"ClientId":"","Type":"ApiCallAttempt","Service":"SSM","Api":"GetParameter","Timestamp":1,"HttpStatusCode":200}"#;
+        assert_eq!(parse(attempt), Datagram::NotACall);
+    }
+
+    #[test]
+    fn failures_keep_their_error_code_and_unanswered_calls_are_not_calls() {
+        let denied = br#"{"Version":1,"Type":"ApiCall","Service":"SSM","Api":"GetParameter","FinalHttpStatusCode":400,"FinalAwsException":"AccessDeniedException"}"#;
+        match parse(denied) {
+            Datagram::Call(c) => assert_eq!(c.error_code, "AccessDeniedException"),
+            other => panic!("{other:?}"),
+        }
+        let status_only = br#"{"Version":1,"Type":"ApiCall","Service":"S3","Api":"GetObject","FinalHttpStatusCode":403}"#;
+        match parse(status_only) {
+            Datagram::Call(c) => assert_eq!(c.error_code, "HTTP 403"),
+            other => panic!("{other:?}"),
+        }
+        let timeout = br#"{"Version":1,"Type":"ApiCall","Service":"S3","Api":"GetObject","FinalSdkException":"ReadTimeoutError"}"#;
+        assert_eq!(parse(timeout), Datagram::NotACall);
+    }
+
+    #[test]
+    fn garbage_is_counted_as_invalid_without_panicking() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b"\xff\xfe\x00",
+            b"[1,2]",
+            b"{\"Version\":2,\"Type\":\"ApiCall\",\"Service\":\"SSM\",\"Api\":\"X\"}",
+            b"{\"Version\":1,\"Type\":\"Other\"}",
+            b"{\"Version\":1,\"Type\":\"ApiCall\",\"Service\":\"\",\"Api\":\"X\"}",
+            b"{\"Version\":1,\"Type\":\"ApiCall\",\"Service\":7,\"Api\":\"X\"}",
+            b"{\"Version\":1,\"Type\":\"ApiCall\",\"Service\":\"SSM\"",
+        ];
+        for c in cases {
+            assert!(
+                matches!(parse(c), Datagram::Invalid(_)),
+                "{:?}",
+                String::from_utf8_lossy(c)
+            );
+        }
+        // Every prefix of a valid datagram, as a truncated read would give.
+        let full = br#"{"Version":1,"Type":"ApiCall","Service":"SSM","Api":"GetParameter","FinalHttpStatusCode":200}"#;
+        for n in 0..full.len() {
+            assert!(matches!(parse(&full[..n]), Datagram::Invalid(_)));
+        }
+    }
+
+    #[test]
+    fn services_map_to_catalog_actions() {
+        let catalog = crate::catalog::embedded();
+        let cases = [
+            ("SSM", "GetParameter", "ssm:GetParameter"),
+            ("SQS", "SendMessageBatch", "sqs:SendMessage"),
+            ("S3", "ListObjectsV2", "s3:ListBucket"),
+            ("DynamoDB", "GetItem", "dynamodb:GetItem"),
+            (
+                "Secrets Manager",
+                "GetSecretValue",
+                "secretsmanager:GetSecretValue",
+            ),
+            ("KMS", "Decrypt", "kms:Decrypt"),
+            ("SNS", "Publish", "sns:Publish"),
+            ("CloudWatch Logs", "PutLogEvents", "logs:PutLogEvents"),
+            ("Lambda", "Invoke", "lambda:InvokeFunction"),
+        ];
+        for (service, api, want) in cases {
+            assert_eq!(
+                map(&call(service, api), catalog),
+                Mapped::Action(want.into()),
+                "{service} {api}"
+            );
+        }
+        assert!(matches!(
+            map(&call("STS", "GetCallerIdentity"), catalog),
+            Mapped::NoPermission(_)
+        ));
+        assert!(matches!(
+            map(&call("SSM", "NoSuchOperation"), catalog),
+            Mapped::Unmapped(_)
+        ));
+        assert!(matches!(
+            map(&call("Made Up", "GetThing"), catalog),
+            Mapped::Unmapped(_)
+        ));
+    }
+}

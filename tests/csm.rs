@@ -1,0 +1,294 @@
+//! `observe --listen-csm` with real SDK traffic: boto3 with client-side monitoring enabled calls a
+//! moto server while the real binary listens; SIGTERM flushes and exits; `propose` grants what has
+//! no resource and lists the rest as lacking resource evidence, never inventing a resource.
+
+mod common;
+
+use common::moto::Moto;
+use common::*;
+use sqlx::{ConnectOptions, Row};
+use std::io::{BufRead, BufReader};
+use std::net::UdpSocket;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/app-task";
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free UDP port")
+}
+
+/// Starts the listener and waits until it says it listens.
+fn start_listener(db: &Path, port: u16) -> Child {
+    let mut child = bin()
+        .args(["observe", "--db"])
+        .arg(db)
+        .args([
+            "--listen-csm",
+            &format!("127.0.0.1:{port}"),
+            "--role",
+            ROLE,
+            "--flush-every",
+            "60",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("listening for SDK monitoring") => return child,
+            Ok(_) => {}
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the listener did not report listening within 30 s");
+            }
+        }
+    }
+}
+
+/// SIGTERM, then the exit status, which must come within a few seconds.
+fn terminate(mut child: Child) -> std::process::ExitStatus {
+    let sent = Instant::now();
+    // SAFETY: kill(2) on the pid of our own child, which has not been waited for yet.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(
+                sent.elapsed() < Duration::from_secs(5),
+                "took {:?} to exit after SIGTERM",
+                sent.elapsed()
+            );
+            return status;
+        }
+        if sent.elapsed() > Duration::from_secs(5) {
+            let _ = child.kill();
+            panic!("still running 5 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+const APP: &str = r#"
+import boto3
+ssm = boto3.client("ssm")
+ssm.put_parameter(Name="/app/flag", Value="on", Type="String")
+ssm.get_parameter(Name="/app/flag")
+sqs = boto3.client("sqs")
+url = sqs.create_queue(QueueName="jobs")["QueueUrl"]
+sqs.send_message(QueueUrl=url, MessageBody="hello")
+sqs.list_queues()
+s3 = boto3.client("s3")
+s3.create_bucket(Bucket="app-bucket")
+s3.put_object(Bucket="app-bucket", Key="a.txt", Body=b"a")
+s3.list_objects_v2(Bucket="app-bucket")
+ddb = boto3.client("dynamodb")
+ddb.create_table(TableName="items", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+    BillingMode="PAY_PER_REQUEST")
+ddb.get_item(TableName="items", Key={"id": {"S": "1"}})
+sm = boto3.client("secretsmanager")
+sm.create_secret(Name="app/token", SecretString="s3cr3t")
+sm.get_secret_value(SecretId="app/token")
+boto3.client("sts").get_caller_identity()
+"#;
+
+/// (action, resource or source, count) rows.
+type Rows = Vec<(String, String, i64)>;
+
+/// (action, resource, count) of the evidence, and (action, source, count) of its sources.
+fn stored(db: &Path) -> (Rows, Rows) {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(db)
+                .read_only(true)
+                .connect()
+                .await
+                .unwrap();
+            let ev = sqlx::query(
+                "SELECT action, resource, count FROM evidence WHERE role_arn = ? ORDER BY action",
+            )
+            .bind(ROLE)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            let src = sqlx::query(
+                "SELECT action, source, count FROM evidence_sources WHERE role_arn = ?
+                 ORDER BY action",
+            )
+            .bind(ROLE)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            let rows = |rs: Vec<sqlx::sqlite::SqliteRow>| {
+                rs.iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2)))
+                    .collect::<Vec<_>>()
+            };
+            (rows(ev), rows(src))
+        })
+}
+
+#[test]
+fn boto3_calls_become_action_evidence_without_invented_resources() {
+    let Some(moto) = Moto::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let port = free_udp_port();
+    let listener = start_listener(&db, port);
+
+    let out = Command::new("python3")
+        .args(["-c", APP])
+        .envs(moto.env())
+        .env("AWS_CSM_ENABLED", "true")
+        .env("AWS_CSM_HOST", "127.0.0.1")
+        .env("AWS_CSM_PORT", port.to_string())
+        .env("AWS_CSM_CLIENT_ID", "app")
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "the boto3 app failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Datagrams are sent before each call returns; give the listener a moment to read the last.
+    std::thread::sleep(Duration::from_millis(300));
+    // With a 60 s flush interval, the evidence can only be there if SIGTERM flushed it.
+    assert!(terminate(listener).success());
+
+    let (evidence, sources) = stored(&db);
+    let want = [
+        "dynamodb:CreateTable",
+        "dynamodb:GetItem",
+        "s3:CreateBucket",
+        "s3:ListBucket",
+        "s3:PutObject",
+        "secretsmanager:CreateSecret",
+        "secretsmanager:GetSecretValue",
+        "sqs:CreateQueue",
+        "sqs:ListQueues",
+        "sqs:SendMessage",
+        "ssm:GetParameter",
+        "ssm:PutParameter",
+    ];
+    let actions: Vec<&str> = evidence.iter().map(|(a, _, _)| a.as_str()).collect();
+    assert_eq!(actions, want, "{evidence:?}");
+    assert!(
+        evidence.iter().all(|(_, r, n)| r == "?" && *n == 1),
+        "{evidence:?}"
+    );
+    assert_eq!(sources.len(), want.len());
+    assert!(sources.iter().all(|(_, s, n)| s == "csm" && *n == 1));
+
+    // A restart adds to the same rows; garbage on the port is counted, not fatal.
+    let listener = start_listener(&db, port);
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let call = br#"{"Version":1,"ClientId":"x","Type":"ApiCall","Service":"SSM","Api":"GetParameter","Timestamp":1763800000000,"FinalHttpStatusCode":200}"#;
+    let attempt = br#"{"Version":1,"Type":"ApiCallAttempt","Service":"SSM","Api":"GetParameter","HttpStatusCode":200}"#;
+    for d in [
+        &call[..],
+        b"\xff\x00garbage",
+        b"{\"Version\":1",
+        &attempt[..],
+        &call[..],
+    ] {
+        sock.send_to(d, ("127.0.0.1", port)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(terminate(listener).success());
+    let (evidence, sources) = stored(&db);
+    let get = |rows: &[(String, String, i64)]| {
+        rows.iter()
+            .find(|(a, _, _)| a == "ssm:GetParameter")
+            .map(|r| r.2)
+    };
+    assert_eq!(get(&evidence), Some(3));
+    assert_eq!(get(&sources), Some(3));
+
+    let p = proposal_json(db.to_str().unwrap());
+    let role = p["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["role_arn"] == ROLE)
+        .expect("the role is proposed");
+    let text = role["policy"].to_string();
+    // sqs:ListQueues takes no resource: granted on "*". Everything else needs a resource that
+    // SDK monitoring cannot see, so it is not granted at all.
+    let grants: Vec<(&str, &str)> = role["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["action"].as_str().unwrap(),
+                g["resource"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(grants, [("sqs:ListQueues", "*")], "{text}");
+    assert!(!text.contains('?'), "{text}");
+    let lacking: Vec<&str> = role["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "no-resource-evidence")
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    // Each message starts with "<action>: ".
+    let mut named: Vec<&str> = lacking
+        .iter()
+        .filter_map(|m| m.split_once(": ").map(|(a, _)| a))
+        .collect();
+    named.push("sqs:ListQueues");
+    named.sort();
+    assert_eq!(named, want, "{lacking:#?}");
+    // sts:GetCallerIdentity needs no permission: listed, not granted.
+    assert!(role["ungranted_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["event_name"] == "GetCallerIdentity" && u["kind"] == "no_permission"));
+}
+
+#[test]
+fn listen_csm_needs_a_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.db");
+    let out = bin()
+        .args(["observe", "--db"])
+        .arg(&db)
+        .args(["--listen-csm", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--role"), "{}", stderr(&out));
+
+    let out = bin()
+        .args(["observe", "--db"])
+        .arg(&db)
+        .args(["--listen-csm", "127.0.0.1:0", "--family", "web"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--family web: no task definition"),
+        "{}",
+        stderr(&out)
+    );
+}
