@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use policy_miner::attribution::RoleKey;
 use policy_miner::catalog;
-use policy_miner::policy::eval::{evaluate, Context, Decision, Request};
+use policy_miner::policy::eval::{evaluate, Decision, Request};
 use policy_miner::policy::PolicyDocument;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -46,19 +46,7 @@ fn decide(proposal: &Value, probe: &Value) -> Decision {
         return Decision::ImplicitDeny;
     };
     let policy: PolicyDocument = serde_json::from_value(role["policy"].clone()).unwrap();
-    let mut context = Context::new();
-    if let Some(ctx) = probe.get("context").and_then(Value::as_object) {
-        for (k, v) in ctx {
-            let values = match v {
-                Value::Array(items) => items
-                    .iter()
-                    .map(|i| i.as_str().unwrap().to_string())
-                    .collect(),
-                other => vec![other.as_str().unwrap().to_string()],
-            };
-            context.insert(k.clone(), values);
-        }
-    }
+    let context = context_from_json(&probe["context"]);
     evaluate(
         &[policy],
         &Request {

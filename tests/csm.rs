@@ -6,7 +6,7 @@ mod common;
 
 use common::moto::Moto;
 use common::*;
-use sqlx::{ConnectOptions, Row};
+use sqlx::Row;
 use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
 use std::path::Path;
@@ -110,38 +110,21 @@ type Rows = Vec<(String, String, i64)>;
 
 /// (action, resource, count) of the evidence, and (action, source, count) of its sources.
 fn stored(db: &Path) -> (Rows, Rows) {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(db)
-                .read_only(true)
-                .connect()
-                .await
-                .unwrap();
-            let ev = sqlx::query(
-                "SELECT action, resource, count FROM evidence WHERE role_arn = ? ORDER BY action",
-            )
-            .bind(ROLE)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-            let src = sqlx::query(
-                "SELECT action, source, count FROM evidence_sources WHERE role_arn = ?
-                 ORDER BY action",
-            )
-            .bind(ROLE)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-            let rows = |rs: Vec<sqlx::sqlite::SqliteRow>| {
-                rs.iter()
-                    .map(|r| (r.get(0), r.get(1), r.get(2)))
-                    .collect::<Vec<_>>()
-            };
-            (rows(ev), rows(src))
-        })
+    let rows = |sql: &str| {
+        db_rows(db, &sql.replace("ROLE", ROLE))
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect::<Vec<_>>()
+    };
+    (
+        rows(
+            "SELECT action, resource, count FROM evidence WHERE role_arn = 'ROLE' ORDER BY action",
+        ),
+        rows(
+            "SELECT action, source, count FROM evidence_sources WHERE role_arn = 'ROLE'
+             ORDER BY action",
+        ),
+    )
 }
 
 #[test]

@@ -210,21 +210,9 @@ fn event_times(trail: &Generated) -> Vec<(String, String)> {
 }
 
 fn last_run_summary(db: &Path) -> serde_json::Value {
-    runtime().block_on(async {
-        use sqlx::{ConnectOptions, Connection};
-        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(db)
-            .read_only(true)
-            .connect()
-            .await
-            .unwrap();
-        let text: String = sqlx::query_scalar("SELECT summary FROM runs ORDER BY id DESC LIMIT 1")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-        let _ = conn.close().await;
-        serde_json::from_str(&text).unwrap()
-    })
+    use sqlx::Row;
+    let rows = db_rows(db, "SELECT summary FROM runs ORDER BY id DESC LIMIT 1");
+    serde_json::from_str(&rows[0].get::<String, _>(0)).unwrap()
 }
 
 #[test]

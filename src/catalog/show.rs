@@ -82,7 +82,7 @@ fn render(catalog: &Catalog, action: Action<'_>) -> String {
             let _ = writeln!(out, "    {key} ({typ})");
         }
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
         "Source: {} ({}), {}",
         catalog.source(),

@@ -82,7 +82,7 @@ pub fn map_call(call: &ApiCall, catalog: &Catalog) -> Mapped {
                 call.event_name
             )));
         };
-        let condition = condition_for(call, prefix);
+        let condition = condition_for(call, prefix, &req);
         for (resource, resource_rule) in place(&action, &step, call) {
             grants.push(Grant {
                 action: action.full_name(),
@@ -172,8 +172,28 @@ pub fn accepts(action: &crate::catalog::Action, arn: &str) -> bool {
             && action.resource_types_matching(arn).contains(&"function"))
 }
 
-/// `kms:ViaService` when a service called KMS on the principal's behalf.
-fn condition_for(call: &ApiCall, prefix: &str) -> String {
+pub const VIA_SERVICE: &str = "kms:ViaService";
+pub const ENCRYPTION_CONTEXT_PREFIX: &str = "kms:EncryptionContext:";
+
+/// Encryption-context keys by which a service names the resource it used a KMS key for: the same
+/// parameter, secret, object, queue… every time, so a grant can be pinned to them. Version ids
+/// (`SecretVersionId`) and keys an application chooses itself are left out: nothing says they
+/// stay the same.
+const RESOURCE_CONTEXT_KEYS: &[&str] = &[
+    "PARAMETER_ARN",
+    "SecretARN",
+    "aws:s3:arn",
+    "aws:sqs:arn",
+    "aws:sns:topicArn",
+    "aws:logs:arn",
+    "aws:dynamodb:tableName",
+    "aws:lambda:FunctionArn",
+];
+
+/// When a service called KMS on the principal's behalf: `kms:ViaService`, and the encryption
+/// context keys that name the resource the service acted on (literal values, as the request
+/// carried them).
+fn condition_for(call: &ApiCall, prefix: &str, req: &Value) -> String {
     if prefix != "kms" {
         return String::new();
     }
@@ -184,6 +204,20 @@ fn condition_for(call: &ApiCall, prefix: &str) -> String {
     else {
         return String::new();
     };
-    let via = format!("{service}.{}.amazonaws.com", call.region);
-    serde_json::json!({ "kms:ViaService": via }).to_string()
+    let mut condition = serde_json::Map::new();
+    condition.insert(
+        VIA_SERVICE.to_string(),
+        Value::String(format!("{service}.{}.amazonaws.com", call.region)),
+    );
+    if let Some(context) = req.get("encryptionContext").and_then(Value::as_object) {
+        for key in RESOURCE_CONTEXT_KEYS {
+            if let Some(value) = context.get(*key).and_then(Value::as_str) {
+                condition.insert(
+                    format!("{ENCRYPTION_CONTEXT_PREFIX}{key}"),
+                    Value::String(value.to_string()),
+                );
+            }
+        }
+    }
+    Value::Object(condition).to_string()
 }

@@ -57,7 +57,9 @@ impl Seen {
 
     fn add(&mut self, call: &ApiCall) {
         self.count += 1;
-        if call.event_time < self.first.as_str() {
+        // Ties on time go to the smaller event id, so the example does not depend on the order
+        // in which workers and batches met the events.
+        if (call.event_time, call.event_id) < (self.first.as_str(), self.example.as_str()) {
             set(&mut self.first, call.event_time);
             set(&mut self.example, call.event_id);
         }
@@ -68,7 +70,7 @@ impl Seen {
 
     fn merge(&mut self, other: Seen) {
         self.count += other.count;
-        if other.first < self.first {
+        if (&other.first, &other.example) < (&self.first, &self.example) {
             self.first = other.first;
             self.example = other.example;
         }

@@ -119,8 +119,11 @@ impl Store {
             q.push(
                 " ON CONFLICT (role_arn, action, resource, condition, error_code) DO UPDATE SET
                    count = count + excluded.count,
-                   -- SET reads the old row: the example follows the earliest event.
+                   -- SET reads the old row: the example follows the earliest event (the
+                   -- smaller id on a tie, whatever the order the files came in).
                    example_event_id = CASE WHEN excluded.first_seen < first_seen
+                       OR (excluded.first_seen = first_seen
+                           AND excluded.example_event_id < example_event_id)
                        THEN excluded.example_event_id ELSE example_event_id END,
                    first_seen = min(first_seen, excluded.first_seen),
                    last_seen = max(last_seen, excluded.last_seen)",
@@ -147,8 +150,11 @@ impl Store {
             q.push(
                 " ON CONFLICT (role_arn, event_source, event_name, error_code) DO UPDATE SET
                    count = count + excluded.count,
-                   -- SET reads the old row: the example follows the earliest event.
+                   -- SET reads the old row: the example follows the earliest event (the
+                   -- smaller id on a tie, whatever the order the files came in).
                    example_event_id = CASE WHEN excluded.first_seen < first_seen
+                       OR (excluded.first_seen = first_seen
+                           AND excluded.example_event_id < example_event_id)
                        THEN excluded.example_event_id ELSE example_event_id END,
                    first_seen = min(first_seen, excluded.first_seen),
                    last_seen = max(last_seen, excluded.last_seen)",

@@ -9,12 +9,31 @@ use crate::policy::escape::unescape_literal;
 use crate::policy::eval::{resource_matches, Context, VARIABLES_VERSION};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Generalizes a set of resources (policy syntax) of one action and condition.
-/// Returns the new set and, for each wildcard made, the resources it replaced.
+/// What [`generalize`] made of a set of resources.
+#[derive(Debug, Default)]
+pub struct Generalized {
+    pub resources: BTreeSet<String>,
+    /// For each wildcard made, the resources it replaced.
+    pub replaced: BTreeMap<String, Vec<String>>,
+    /// Wildcards the evidence supported but that would have reached a refused resource, so
+    /// the names under them were kept narrower.
+    pub narrowed: Vec<String>,
+}
+
+/// Generalizes a set of resources (policy syntax) of one action and condition. `refused` are
+/// resources the same action was denied on: no wildcard may reach one of them, since a call the
+/// current policy refuses is evidence of intent, not of need.
 pub fn generalize(
     resources: &BTreeSet<String>,
     threshold: usize,
-) -> (BTreeSet<String>, BTreeMap<String, Vec<String>>) {
+    refused: &BTreeSet<String>,
+) -> Generalized {
+    let mut refused_by_head: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for r in refused {
+        if let Some((head, path)) = split_path(r) {
+            refused_by_head.entry(head).or_default().push(path);
+        }
+    }
     // Path-like resources by their fixed head (bucket, parameter root, log group).
     let mut by_head: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut out = BTreeSet::new();
@@ -29,11 +48,17 @@ pub fn generalize(
         }
     }
     let mut replaced = BTreeMap::new();
+    let mut narrowed = Vec::new();
     for (head, paths) in by_head {
-        let mut wildcards = Vec::new();
-        let literals = collapse(&paths, 0, threshold.max(2), &mut wildcards);
+        let mut collapser = Collapser {
+            threshold: threshold.max(2),
+            refused: refused_by_head.get(head).map_or(&[], Vec::as_slice),
+            wildcards: Vec::new(),
+            narrowed: Vec::new(),
+        };
+        let literals = collapser.collapse(&paths, 0);
         out.extend(literals.iter().map(|p| format!("{head}{p}")));
-        for (prefix, members) in wildcards {
+        for (prefix, members) in collapser.wildcards {
             let wildcard = format!("{head}{prefix}*");
             replaced.insert(
                 wildcard.clone(),
@@ -41,49 +66,65 @@ pub fn generalize(
             );
             out.insert(wildcard);
         }
+        narrowed.extend(collapser.narrowed.iter().map(|p| format!("{head}{p}*")));
     }
-    (out, replaced)
+    Generalized {
+        resources: out,
+        replaced,
+        narrowed,
+    }
 }
 
-/// Collapses the paths below the directory that ends at byte `depth` (all paths share it).
-/// When the directory has `threshold` or more distinct entries right below it (names or
-/// subdirectories), everything under it becomes one longest-common-prefix wildcard: that many
-/// distinct siblings are the evidence that names there vary. Otherwise each subdirectory holding
-/// `threshold` or more paths is collapsed on its own, so a lone cluster keeps its depth. Returns
-/// the paths kept literally; wildcards (prefix, members) are pushed to `wildcards`.
-fn collapse<'a>(
-    paths: &[&'a str],
-    depth: usize,
+struct Collapser<'a, 'r> {
     threshold: usize,
-    wildcards: &mut Vec<(String, Vec<&'a str>)>,
-) -> Vec<&'a str> {
-    let mut subdirs: BTreeMap<&str, Vec<&'a str>> = BTreeMap::new();
-    let mut names = 0;
-    for p in paths {
-        match p[depth..].find('/') {
-            Some(slash) => subdirs.entry(&p[..depth + slash + 1]).or_default().push(p),
-            None => names += 1,
+    /// Refused paths under the same head.
+    refused: &'r [&'r str],
+    /// (prefix, members) of each wildcard made.
+    wildcards: Vec<(String, Vec<&'a str>)>,
+    narrowed: Vec<String>,
+}
+
+impl<'a> Collapser<'a, '_> {
+    /// Collapses the paths below the directory that ends at byte `depth` (all paths share it).
+    /// When the directory has `threshold` or more distinct entries right below it (names or
+    /// subdirectories), everything under it becomes one longest-common-prefix wildcard: that many
+    /// distinct siblings are the evidence that names there vary. Otherwise each subdirectory holding
+    /// `threshold` or more paths is collapsed on its own, so a lone cluster keeps its depth. Returns
+    /// the paths kept literally; wildcards (prefix, members) are pushed to `wildcards`. A wildcard
+    /// that would reach a refused path is not made: the subdirectories are tried on their own.
+    fn collapse(&mut self, paths: &[&'a str], depth: usize) -> Vec<&'a str> {
+        let mut subdirs: BTreeMap<&str, Vec<&'a str>> = BTreeMap::new();
+        let mut names = 0;
+        for p in paths {
+            match p[depth..].find('/') {
+                Some(slash) => subdirs.entry(&p[..depth + slash + 1]).or_default().push(p),
+                None => names += 1,
+            }
         }
-    }
-    if names + subdirs.len() >= threshold {
-        if let Some(prefix) = wildcard_prefix(paths, depth) {
-            wildcards.push((prefix.to_string(), paths.to_vec()));
-            return Vec::new();
+        if names + subdirs.len() >= self.threshold {
+            if let Some(prefix) = wildcard_prefix(paths, depth) {
+                if self.refused.iter().any(|r| r.starts_with(prefix)) {
+                    self.narrowed.push(prefix.to_string());
+                } else {
+                    self.wildcards.push((prefix.to_string(), paths.to_vec()));
+                    return Vec::new();
+                }
+            }
         }
-    }
-    let mut kept: Vec<&'a str> = paths
-        .iter()
-        .copied()
-        .filter(|p| !p[depth..].contains('/'))
-        .collect();
-    for (dir, members) in subdirs {
-        if members.len() >= threshold {
-            kept.extend(collapse(&members, dir.len(), threshold, wildcards));
-        } else {
-            kept.extend(members);
+        let mut kept: Vec<&'a str> = paths
+            .iter()
+            .copied()
+            .filter(|p| !p[depth..].contains('/'))
+            .collect();
+        for (dir, members) in subdirs {
+            if members.len() >= self.threshold {
+                kept.extend(self.collapse(&members, dir.len()));
+            } else {
+                kept.extend(members);
+            }
         }
+        kept
     }
-    kept
 }
 
 /// The longest common prefix of `paths` (which share the directory ending at `depth`) as a
@@ -213,6 +254,10 @@ mod tests {
         items.iter().map(|s| s.to_string()).collect()
     }
 
+    fn generalize(resources: &BTreeSet<String>, threshold: usize) -> Generalized {
+        super::generalize(resources, threshold, &BTreeSet::new())
+    }
+
     #[test]
     fn many_objects_in_one_directory_become_its_prefix() {
         let objects = set(&[
@@ -221,7 +266,11 @@ mod tests {
             "arn:aws:s3:::docs/uploads/c.pdf",
             "arn:aws:s3:::docs/private/z.pdf",
         ]);
-        let (out, replaced) = generalize(&objects, 3);
+        let Generalized {
+            resources: out,
+            replaced,
+            ..
+        } = generalize(&objects, 3);
         assert_eq!(
             out,
             set(&[
@@ -239,7 +288,7 @@ mod tests {
             "arn:aws:s3:::r/2026/report-02.csv",
             "arn:aws:s3:::r/2026/report-03.csv",
         ]);
-        let (out, _) = generalize(&objects, 3);
+        let out = generalize(&objects, 3).resources;
         assert_eq!(out, set(&["arn:aws:s3:::r/2026/report-0*"]));
     }
 
@@ -247,29 +296,32 @@ mod tests {
     fn never_wider_than_the_bucket_or_below_threshold() {
         // Names at the bucket root with nothing in common stay as they are: `a/*` is the bucket.
         let root = set(&["arn:aws:s3:::a/x", "arn:aws:s3:::a/y", "arn:aws:s3:::a/z"]);
-        assert_eq!(generalize(&root, 3).0, root);
+        assert_eq!(generalize(&root, 3).resources, root);
         let root = set(&[
             "arn:aws:s3:::a/log-1",
             "arn:aws:s3:::a/log-2",
             "arn:aws:s3:::a/log-3",
         ]);
-        assert_eq!(generalize(&root, 3).0, set(&["arn:aws:s3:::a/log-*"]));
+        assert_eq!(
+            generalize(&root, 3).resources,
+            set(&["arn:aws:s3:::a/log-*"])
+        );
         // Unrelated top-level parameter paths never become the whole account's parameters.
         let params = set(&[
             "arn:aws:ssm:r:1:parameter/billing/prod/api-key",
             "arn:aws:ssm:r:1:parameter/orders/prod/db-password",
             "arn:aws:ssm:r:1:parameter/reports/smtp-password",
         ]);
-        assert_eq!(generalize(&params, 3).0, params);
+        assert_eq!(generalize(&params, 3).resources, params);
         let few = set(&["arn:aws:s3:::a/d/x", "arn:aws:s3:::a/d/y"]);
-        assert_eq!(generalize(&few, 3).0, few);
+        assert_eq!(generalize(&few, 3).resources, few);
         // Other resource types are never generalized.
         let queues = set(&[
             "arn:aws:sqs:r:1:q1",
             "arn:aws:sqs:r:1:q2",
             "arn:aws:sqs:r:1:q3",
         ]);
-        assert_eq!(generalize(&queues, 2).0, queues);
+        assert_eq!(generalize(&queues, 2).resources, queues);
         // Objects spread over directories collapse to the directory they share, no higher.
         let spread = set(&[
             "arn:aws:s3:::a/in/d1/x",
@@ -278,7 +330,7 @@ mod tests {
             "arn:aws:s3:::a/out/w",
         ]);
         assert_eq!(
-            generalize(&spread, 3).0,
+            generalize(&spread, 3).resources,
             set(&["arn:aws:s3:::a/in/*", "arn:aws:s3:::a/out/w"])
         );
     }
@@ -291,7 +343,7 @@ mod tests {
             "arn:aws:ssm:eu-west-1:1:parameter/svc/prod/c",
         ]);
         assert_eq!(
-            generalize(&params, 3).0,
+            generalize(&params, 3).resources,
             set(&["arn:aws:ssm:eu-west-1:1:parameter/svc/prod/*"])
         );
     }
@@ -303,14 +355,14 @@ mod tests {
             "arn:aws:s3:::b/d/x${*}2",
             "arn:aws:s3:::b/d/x${*}3",
         ]);
-        let (out, _) = generalize(&objects, 3);
+        let out = generalize(&objects, 3).resources;
         assert_eq!(out, set(&["arn:aws:s3:::b/d/x${*}*"]));
         let cut = set(&[
             "arn:aws:s3:::b/d/a${*}",
             "arn:aws:s3:::b/d/a${?}",
             "arn:aws:s3:::b/d/a${$}",
         ]);
-        assert_eq!(generalize(&cut, 3).0, set(&["arn:aws:s3:::b/d/a*"]));
+        assert_eq!(generalize(&cut, 3).resources, set(&["arn:aws:s3:::b/d/a*"]));
     }
 
     #[test]
@@ -321,12 +373,41 @@ mod tests {
             })
             .chain(["arn:aws:s3:::b/exports/x".to_string()])
             .collect();
-        let (out, replaced) = generalize(&objects, 3);
+        let Generalized {
+            resources: out,
+            replaced,
+            ..
+        } = generalize(&objects, 3);
         assert_eq!(
             out,
             set(&["arn:aws:s3:::b/customers/*", "arn:aws:s3:::b/exports/x"])
         );
         assert_eq!(replaced["arn:aws:s3:::b/customers/*"].len(), 150);
+    }
+
+    #[test]
+    fn no_wildcard_reaches_a_refused_resource() {
+        let objects: BTreeSet<String> = (0..6)
+            .flat_map(|c| (0..3).map(move |o| format!("arn:aws:s3:::b/customers/c-{c}/o-{o}")))
+            .collect();
+        let refused = set(&["arn:aws:s3:::b/customers/c-9/o-0"]);
+        let g = super::generalize(&objects, 3, &refused);
+        // `customers/*` would grant the refused object: each customer is collapsed on its own.
+        let want: BTreeSet<String> = (0..6)
+            .map(|c| format!("arn:aws:s3:::b/customers/c-{c}/o-*"))
+            .collect();
+        assert_eq!(g.resources, want);
+        assert_eq!(g.narrowed, ["arn:aws:s3:::b/customers/*"]);
+        // A refused object inside a cluster keeps that cluster literal.
+        let refused = set(&["arn:aws:s3:::b/customers/c-0/o-7"]);
+        let g = super::generalize(&objects, 3, &refused);
+        assert!(g.resources.contains("arn:aws:s3:::b/customers/c-0/o-1"));
+        assert!(g.resources.contains("arn:aws:s3:::b/customers/c-1/o-*"));
+        // Refusals elsewhere change nothing.
+        let refused = set(&["arn:aws:s3:::other/customers/c-9/o-0"]);
+        let g = super::generalize(&objects, 3, &refused);
+        assert_eq!(g.resources, set(&["arn:aws:s3:::b/customers/*"]));
+        assert!(g.narrowed.is_empty());
     }
 
     #[test]
@@ -338,7 +419,7 @@ mod tests {
             "arn:aws:s3:::b/data/t2/a",
         ]);
         assert_eq!(
-            generalize(&objects, 3).0,
+            generalize(&objects, 3).resources,
             set(&["arn:aws:s3:::b/data/t1/*", "arn:aws:s3:::b/data/t2/a"])
         );
     }

@@ -8,6 +8,7 @@
 pub mod derive;
 mod families;
 pub mod generalize;
+mod kms;
 mod model;
 pub mod size;
 mod statements;
@@ -22,6 +23,7 @@ use crate::policy::eval::Context;
 use crate::store::UNKNOWN_RESOURCE;
 use crate::store::{EvidenceRow, UngrantedRow};
 use derive::{Derived, DerivedFrom};
+use kms::KmsCondition;
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone)]
@@ -38,11 +40,9 @@ impl Default for Options {
     }
 }
 
-/// A grant's key while it is built: action, resource, and the services a KMS grant is limited to
+/// A grant's conditions while it is built: what a KMS grant used through services is limited to
 /// (`None`: unconditional).
-type Conditions = Option<BTreeSet<String>>;
-
-const VIA_SERVICE: &str = "kms:ViaService";
+type Conditions = Option<KmsCondition>;
 
 /// The proposal for every role in the evidence, checked: a proposal that would deny an observed
 /// successful call is an error, never returned.
@@ -261,18 +261,16 @@ fn build_role(
         } else {
             &r.resource
         };
+        let condition = KmsCondition::from_stored(&r.condition);
         let entry = granted
             .entry((r.action.clone(), resource.to_string()))
-            .or_insert_with(|| (Some(BTreeSet::new()), Tally::new(r)));
+            .or_insert_with(|| (condition.clone(), Tally::new(r)));
         entry.1.add(r);
-        match via_service(&r.condition) {
-            Some(via) => {
-                if let Some(set) = entry.0.as_mut() {
-                    set.insert(via);
-                }
-            }
+        match (entry.0.as_mut(), &condition) {
+            (Some(mine), Some(c)) => mine.merge(c),
             // An unconditional use makes the grant unconditional.
-            None => entry.0 = None,
+            (_, None) => entry.0 = None,
+            (None, Some(_)) => {}
         }
     }
 
@@ -290,11 +288,26 @@ fn build_role(
         });
     }
 
+    // action → resources it was refused on (and never succeeded on): no wildcard may reach them.
+    let mut refused: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for r in evidence
+        .iter()
+        .filter(|r| is_authorization_failure(&r.error_code))
+    {
+        if !granted.contains_key(&(r.action.clone(), r.resource.clone())) {
+            refused
+                .entry(r.action.as_str())
+                .or_default()
+                .insert(r.resource.clone());
+        }
+    }
+
     // (action, conditions) → resources, generalized and without covered ones.
     let mut by_action: BTreeMap<(String, Conditions), BTreeSet<String>> = BTreeMap::new();
     for ((action, resource), (cond, _)) in &granted {
+        let cond = cond.clone().map(|c| c.generalized(wildcard_threshold));
         by_action
-            .entry((action.clone(), cond.clone()))
+            .entry((action.clone(), cond))
             .or_default()
             .insert(resource.clone());
     }
@@ -313,7 +326,22 @@ fn build_role(
             });
             generalized_from.insert((action.clone(), wildcard), names);
         }
-        let (set, replaced) = generalize::generalize(&per_task, wildcard_threshold);
+        let refused_here = refused.get(action.as_str()).cloned().unwrap_or_default();
+        let generalize::Generalized {
+            resources: set,
+            replaced,
+            narrowed,
+        } = generalize::generalize(&per_task, wildcard_threshold, &refused_here);
+        for wildcard in narrowed {
+            findings.push(Finding {
+                kind: "narrowed-by-denied-call",
+                severity: "info",
+                message: format!(
+                    "{action}: not generalized to {wildcard}, which would also allow a call \
+                     that was denied; the names under it are granted more narrowly"
+                ),
+            });
+        }
         for (wildcard, names) in replaced {
             findings.push(Finding {
                 kind: "generalized",
@@ -345,6 +373,7 @@ fn build_role(
         Vec::new()
     };
     add_derived(&mut by_action, &derived);
+    pin_context_to_grants(&mut by_action);
     let kms_sources = secret_keys(&by_action, &derived, &mut findings);
     let policy = statements::build_policy(&by_action, catalog, &mut findings);
     let grants = grant_evidence(
@@ -417,6 +446,66 @@ fn build_role(
     }
 }
 
+/// The role's own grants that a service's encryption-context key names: KMS used through SSM for
+/// a parameter the role may read, through S3 for an object it may read or write… Widening an
+/// observed context value to those grants (a parameter path, an object prefix, a secret a task
+/// definition names) never reaches a resource the role could not use anyway, and keeps the next
+/// parameter under the path, or the next object under the prefix, decryptable.
+fn context_grants(context_key: &str) -> &'static [&'static str] {
+    match context_key.strip_prefix(crate::mapping::ENCRYPTION_CONTEXT_PREFIX) {
+        Some("PARAMETER_ARN") => &[
+            "ssm:GetParameter",
+            "ssm:GetParameters",
+            "ssm:GetParametersByPath",
+            "ssm:GetParameterHistory",
+        ],
+        Some("SecretARN") => &["secretsmanager:GetSecretValue"],
+        Some("aws:s3:arn") => &["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
+        Some("aws:sqs:arn") => &["sqs:SendMessage", "sqs:ReceiveMessage"],
+        Some("aws:sns:topicArn") => &["sns:Publish"],
+        _ => &[],
+    }
+}
+
+/// Widens each pinned encryption-context key of the KMS grants to the role's grants it names
+/// (see [`context_grants`]).
+fn pin_context_to_grants(by_action: &mut BTreeMap<(String, Conditions), BTreeSet<String>>) {
+    let granted_on = |actions: &[&str]| -> Vec<String> {
+        by_action
+            .iter()
+            .filter(|((a, _), _)| actions.contains(&a.as_str()))
+            .flat_map(|((a, _), resources)| {
+                resources
+                    .iter()
+                    .filter(|r| *r != ANY_RESOURCE)
+                    .map(move |r| match a.as_str() {
+                        // The path's ARN authorizes reading every parameter below it.
+                        "ssm:GetParametersByPath" if !r.ends_with('*') => format!("{r}/*"),
+                        _ => r.clone(),
+                    })
+            })
+            .collect()
+    };
+    let widened: Vec<((String, Conditions), KmsCondition)> = by_action
+        .keys()
+        .filter_map(|key| {
+            let mut c = key.1.clone().filter(|c| !c.context.is_empty())?;
+            let keys: Vec<String> = c.context.keys().cloned().collect();
+            for k in keys {
+                c.extend_context(&k, granted_on(context_grants(&k)));
+            }
+            Some((key.clone(), c))
+        })
+        .collect();
+    for (key, cond) in widened {
+        let resources = by_action.remove(&key).unwrap_or_default();
+        by_action
+            .entry((key.0, Some(cond)))
+            .or_default()
+            .extend(resources);
+    }
+}
+
 /// Adds the derived grants (unconditional) and drops what they cover.
 fn add_derived(
     by_action: &mut BTreeMap<(String, Conditions), BTreeSet<String>>,
@@ -453,7 +542,7 @@ fn secret_keys(
         .keys()
         .filter(|(a, _)| a == "kms:Decrypt")
         .filter_map(|(_, c)| c.as_ref())
-        .flatten()
+        .flat_map(|c| c.via.iter())
         .collect();
     let mut known = Vec::new();
     let mut missing: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -531,9 +620,17 @@ fn role_findings(
     findings
 }
 
-fn via_service(condition: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(condition).ok()?;
-    v.get(VIA_SERVICE)?.as_str().map(str::to_string)
+/// Error codes that say the caller lacked a permission (as opposed to throttling, a missing
+/// resource or a bad request, where the call itself was authorized).
+fn is_authorization_failure(code: &str) -> bool {
+    [
+        "AccessDenied",
+        "Unauthorized",
+        "AuthorizationError",
+        "Forbidden",
+    ]
+    .iter()
+    .any(|k| code.contains(k))
 }
 
 /// Aggregated evidence behind one grant.
@@ -559,7 +656,7 @@ impl Tally {
 
     fn add(&mut self, r: &EvidenceRow) {
         self.count += r.count;
-        if r.first_seen < self.first {
+        if (&r.first_seen, &r.example_event_id) < (&self.first, &self.example) {
             self.first = r.first_seen.clone();
             self.example = r.example_event_id.clone();
         }
@@ -570,7 +667,7 @@ impl Tally {
 
     fn merge(&mut self, other: &Tally) {
         self.count += other.count;
-        if other.first < self.first {
+        if (&other.first, &other.example) < (&self.first, &self.example) {
             self.first = other.first.clone();
             self.example = other.example.clone();
         }
@@ -599,10 +696,10 @@ impl Derivations<'_> {
                 })
                 .map(|d| d.from.clone())
                 .collect(),
-            Some(services) if action == "kms:Decrypt" => self
+            Some(c) if action == "kms:Decrypt" => self
                 .keys
                 .iter()
-                .filter(|(via, _)| services.contains(via))
+                .filter(|(via, _)| c.via.contains(via))
                 .map(|(_, from)| from.clone())
                 .collect(),
             Some(_) => Vec::new(),
@@ -640,7 +737,9 @@ fn grant_evidence(
                 .range((action.clone(), String::new())..)
                 .take_while(|((a, _), _)| a == action);
             for ((_, r), (c, t)) in same_action {
-                let belongs = c == cond
+                // The grant's conditions were generalized from the calls': one key has one
+                // set of calls, so the services alone tell which grant a call belongs to.
+                let belongs = c.as_ref().map(|c| &c.via) == cond.as_ref().map(|c| &c.via)
                     && (r == resource
                         || (wildcard && (members.contains(r.as_str()) || covers(resource, r))));
                 if belongs {
@@ -677,9 +776,7 @@ fn grant_evidence(
             out.push(GrantEvidence {
                 action: action.clone(),
                 resource: resource.clone(),
-                condition: cond
-                    .as_ref()
-                    .map(|c| BTreeMap::from([(VIA_SERVICE.to_string(), c.clone())])),
+                condition: cond.as_ref().map(KmsCondition::as_evidence),
                 generalized_from: observed,
                 count: t.count,
                 first_seen: t.first,

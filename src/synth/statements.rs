@@ -1,7 +1,7 @@
 //! Grants → statements: one statement per (resources, condition), several actions each, in a
 //! deterministic order with deterministic Sids, so the same evidence gives the same bytes.
 
-use super::{Conditions, Finding, VIA_SERVICE};
+use super::{Conditions, Finding};
 use crate::mapping::ANY_RESOURCE;
 use crate::policy::{PolicyDocument, Statement};
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,11 +44,8 @@ pub(super) fn build_policy(
                 actions.into_iter().collect(),
                 resources.into_iter().collect(),
             );
-            if let Some(services) = cond {
-                st.condition.insert(
-                    "StringEquals".to_string(),
-                    BTreeMap::from([(VIA_SERVICE.to_string(), services.into_iter().collect())]),
-                );
+            if let Some(c) = cond {
+                st.condition = c.policy_condition();
             }
             (class, st)
         })

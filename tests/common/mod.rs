@@ -154,3 +154,41 @@ pub fn proposal_json(db: &str) -> serde_json::Value {
     assert!(out.status.success(), "propose: {}", stderr(&out));
     serde_json::from_str(&stdout(&out)).expect("propose prints JSON")
 }
+
+/// Every row `sql` returns from the database at `db`, opened read-only (as a user's other
+/// tools would read it while policy-miner is not running).
+pub fn db_rows(db: &Path, sql: &str) -> Vec<sqlx::sqlite::SqliteRow> {
+    use sqlx::ConnectOptions;
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(db)
+                .read_only(true)
+                .connect()
+                .await
+                .unwrap();
+            sqlx::query(sql).fetch_all(&mut conn).await.unwrap()
+        })
+}
+
+/// A JSON object of condition keys (each a string or a list of strings) as the evaluator's
+/// request context.
+pub fn context_from_json(v: &serde_json::Value) -> policy_miner::policy::eval::Context {
+    let Some(map) = v.as_object() else {
+        return Default::default();
+    };
+    map.iter()
+        .map(|(k, v)| {
+            let values = match v {
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().unwrap().to_string())
+                    .collect(),
+                other => vec![other.as_str().unwrap().to_string()],
+            };
+            (k.clone(), values)
+        })
+        .collect()
+}
