@@ -761,7 +761,16 @@ fn grant_evidence(
                     derived_from.iter().map(|d| d.family.clone()).collect();
                 (fams.into_iter().collect(), "task definition")
             } else {
-                families::attribute(role, resource, families, definitions)
+                match families::attribute(role, resource, families, definitions) {
+                    // A resource no task definition names (a KMS key) still belongs to the
+                    // families whose task-definition parts imply the grant.
+                    (_, "shared role") if !derived_from.is_empty() => {
+                        let fams: BTreeSet<String> =
+                            derived_from.iter().map(|d| d.family.clone()).collect();
+                        (fams.into_iter().collect(), "task definition")
+                    }
+                    other => other,
+                }
             };
             let t = tally.unwrap_or_else(|| Tally {
                 count: 0,
