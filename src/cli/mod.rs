@@ -46,7 +46,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    Observe(observe::Args),
+    Observe(Box<observe::Args>),
     Propose(propose::Args),
     Verify(verify::Args),
     Catalog(catalog::Args),
@@ -60,7 +60,7 @@ pub enum Command {
 /// Runs the parsed command; returns the process exit status.
 pub async fn run(cli: Cli) -> i32 {
     let result = match cli.command {
-        Command::Observe(args) => observe::run(cli.db, args).await,
+        Command::Observe(args) => observe::run(cli.db, *args).await,
         Command::Propose(args) => propose::run(cli.db, args).await,
         Command::Verify(args) => verify::run(cli.db, args).await,
         Command::Catalog(args) => catalog::run(args),
