@@ -46,24 +46,24 @@ pub struct Args {
     /// --proxy: directory of the proxy's certificate authority: `ca.pem` (give it to the
     /// application as AWS_CA_BUNDLE) and `ca-key.pem` (mode 0600), created on first use and
     /// reused after. Default: $XDG_DATA_HOME/policy-miner/ca (~/.local/share/policy-miner/ca).
-    #[arg(long, value_name = "DIR", requires = "proxy")]
+    #[arg(long, value_name = "DIR")]
     pub ca_dir: Option<PathBuf>,
 
     /// --proxy: also trust the certificates in FILE (PEM) when connecting to AWS, besides the
     /// Mozilla and system roots: for an endpoint with a private CA (a test server, a
     /// TLS-inspecting corporate proxy).
-    #[arg(long, value_name = "FILE", requires = "proxy")]
+    #[arg(long, value_name = "FILE")]
     pub upstream_ca: Option<PathBuf>,
 
     /// --proxy: decrypt HTTPS to HOST too (besides *.amazonaws.com, *.amazonaws.com.cn,
     /// *.api.aws), for AWS endpoints under another name; `.example.com` takes a whole domain.
     /// Tunnels to other hosts are passed through untouched and not recorded. Repeatable.
-    #[arg(long, value_name = "HOST", requires = "proxy")]
+    #[arg(long, value_name = "HOST")]
     pub intercept: Vec<String>,
 
     /// --proxy: read request bodies up to BYTES to decode their parameters; a larger JSON or
     /// form body streams through unread and its call is recorded with an unknown resource.
-    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024, requires = "proxy")]
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
     pub max_body: usize,
 
     /// --listen-csm, --proxy: the role the application runs as.
@@ -115,6 +115,13 @@ pub struct Args {
 }
 
 pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
+    // clap's `requires` does not see an argument that belongs to a group: checked here.
+    let proxy_flags =
+        args.ca_dir.is_some() || args.upstream_ca.is_some() || !args.intercept.is_empty();
+    if proxy_flags && args.proxy.is_none() {
+        eprintln!("error: --ca-dir, --upstream-ca and --intercept go with --proxy ADDR");
+        return Ok(super::EXIT_USAGE);
+    }
     if let Some(listen) = args.listen_csm {
         return listen_csm(db, listen, args).await;
     }

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod live;
 pub mod moto;
 
 use flate2::{write::GzEncoder, Compression};
@@ -153,4 +154,21 @@ pub fn proposal_json(db: &str) -> serde_json::Value {
     let out = run(&["propose", "--db", db, "--format", "json"]);
     assert!(out.status.success(), "propose: {}", stderr(&out));
     serde_json::from_str(&stdout(&out)).expect("propose prints JSON")
+}
+
+/// Runs `f` on a read-only connection to the database.
+pub fn read_db<T>(db: &Path, f: impl AsyncFnOnce(&mut sqlx::SqliteConnection) -> T) -> T {
+    use sqlx::ConnectOptions;
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(db)
+                .read_only(true)
+                .connect()
+                .await
+                .unwrap();
+            f(&mut conn).await
+        })
 }
