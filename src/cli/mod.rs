@@ -4,7 +4,9 @@
 mod bench;
 mod catalog;
 mod explain;
+mod export;
 mod history;
+mod import;
 mod observe;
 mod propose;
 mod rollback;
@@ -51,6 +53,8 @@ pub enum Command {
     Verify(verify::Args),
     Catalog(catalog::Args),
     Explain(explain::Args),
+    Export(export::Args),
+    Import(import::Args),
     Bench(bench::Args),
     Tighten(tighten::Args),
     Rollback(rollback::Args),
@@ -65,6 +69,8 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Verify(args) => verify::run(cli.db, args).await,
         Command::Catalog(args) => catalog::run(args),
         Command::Explain(args) => explain::run(cli.db, args).await,
+        Command::Export(args) => export::run(cli.db, args).await,
+        Command::Import(args) => import::run(cli.db, args).await,
         Command::Bench(args) => bench::run(args),
         Command::Tighten(args) => tighten::run(cli.db, args).await,
         Command::Rollback(args) => rollback::run(cli.db, args).await,

@@ -83,6 +83,12 @@ pub struct Args {
     #[arg(long, value_name = "SECONDS", default_value_t = 5, requires = "live")]
     pub flush_every: u64,
 
+    /// --listen-csm, --proxy: after each write, also write all the database's evidence to FILE
+    /// (replaced atomically), as `policy-miner export --out FILE` would, for `policy-miner
+    /// import` where propose runs. Put it on a volume that outlives the task (EFS, a bind mount).
+    #[arg(long, value_name = "FILE", requires = "live")]
+    pub export: Option<PathBuf>,
+
     /// Trail buckets: read only this account's logs (`AWSLogs/[o-…/]<account>/`). Repeatable.
     #[arg(long = "account", value_name = "ID")]
     pub accounts: Vec<String>,
@@ -197,6 +203,7 @@ fn live_common(flag: &str, db: PathBuf, args: &Args) -> Option<crate::observe::l
         max_keys: 1000,
         lock_timeout: std::time::Duration::from_secs(args.lock_timeout),
         quiet: args.quiet,
+        export: args.export.clone(),
     })
 }
 

@@ -50,7 +50,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Counts> {
     let mut ticker = opts.common.ticker();
     // A CSM datagram is at most 8 KB; anything longer is cut and then fails to parse.
     let mut buf = vec![0u8; 64 * 1024];
-    let mut rec = Recorder::new(store, role, SOURCE, opts.common.max_keys);
+    let mut rec = Recorder::new(store, role, SOURCE, &opts.common);
     let mut counts = Counts::default();
     loop {
         tokio::select! {

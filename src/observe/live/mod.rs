@@ -25,6 +25,8 @@ pub struct Common {
     pub max_keys: usize,
     pub lock_timeout: Duration,
     pub quiet: bool,
+    /// Where to keep a fresh `policy-miner export` snapshot of the database after each write.
+    pub export: Option<PathBuf>,
 }
 
 impl Common {
@@ -102,6 +104,7 @@ pub struct Recorder {
     store: Store,
     role: String,
     source: &'static str,
+    export: Option<PathBuf>,
     /// (action, resource, condition, error code) → tally.
     granted: HashMap<(String, String, String, String), Tally>,
     /// (event source, event name, error code) → (kind, reason, tally).
@@ -116,8 +119,10 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(store: Store, role: String, source: &'static str, max_keys: usize) -> Recorder {
+    pub fn new(store: Store, role: String, source: &'static str, common: &Common) -> Recorder {
+        let max_keys = common.max_keys;
         Recorder {
+            export: common.export.clone(),
             store,
             role,
             source,
@@ -233,8 +238,23 @@ impl Recorder {
                 self.granted.clear();
                 self.ungranted.clear();
                 self.flushes += 1;
+                self.export().await;
             }
             Err(e) => eprintln!("warning: {e:#}; the calls are kept in memory and written later"),
+        }
+    }
+
+    async fn export(&self) {
+        let Some(path) = &self.export else { return };
+        let written = match self.store.export().await {
+            Ok(snapshot) => snapshot.write_to(path),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = written {
+            eprintln!(
+                "warning: --export {}: {e:#}; tried again after the next write",
+                path.display()
+            );
         }
     }
 

@@ -97,7 +97,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Counts> {
     let server = tokio::spawn(proxy.serve(listener));
     let catalog = crate::catalog::active();
     let mut ticker = opts.common.ticker();
-    let mut rec = Recorder::new(store, role, SOURCE, opts.common.max_keys);
+    let mut rec = Recorder::new(store, role, SOURCE, &opts.common);
     let mut counts = Counts::default();
     loop {
         tokio::select! {
