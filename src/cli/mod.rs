@@ -71,7 +71,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Explain(args) => explain::run(cli.db, args).await,
         Command::Export(args) => export::run(cli.db, args).await,
         Command::Import(args) => import::run(cli.db, args).await,
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => bench::run(args).await,
         Command::Tighten(args) => tighten::run(cli.db, args).await,
         Command::Rollback(args) => rollback::run(cli.db, args).await,
         Command::History(args) => history::run(cli.db, args).await,
