@@ -4,14 +4,14 @@
 
 mod common;
 
+use common::live::Running;
 use common::moto::Moto;
 use common::*;
 use sqlx::Row;
-use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/app-task";
 
@@ -23,62 +23,22 @@ fn free_udp_port() -> u16 {
 }
 
 /// Starts the listener and waits until it says it listens.
-fn start_listener(db: &Path, port: u16) -> Child {
-    let mut child = bin()
-        .args(["observe", "--db"])
-        .arg(db)
-        .args([
-            "--listen-csm",
-            &format!("127.0.0.1:{port}"),
-            "--role",
-            ROLE,
-            "--flush-every",
-            "60",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) if line.contains("listening for SDK monitoring") => return child,
-            Ok(_) => {}
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the listener did not report listening within 30 s");
-            }
-        }
-    }
+fn start_listener(db: &Path, port: u16) -> Running {
+    let mut cmd = bin();
+    cmd.args(["observe", "--db"]).arg(db).args([
+        "--listen-csm",
+        &format!("127.0.0.1:{port}"),
+        "--role",
+        ROLE,
+        "--flush-every",
+        "60",
+    ]);
+    Running::start(&mut cmd, "listening for SDK monitoring")
 }
 
 /// SIGTERM, then the exit status, which must come within a few seconds.
-fn terminate(mut child: Child) -> std::process::ExitStatus {
-    let sent = Instant::now();
-    // SAFETY: kill(2) on the pid of our own child, which has not been waited for yet.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(
-                sent.elapsed() < Duration::from_secs(5),
-                "took {:?} to exit after SIGTERM",
-                sent.elapsed()
-            );
-            return status;
-        }
-        if sent.elapsed() > Duration::from_secs(5) {
-            let _ = child.kill();
-            panic!("still running 5 s after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn terminate(listener: Running) -> std::process::ExitStatus {
+    listener.terminate().0
 }
 
 const APP: &str = r#"
@@ -250,28 +210,41 @@ fn boto3_calls_become_action_evidence_without_invented_resources() {
 }
 
 #[test]
-fn listen_csm_needs_a_role() {
+fn live_sources_need_a_role() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("x.db");
+    for flag in ["--listen-csm", "--proxy"] {
+        let out = bin()
+            .args(["observe", "--db"])
+            .arg(&db)
+            .args([flag, "127.0.0.1:0"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("{flag} needs --role")),
+            "{}",
+            stderr(&out)
+        );
+        let out = bin()
+            .args(["observe", "--db"])
+            .arg(&db)
+            .args([flag, "127.0.0.1:0", "--family", "web"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("--family web: no task definition"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // The proxy's flags alone are a usage error, not silently ignored.
     let out = bin()
         .args(["observe", "--db"])
         .arg(&db)
-        .args(["--listen-csm", "127.0.0.1:0"])
+        .args(["--ca-dir", "x", "trail/"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("--role"), "{}", stderr(&out));
-
-    let out = bin()
-        .args(["observe", "--db"])
-        .arg(&db)
-        .args(["--listen-csm", "127.0.0.1:0", "--family", "web"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("--family web: no task definition"),
-        "{}",
-        stderr(&out)
-    );
 }

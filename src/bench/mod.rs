@@ -6,6 +6,7 @@
 //! reported, never judged: a slow machine is not a failure.
 
 pub mod generate;
+pub mod proxy;
 
 use anyhow::{bail, Context as _};
 use flate2::read::MultiGzDecoder;
@@ -204,7 +205,7 @@ fn rusage(who: libc::c_int) -> Option<libc::rusage> {
 }
 
 /// User + system CPU time of this process (`RUSAGE_SELF`) or of its reaped children.
-fn cpu_time(who: libc::c_int) -> Duration {
+pub(crate) fn cpu_time(who: libc::c_int) -> Duration {
     let Some(u) = rusage(who) else {
         return Duration::ZERO;
     };
@@ -215,7 +216,7 @@ fn cpu_time(who: libc::c_int) -> Duration {
 }
 
 /// The largest peak RSS of the reaped children of this process (only observe is ever one).
-fn children_peak_rss() -> u64 {
+pub(crate) fn children_peak_rss() -> u64 {
     let Some(usage) = rusage(libc::RUSAGE_CHILDREN) else {
         return 0;
     };

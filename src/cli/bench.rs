@@ -8,6 +8,9 @@ use std::path::PathBuf;
 /// decompressing every file on every core, observe's wall time (run as a child process),
 /// events/s, uncompressed MB/s, the ratio observe/decompress, and observe's peak RSS.
 /// Figures only: nothing fails on a slow machine. The `--db` flag is not used.
+///
+/// With --proxy, measures `observe --proxy` instead: requests per second and latency (p50, p99)
+/// through the proxy against a local upstream, compared in the same run with calling it directly.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Events in the trail.
@@ -31,15 +34,37 @@ pub struct Args {
     #[arg(long)]
     pub keep: bool,
 
+    /// Measure the HTTP(S) proxy (`observe --proxy`) instead of reading a trail.
+    #[arg(long)]
+    pub proxy: bool,
+
+    /// --proxy: requests sent through the proxy (and as many directly).
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    pub requests: u64,
+
+    /// --proxy: keep-alive connections sending requests at once.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub concurrency: u64,
+
     /// Print the figures as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<i32> {
+pub async fn run(args: Args) -> anyhow::Result<i32> {
     let binary = std::env::current_exe().map_err(|e| {
         anyhow::anyhow!("cannot find this program's own binary to run observe: {e}")
     })?;
+    if args.proxy {
+        let report = bench::proxy::run(&bench::proxy::Options {
+            requests: args.requests,
+            concurrency: args.concurrency,
+            binary,
+        })
+        .await?;
+        print!("{}", report.render());
+        return Ok(0);
+    }
     let report = bench::run(&bench::Options {
         spec: TrailSpec {
             events: args.events,

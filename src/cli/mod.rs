@@ -4,7 +4,9 @@
 mod bench;
 mod catalog;
 mod explain;
+mod export;
 mod history;
+mod import;
 mod observe;
 mod propose;
 mod rollback;
@@ -46,11 +48,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    Observe(observe::Args),
+    Observe(Box<observe::Args>),
     Propose(propose::Args),
     Verify(verify::Args),
     Catalog(catalog::Args),
     Explain(explain::Args),
+    Export(export::Args),
+    Import(import::Args),
     Bench(bench::Args),
     Tighten(tighten::Args),
     Rollback(rollback::Args),
@@ -60,12 +64,14 @@ pub enum Command {
 /// Runs the parsed command; returns the process exit status.
 pub async fn run(cli: Cli) -> i32 {
     let result = match cli.command {
-        Command::Observe(args) => observe::run(cli.db, args).await,
+        Command::Observe(args) => observe::run(cli.db, *args).await,
         Command::Propose(args) => propose::run(cli.db, args).await,
         Command::Verify(args) => verify::run(cli.db, args).await,
         Command::Catalog(args) => catalog::run(args),
         Command::Explain(args) => explain::run(cli.db, args).await,
-        Command::Bench(args) => bench::run(args),
+        Command::Export(args) => export::run(cli.db, args).await,
+        Command::Import(args) => import::run(cli.db, args).await,
+        Command::Bench(args) => bench::run(args).await,
         Command::Tighten(args) => tighten::run(cli.db, args).await,
         Command::Rollback(args) => rollback::run(cli.db, args).await,
         Command::History(args) => history::run(cli.db, args).await,

@@ -25,42 +25,69 @@ pub struct Args {
     /// organization layouts; credentials, region and endpoint from the usual AWS environment:
     /// AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL). Objects are remembered by key and ETag, so a
     /// scheduled run downloads only new ones.
-    #[arg(value_name = "PATH", required_unless_present = "listen_csm")]
+    #[arg(value_name = "PATH", required_unless_present_any = ["listen_csm", "proxy"])]
     pub inputs: Vec<PathBuf>,
 
     /// Instead of reading CloudTrail, listen on ADDR (UDP, e.g. `127.0.0.1:31000`) for AWS SDK
     /// client-side monitoring datagrams (AWS_CSM_ENABLED=true AWS_CSM_HOST AWS_CSM_PORT in the
     /// application's environment) and record each call's action, with an unknown resource, until
     /// SIGTERM or Ctrl-C. Needs --role or --family.
-    #[arg(long = "listen-csm", value_name = "ADDR", conflicts_with_all = ["inputs", "since", "until"])]
+    #[arg(long = "listen-csm", value_name = "ADDR", group = "live", conflicts_with_all = ["inputs", "since", "until", "proxy"])]
     pub listen_csm: Option<std::net::SocketAddr>,
 
-    /// --listen-csm: the role the monitored application runs as.
-    #[arg(
-        long,
-        value_name = "ARN",
-        requires = "listen_csm",
-        conflicts_with = "family"
-    )]
+    /// Instead of reading CloudTrail, run an HTTP(S) proxy on ADDR (TCP, e.g. `127.0.0.1:8080`)
+    /// for the application's AWS traffic (HTTPS_PROXY=http://ADDR and AWS_CA_BUNDLE=<CA file> in
+    /// its environment): each signed request is forwarded unchanged, decoded to its operation and
+    /// resources, and recorded like CloudTrail evidence, until SIGTERM or Ctrl-C. Needs --role or
+    /// --family.
+    #[arg(long, value_name = "ADDR", group = "live", conflicts_with_all = ["inputs", "since", "until"])]
+    pub proxy: Option<std::net::SocketAddr>,
+
+    /// --proxy: directory of the proxy's certificate authority: `ca.pem` (give it to the
+    /// application as AWS_CA_BUNDLE) and `ca-key.pem` (mode 0600), created on first use and
+    /// reused after. Default: $XDG_DATA_HOME/policy-miner/ca (~/.local/share/policy-miner/ca).
+    #[arg(long, value_name = "DIR")]
+    pub ca_dir: Option<PathBuf>,
+
+    /// --proxy: also trust the certificates in FILE (PEM) when connecting to AWS, besides the
+    /// Mozilla and system roots: for an endpoint with a private CA (a test server, a
+    /// TLS-inspecting corporate proxy).
+    #[arg(long, value_name = "FILE")]
+    pub upstream_ca: Option<PathBuf>,
+
+    /// --proxy: decrypt HTTPS to HOST too (besides *.amazonaws.com, *.amazonaws.com.cn,
+    /// *.api.aws), for AWS endpoints under another name; `.example.com` takes a whole domain.
+    /// Tunnels to other hosts are passed through untouched and not recorded. Repeatable.
+    #[arg(long, value_name = "HOST")]
+    pub intercept: Vec<String>,
+
+    /// --proxy: read request bodies up to BYTES to decode their parameters; a larger JSON or
+    /// form body streams through unread and its call is recorded with an unknown resource.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    pub max_body: usize,
+
+    /// --listen-csm, --proxy: the role the application runs as.
+    #[arg(long, value_name = "ARN", requires = "live", conflicts_with = "family")]
     pub role: Option<String>,
 
-    /// --listen-csm: the application is this task family; its role is taken from the task
-    /// definitions in the database (see --kind).
-    #[arg(long, value_name = "FAMILY", requires = "listen_csm")]
+    /// --listen-csm, --proxy: the application is this task family; its role is taken from the
+    /// task definitions in the database (see --kind).
+    #[arg(long, value_name = "FAMILY", requires = "live")]
     pub family: Option<String>,
 
-    /// --listen-csm with --family: which of the family's roles makes the calls.
+    /// --listen-csm, --proxy with --family: which of the family's roles makes the calls.
     #[arg(long, value_name = "KIND", default_value = "task", value_parser = ["task", "execution"])]
     pub kind: String,
 
-    /// --listen-csm: write the calls gathered at least this often (seconds).
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        default_value_t = 5,
-        requires = "listen_csm"
-    )]
+    /// --listen-csm, --proxy: write the calls gathered at least this often (seconds).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, requires = "live")]
     pub flush_every: u64,
+
+    /// --listen-csm, --proxy: after each write, also write all the database's evidence to FILE
+    /// (replaced atomically), as `policy-miner export --out FILE` would, for `policy-miner
+    /// import` where propose runs. Put it on a volume that outlives the task (EFS, a bind mount).
+    #[arg(long, value_name = "FILE", requires = "live")]
+    pub export: Option<PathBuf>,
 
     /// Trail buckets: read only this account's logs (`AWSLogs/[o-…/]<account>/`). Repeatable.
     #[arg(long = "account", value_name = "ID")]
@@ -94,8 +121,18 @@ pub struct Args {
 }
 
 pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
+    // clap's `requires` does not see an argument that belongs to a group: checked here.
+    let proxy_flags =
+        args.ca_dir.is_some() || args.upstream_ca.is_some() || !args.intercept.is_empty();
+    if proxy_flags && args.proxy.is_none() {
+        eprintln!("error: --ca-dir, --upstream-ca and --intercept go with --proxy ADDR");
+        return Ok(super::EXIT_USAGE);
+    }
     if let Some(listen) = args.listen_csm {
         return listen_csm(db, listen, args).await;
+    }
+    if let Some(listen) = args.proxy {
+        return proxy(db, listen, args).await;
     }
     let now = chrono::Utc::now();
     let parse = |flag: &str, text: &Option<String>| {
@@ -141,33 +178,41 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
     Ok(summary.exit_code())
 }
 
-async fn listen_csm(db: PathBuf, listen: std::net::SocketAddr, args: Args) -> anyhow::Result<i32> {
-    use crate::observe::live::{self, RoleChoice};
-    let role = match (args.role, args.family) {
-        (Some(arn), _) => RoleChoice::Arn(arn),
+/// What both live sources are told; `None` (after saying why) without --role or --family.
+fn live_common(flag: &str, db: PathBuf, args: &Args) -> Option<crate::observe::live::Common> {
+    use crate::observe::live::{Common, RoleChoice};
+    let role = match (&args.role, &args.family) {
+        (Some(arn), _) => RoleChoice::Arn(arn.clone()),
         (None, Some(family)) => RoleChoice::Family {
-            family,
+            family: family.clone(),
             kind: crate::attribution::RoleKind::parse(&args.kind)
                 .unwrap_or(crate::attribution::RoleKind::Task),
         },
         (None, None) => {
             eprintln!(
-                "error: --listen-csm needs --role ARN or --family FAMILY: SDK monitoring \
-                 datagrams do not say which role made the call"
+                "error: {flag} needs --role ARN or --family FAMILY: the traffic does not say \
+                 which role made the call"
             );
-            return Ok(super::EXIT_USAGE);
+            return None;
         }
     };
-    let counts = live::run(live::Options {
+    Some(Common {
         db,
-        listen,
         role,
         flush_every: std::time::Duration::from_secs(args.flush_every.max(1)),
         max_keys: 1000,
         lock_timeout: std::time::Duration::from_secs(args.lock_timeout),
         quiet: args.quiet,
+        export: args.export.clone(),
     })
-    .await?;
+}
+
+async fn listen_csm(db: PathBuf, listen: std::net::SocketAddr, args: Args) -> anyhow::Result<i32> {
+    use crate::observe::live::csm;
+    let Some(common) = live_common("--listen-csm", db, &args) else {
+        return Ok(super::EXIT_USAGE);
+    };
+    let counts = csm::run(csm::Options { common, listen }).await?;
     if counts.invalid > 0 || counts.dropped > 0 {
         eprintln!(
             "warning: {} datagram(s) were not SDK monitoring messages; {} call(s) were dropped \
@@ -188,4 +233,61 @@ async fn listen_csm(db: PathBuf, listen: std::net::SocketAddr, args: Args) -> an
         );
     }
     Ok(0)
+}
+
+async fn proxy(db: PathBuf, listen: std::net::SocketAddr, args: Args) -> anyhow::Result<i32> {
+    use crate::observe::live::proxy;
+    let Some(common) = live_common("--proxy", db, &args) else {
+        return Ok(super::EXIT_USAGE);
+    };
+    let Some(ca_dir) = args.ca_dir.clone().or_else(default_ca_dir) else {
+        eprintln!("error: --proxy: no home directory to keep the CA in; give --ca-dir DIR");
+        return Ok(super::EXIT_USAGE);
+    };
+    let quiet = args.quiet;
+    let counts = proxy::run(proxy::Options {
+        common,
+        listen,
+        ca_dir,
+        upstream_ca: args.upstream_ca,
+        intercept: args.intercept,
+        body_cap: args.max_body,
+    })
+    .await?;
+    if counts.dropped > 0 {
+        eprintln!(
+            "warning: {} call(s) were not recorded: the recorder fell behind or the database \
+             could not be written",
+            counts.dropped
+        );
+    }
+    if !quiet {
+        eprintln!(
+            "stopped: {} request(s) forwarded, {} of them AWS calls; {} call(s) recorded in {} \
+             write(s) ({} without an IAM action, {} needing no permission, {} grant(s) with an \
+             unknown resource); {} not AWS calls (not recorded), {} upstream error(s)",
+            counts.requests,
+            counts.aws_calls,
+            counts.recorded,
+            counts.flushes,
+            counts.unmapped,
+            counts.no_permission,
+            counts.unknown_resources,
+            counts.not_aws,
+            counts.upstream_errors
+        );
+    }
+    Ok(0)
+}
+
+fn default_ca_dir() -> Option<PathBuf> {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/share"))
+        })?;
+    Some(data.join("policy-miner/ca"))
 }

@@ -311,7 +311,8 @@ fn copy_source(raw: &str) -> Option<(String, String)> {
     (!bucket.is_empty() && !key.is_empty()).then(|| (bucket.to_string(), key.to_string()))
 }
 
-fn percent_decode(s: &str) -> String {
+/// `%XX` escapes decoded; invalid ones are kept as they are.
+pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -7,6 +7,7 @@
 pub mod cloudtrail;
 pub mod csm;
 pub mod local;
+pub mod proxy;
 pub mod s3;
 
 use std::fmt;

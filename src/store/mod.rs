@@ -3,10 +3,11 @@
 //! A database is opened only if it is empty or already a policy-miner database at a schema this
 //! binary knows; anything else is refused before a single byte of it is written.
 
+pub mod exchange;
 mod live;
 mod rows;
 
-pub use live::UNKNOWN_RESOURCE;
+pub use live::{SourceCount, UNKNOWN_RESOURCE};
 pub use rows::{EvidenceRow, ObservedFile, StoredTaskDefinition, UngrantedRow};
 
 use crate::attribution::taskdef::Loaded;

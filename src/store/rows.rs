@@ -4,7 +4,7 @@ use super::{now, Store, StoreError};
 use crate::attribution::taskdef::TaskDefinition;
 use sqlx::Row;
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EvidenceRow {
     pub role_arn: String,
     pub action: String,
@@ -20,7 +20,7 @@ pub struct EvidenceRow {
     pub rule: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UngrantedRow {
     pub role_arn: String,
     pub event_source: String,

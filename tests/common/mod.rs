@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod live;
 pub mod moto;
 
 use flate2::{write::GzEncoder, Compression};
@@ -155,9 +156,9 @@ pub fn proposal_json(db: &str) -> serde_json::Value {
     serde_json::from_str(&stdout(&out)).expect("propose prints JSON")
 }
 
-/// Every row `sql` returns from the database at `db`, opened read-only (as a user's other
-/// tools would read it while policy-miner is not running).
-pub fn db_rows(db: &Path, sql: &str) -> Vec<sqlx::sqlite::SqliteRow> {
+/// Runs `f` on a read-only connection to the database (as a user's other tools would read it
+/// while policy-miner is not running).
+pub fn read_db<T>(db: &Path, f: impl AsyncFnOnce(&mut sqlx::SqliteConnection) -> T) -> T {
     use sqlx::ConnectOptions;
     tokio::runtime::Builder::new_current_thread()
         .build()
@@ -169,8 +170,13 @@ pub fn db_rows(db: &Path, sql: &str) -> Vec<sqlx::sqlite::SqliteRow> {
                 .connect()
                 .await
                 .unwrap();
-            sqlx::query(sql).fetch_all(&mut conn).await.unwrap()
+            f(&mut conn).await
         })
+}
+
+/// Every row `sql` returns from the database at `db`.
+pub fn db_rows(db: &Path, sql: &str) -> Vec<sqlx::sqlite::SqliteRow> {
+    read_db(db, async |c| sqlx::query(sql).fetch_all(c).await.unwrap())
 }
 
 /// A JSON object of condition keys (each a string or a list of strings) as the evaluator's

@@ -17,6 +17,18 @@ impl Moto {
     }
 
     pub fn start_with(env: &[(&str, &str)]) -> Option<Moto> {
+        Self::launch(env, None)
+    }
+
+    /// Serves HTTPS with the given certificate and key (PEM files).
+    pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Option<Moto> {
+        Self::launch(&[], Some((cert, key)))
+    }
+
+    fn launch(
+        env: &[(&str, &str)],
+        tls: Option<(&std::path::Path, &std::path::Path)>,
+    ) -> Option<Moto> {
         if std::env::var("POLICY_MINER_SKIP_MOTO").as_deref() == Ok("1") {
             eprintln!("skipping: POLICY_MINER_SKIP_MOTO=1");
             return None;
@@ -25,8 +37,12 @@ impl Moto {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free port");
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut cmd = Command::new("moto_server");
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        if let Some((cert, key)) = tls {
+            cmd.arg("-c").arg(cert).arg("-k").arg(key);
+        }
+        let child = cmd
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -39,7 +55,10 @@ impl Moto {
             });
         let moto = Moto {
             child,
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint: format!(
+                "{}://127.0.0.1:{port}",
+                if tls.is_some() { "https" } else { "http" }
+            ),
         };
         // Loading the AWS managed policies takes moto a while on a busy machine.
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -1,0 +1,346 @@
+//! Live sources: evidence gathered while the application runs (`observe --listen-csm`,
+//! `observe --proxy`), recorded with its source.
+//!
+//! Both fold calls into a [`Recorder`]: an in-memory aggregate keyed like the evidence table,
+//! written to the store every `flush_every` or as soon as it holds `max_keys` keys, so memory does
+//! not grow with the request rate, only with the number of distinct calls (and that is capped
+//! too). On SIGTERM or Ctrl-C the aggregate is written and the source exits. A restart adds to the
+//! same rows, so only the calls since the last flush are lost to a SIGKILL.
+
+pub mod csm;
+pub mod proxy;
+
+use crate::attribution::RoleKind;
+use crate::store::{EvidenceRow, Store, UngrantedRow};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What every live source is told.
+pub struct Common {
+    pub db: PathBuf,
+    pub role: RoleChoice,
+    pub flush_every: Duration,
+    /// Distinct keys that trigger a flush before `flush_every` is up.
+    pub max_keys: usize,
+    pub lock_timeout: Duration,
+    pub quiet: bool,
+    /// Where to keep a fresh `policy-miner export` snapshot of the database after each write.
+    pub export: Option<PathBuf>,
+}
+
+impl Common {
+    /// The store, and the role its evidence is recorded for.
+    async fn open(&self) -> anyhow::Result<(Store, String)> {
+        let store = Store::open_with(&self.db, true, self.lock_timeout).await?;
+        let role = self.role.resolve(&store).await?;
+        Ok((store, role))
+    }
+
+    fn ticker(&self) -> tokio::time::Interval {
+        let mut ticker = tokio::time::interval(self.flush_every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker
+    }
+}
+
+/// Which role the application runs as: neither datagrams nor proxied requests say.
+pub enum RoleChoice {
+    Arn(String),
+    /// The family's task or execution role, from the task definitions in the store.
+    Family {
+        family: String,
+        kind: RoleKind,
+    },
+}
+
+impl RoleChoice {
+    /// The role ARN, looked up in the store for a family.
+    pub async fn resolve(&self, store: &Store) -> anyhow::Result<String> {
+        match self {
+            RoleChoice::Arn(arn) => Ok(arn.clone()),
+            RoleChoice::Family { family, kind } => family_role(store, family, *kind).await,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Tally {
+    count: i64,
+    first_ms: i64,
+    last_ms: i64,
+    event_source: String,
+    event_name: String,
+    rule: String,
+}
+
+impl Tally {
+    fn bump(&mut self, ms: i64) {
+        self.count += 1;
+        self.first_ms = self.first_ms.min(ms);
+        self.last_ms = self.last_ms.max(ms);
+    }
+}
+
+/// One grant a call proved, as the evidence table keys it.
+pub struct Grant<'a> {
+    pub action: &'a str,
+    pub resource: &'a str,
+    pub condition: &'a str,
+    pub rule: &'a str,
+}
+
+/// The call as the source names it (for `explain` and the ungranted list).
+pub struct Seen<'a> {
+    pub event_source: &'a str,
+    pub event_name: &'a str,
+    /// `''` when the call succeeded.
+    pub error_code: &'a str,
+    pub ms: i64,
+}
+
+/// Aggregated live evidence of one role from one source, between flushes.
+pub struct Recorder {
+    store: Store,
+    role: String,
+    source: &'static str,
+    export: Option<PathBuf>,
+    /// (action, resource, condition, error code) → tally.
+    granted: HashMap<(String, String, String, String), Tally>,
+    /// (event source, event name, error code) → (kind, reason, tally).
+    ungranted: HashMap<(String, String, String), (&'static str, String, Tally)>,
+    max_keys: usize,
+    /// Past this, new keys are dropped (and counted) until a flush succeeds: the bound on memory
+    /// when the database cannot be written.
+    hard_cap: usize,
+    pub flushes: u64,
+    /// Calls of a new key while the aggregate was full and could not be written.
+    pub dropped: u64,
+}
+
+impl Recorder {
+    pub fn new(store: Store, role: String, source: &'static str, common: &Common) -> Recorder {
+        let max_keys = common.max_keys;
+        Recorder {
+            export: common.export.clone(),
+            store,
+            role,
+            source,
+            granted: HashMap::new(),
+            ungranted: HashMap::new(),
+            max_keys: max_keys.max(1),
+            hard_cap: max_keys.saturating_mul(4).max(1),
+            flushes: 0,
+            dropped: 0,
+        }
+    }
+
+    pub fn role(&self) -> &str {
+        &self.role
+    }
+
+    fn len(&self) -> usize {
+        self.granted.len() + self.ungranted.len()
+    }
+
+    /// Whether enough distinct keys are held to write them now rather than at the next tick.
+    pub fn wants_flush(&self) -> bool {
+        self.len() >= self.max_keys
+    }
+
+    pub fn grant(&mut self, g: Grant, seen: &Seen) {
+        let key = (
+            g.action.to_string(),
+            g.resource.to_string(),
+            g.condition.to_string(),
+            seen.error_code.to_string(),
+        );
+        let full = self.len() >= self.hard_cap;
+        match self.granted.get_mut(&key) {
+            Some(t) => t.bump(seen.ms),
+            None if full => self.dropped += 1,
+            None => {
+                let t = tally(seen, g.rule);
+                self.granted.insert(key, t);
+            }
+        }
+    }
+
+    /// A call that needs no permission (`no_permission`) or that no IAM action fits (`unmapped`).
+    pub fn ungranted(&mut self, kind: &'static str, reason: String, seen: &Seen) {
+        let key = (
+            seen.event_source.to_string(),
+            seen.event_name.to_string(),
+            seen.error_code.to_string(),
+        );
+        let full = self.len() >= self.hard_cap;
+        match self.ungranted.get_mut(&key) {
+            Some((_, _, t)) => t.bump(seen.ms),
+            None if full => self.dropped += 1,
+            None => {
+                let t = tally(seen, "");
+                self.ungranted.insert(key, (kind, reason, t));
+            }
+        }
+    }
+
+    /// Writes the aggregate; on failure keeps it for the next try and says why.
+    pub async fn flush(&mut self) {
+        if self.len() == 0 {
+            return;
+        }
+        let role = &self.role;
+        let evidence: Vec<EvidenceRow> = self
+            .granted
+            .iter()
+            .map(
+                |((action, resource, condition, error_code), t)| EvidenceRow {
+                    role_arn: role.clone(),
+                    action: action.clone(),
+                    resource: resource.clone(),
+                    condition: condition.clone(),
+                    error_code: error_code.clone(),
+                    count: t.count,
+                    first_seen: time(t.first_ms),
+                    last_seen: time(t.last_ms),
+                    // Live sources have no event id to point back to.
+                    example_event_id: String::new(),
+                    event_source: t.event_source.clone(),
+                    event_name: t.event_name.clone(),
+                    rule: t.rule.clone(),
+                },
+            )
+            .collect();
+        let ungranted: Vec<UngrantedRow> = self
+            .ungranted
+            .iter()
+            .map(
+                |((event_source, event_name, error_code), (kind, reason, t))| UngrantedRow {
+                    role_arn: role.clone(),
+                    event_source: event_source.clone(),
+                    event_name: event_name.clone(),
+                    error_code: error_code.clone(),
+                    kind: kind.to_string(),
+                    reason: reason.clone(),
+                    count: t.count,
+                    first_seen: time(t.first_ms),
+                    last_seen: time(t.last_ms),
+                    example_event_id: String::new(),
+                },
+            )
+            .collect();
+        match self
+            .store
+            .write_live(self.source, &evidence, &ungranted)
+            .await
+        {
+            Ok(()) => {
+                self.granted.clear();
+                self.ungranted.clear();
+                self.flushes += 1;
+                self.export().await;
+            }
+            Err(e) => eprintln!("warning: {e:#}; the calls are kept in memory and written later"),
+        }
+    }
+
+    async fn export(&self) {
+        let Some(path) = &self.export else { return };
+        let written = match self.store.export().await {
+            Ok(snapshot) => snapshot.write_to(path),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = written {
+            eprintln!(
+                "warning: --export {}: {e:#}; tried again after the next write",
+                path.display()
+            );
+        }
+    }
+
+    /// The last flush; returns the number of flushes, or an error if some calls could still not
+    /// be written.
+    pub async fn close(mut self) -> anyhow::Result<u64> {
+        self.flush().await;
+        let unwritten = self.len();
+        let path = self.store.path().to_path_buf();
+        self.store.close().await;
+        if unwritten > 0 {
+            anyhow::bail!(
+                "{}: {unwritten} aggregated call(s) could not be written before exiting (see the \
+                 warnings above)",
+                path.display()
+            );
+        }
+        Ok(self.flushes)
+    }
+}
+
+fn tally(seen: &Seen, rule: &str) -> Tally {
+    Tally {
+        count: 1,
+        first_ms: seen.ms,
+        last_ms: seen.ms,
+        event_source: seen.event_source.to_string(),
+        event_name: seen.event_name.to_string(),
+        rule: rule.to_string(),
+    }
+}
+
+fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_else(chrono::Utc::now)
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// SIGTERM (ECS stopping the task) or Ctrl-C, whichever comes first.
+pub(crate) struct Stop {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Stop {
+    pub(crate) fn new() -> anyhow::Result<Stop> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Stop {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    pub(crate) async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
+/// The role of the family's latest task definition in the store.
+async fn family_role(store: &Store, family: &str, kind: RoleKind) -> anyhow::Result<String> {
+    let defs = store.task_definitions().await?;
+    // Ordered by revision: the last one is the latest.
+    let latest = defs
+        .iter()
+        .filter(|d| d.definition.family == family)
+        .map(|d| &d.definition)
+        .next_back();
+    let Some(def) = latest else {
+        anyhow::bail!(
+            "--family {family}: no task definition of that family in {}; load it with \
+             `policy-miner observe --task-definitions FILE …` first, or give --role ARN",
+            store.path().display()
+        );
+    };
+    let role = match kind {
+        RoleKind::Task => def.task_role.clone(),
+        RoleKind::Execution => def.execution_role.clone(),
+    };
+    role.filter(|r| !r.is_empty()).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--family {family}: its latest task definition has no {} role; give --role ARN",
+            kind.as_str()
+        )
+    })
+}
