@@ -83,6 +83,11 @@ pub(super) async fn add_evidence(
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (role_arn, action, resource, condition, error_code) DO UPDATE SET
            count = count + excluded.count,
+           -- As for CloudTrail (rows.rs): the example follows the earliest call.
+           example_event_id = CASE WHEN excluded.first_seen < first_seen
+               OR (excluded.first_seen = first_seen
+                   AND excluded.example_event_id < example_event_id)
+               THEN excluded.example_event_id ELSE example_event_id END,
            first_seen = min(first_seen, excluded.first_seen),
            last_seen = max(last_seen, excluded.last_seen)",
     )
@@ -171,6 +176,11 @@ pub(super) async fn add_ungranted(
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (role_arn, event_source, event_name, error_code) DO UPDATE SET
            count = count + excluded.count,
+           -- As for CloudTrail (rows.rs): the example follows the earliest call.
+           example_event_id = CASE WHEN excluded.first_seen < first_seen
+               OR (excluded.first_seen = first_seen
+                   AND excluded.example_event_id < example_event_id)
+               THEN excluded.example_event_id ELSE example_event_id END,
            first_seen = min(first_seen, excluded.first_seen),
            last_seen = max(last_seen, excluded.last_seen)",
     )
