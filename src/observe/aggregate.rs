@@ -431,7 +431,7 @@ impl<'c> Folder<'c> {
         put(call.recipient_account.unwrap_or("\u{1}"));
         put(call.principal_account.unwrap_or("\u{1}"));
         put(call.invoked_by.unwrap_or("\u{1}"));
-        put(call.request_parameters.map(|r| r.get()).unwrap_or("\u{1}"));
+        put(call.request_parameters.unwrap_or("\u{1}"));
         for r in &call.resources {
             put(r.arn);
             put(r.resource_type.unwrap_or("\u{1}"));

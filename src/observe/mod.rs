@@ -328,6 +328,9 @@ async fn flush(
 struct Worker<'c> {
     folder: Folder<'c>,
     raw: Vec<u8>,
+    /// Decompressed text, a piece at a time (the hot path).
+    piece: Vec<u8>,
+    /// A whole decompressed file, when it must be read by the slow path.
     text: Vec<u8>,
 }
 
@@ -336,6 +339,7 @@ impl<'c> Worker<'c> {
         Worker {
             folder: Folder::new(catalog),
             raw: Vec::new(),
+            piece: Vec::new(),
             text: Vec::new(),
         }
     }
@@ -403,48 +407,47 @@ impl<'c> Worker<'c> {
             })
         };
         let size = self.raw.len() as i64;
-        let bytes: &[u8] = if self.raw.starts_with(&[0x1f, 0x8b]) {
-            if let Err((reason, detail)) = local::decompress_into(&self.raw, &mut self.text) {
-                return skipped(reason, detail);
-            }
-            &self.text
-        } else {
-            &self.raw
-        };
+        let gzipped = self.raw.starts_with(&[0x1f, 0x8b]);
         let folder = &mut self.folder;
-        let fold = |folder: &mut Folder, call: &crate::call::ApiCall| {
-            if window.contains(call.event_time) {
-                folder.add(call)
-            } else {
-                folder.outside_window()
-            }
+        let fast = if gzipped {
+            cloudtrail::decode_delivery_gz(&self.raw, &mut self.piece, &mut |c| {
+                fold(folder, window, c)
+            })
+        } else {
+            cloudtrail::decode_delivery(&self.raw, &mut |c| fold(folder, window, c))
         };
-        let decoded = match cloudtrail::decode_delivery(bytes, &mut |c| fold(folder, c)) {
+        let decoded = match fast {
             Some(stats) => Ok(stats),
             None => {
-                // Not a whole delivery document: what the fast path folded is dropped and the
-                // file is read event by event, which isolates damaged events.
+                // Not a whole delivery document the scanner reads: what it folded is dropped and
+                // the file is read again by the serde_json decoder, event by event where need
+                // be, which isolates damaged events (and names what is wrong with the file).
                 folder.discard();
-                cloudtrail::decode(bytes, &mut |c| fold(folder, c))
+                let bytes: &[u8] = if gzipped {
+                    if let Err((reason, detail)) = local::decompress_into(&self.raw, &mut self.text)
+                    {
+                        return skipped(reason, detail);
+                    }
+                    &self.text
+                } else {
+                    &self.raw
+                };
+                cloudtrail::decode(bytes, &mut |c| fold(folder, window, c))
             }
         };
         // Big files leave big buffers: do not keep more than a typical file's worth per worker.
-        let shrink = |b: &mut Vec<u8>| {
+        for b in [&mut self.raw, &mut self.text, &mut self.piece] {
             if b.capacity() > KEEP_BUFFER {
                 *b = Vec::new();
             }
-        };
+        }
         let stats = match decoded {
             Ok(stats) => stats,
             Err(reason) => {
                 self.folder.discard();
-                shrink(&mut self.raw);
-                shrink(&mut self.text);
                 return skipped(reason, "no content".to_string());
             }
         };
-        shrink(&mut self.raw);
-        shrink(&mut self.text);
         if let Some(reason) = stats.unit_failure() {
             self.folder.discard();
             let detail = stats
@@ -463,6 +466,15 @@ impl<'c> Worker<'c> {
             aggregate: Box::new(self.folder.finish()),
             stats,
         }
+    }
+}
+
+/// Folds one call, or counts it as outside the time window.
+fn fold(folder: &mut Folder, window: &TimeWindow, call: &crate::call::ApiCall) {
+    if window.contains(call.event_time) {
+        folder.add(call)
+    } else {
+        folder.outside_window()
     }
 }
 
