@@ -10,6 +10,8 @@
 //! database is consistent at every commit, so even SIGKILL loses only the files in flight).
 
 pub mod aggregate;
+pub mod evidence;
+mod hashing;
 pub mod live;
 mod progress;
 mod summary;
@@ -23,7 +25,8 @@ use crate::catalog;
 use crate::source::s3::{self, S3Source, TrailLocation, TrailObject};
 use crate::source::{cloudtrail, local, SkipReason, Skipped};
 use crate::store::{ObservedFile, Store};
-use aggregate::{Aggregate, Folder};
+use aggregate::Folder;
+use evidence::FileEvidence;
 use rayon::prelude::*;
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -67,7 +70,7 @@ impl Unit {
 enum FileOutcome {
     Done {
         file: ObservedFile,
-        aggregate: Box<Aggregate>,
+        evidence: Box<FileEvidence>,
         stats: cloudtrail::DecodeStats,
     },
     AlreadyObserved,
@@ -76,10 +79,12 @@ enum FileOutcome {
     NotStarted,
 }
 
-/// Commit after this many files or distinct evidence keys, whichever comes first: few enough that
-/// an interrupted run loses little and a batch stays small in memory.
+/// Commit after this many files or evidence keys (counted per file), whichever comes first: few
+/// enough that an interrupted run loses little and a batch stays small in memory, many enough
+/// that commits are few: each rewrites every page of the evidence table its keys touch, and keys
+/// are spread all over it, so a commit costs more the fewer rows it carries per page.
 const BATCH_FILES: usize = 64;
-const BATCH_KEYS: usize = 8_000;
+const BATCH_KEYS: usize = 64_000;
 /// Files in flight between the workers and the writer.
 const CHANNEL_FILES: usize = 8;
 
@@ -163,7 +168,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
     });
 
     // Per file until committed: a file another observe commits meanwhile must be left out whole.
-    let mut batch: Vec<(ObservedFile, Aggregate)> = Vec::new();
+    let mut batch: Vec<(ObservedFile, FileEvidence)> = Vec::new();
     let mut batch_keys = 0;
     let mut roles = BTreeSet::new();
     // Commits run beside the receiving loop: the workers go on while SQLite writes a batch.
@@ -177,19 +182,19 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
             FileOutcome::NotStarted => summary.files_not_started += 1,
             FileOutcome::Done {
                 file,
-                aggregate,
+                evidence,
                 stats,
             } => {
                 summary.files_read += 1;
                 summary.add_decode(&path, &stats);
                 bar.events(stats.events);
-                for role in aggregate.roles() {
+                for role in evidence.roles() {
                     if !roles.contains(role) {
                         roles.insert(role.to_string());
                     }
                 }
-                batch_keys += aggregate.len();
-                batch.push((file, *aggregate));
+                batch_keys += evidence.len();
+                batch.push((file, *evidence));
                 if batch.len() >= BATCH_FILES || batch_keys >= BATCH_KEYS {
                     if commit_tx.send(std::mem::take(&mut batch)).await.is_err() {
                         break; // the committer failed: its error is returned below
@@ -284,7 +289,7 @@ struct Committed {
 
 async fn commit_batches(
     store: Arc<Store>,
-    mut batches: tokio::sync::mpsc::Receiver<Vec<(ObservedFile, Aggregate)>>,
+    mut batches: tokio::sync::mpsc::Receiver<Vec<(ObservedFile, FileEvidence)>>,
 ) -> anyhow::Result<Committed> {
     let mut done = Committed::default();
     while let Some(mut batch) = batches.recv().await {
@@ -297,30 +302,34 @@ async fn commit_batches(
 /// database committed meanwhile is left out and counted as already observed: never twice.
 async fn flush(
     store: &Store,
-    batch: &mut Vec<(ObservedFile, Aggregate)>,
+    batch: &mut Vec<(ObservedFile, FileEvidence)>,
     done: &mut Committed,
 ) -> anyhow::Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
     let files: Vec<ObservedFile> = batch.iter().map(|(f, _)| f.clone()).collect();
-    let mut merged = Aggregate::default();
+    let mut counts = aggregate::EventCounts::default();
     let left_out = store
         .write_batch(&files, |fresh| {
-            for ((_, aggregate), new) in batch.drain(..).zip(fresh) {
-                if *new {
-                    merged.merge(aggregate);
-                }
-            }
-            merged.take_rows()
+            let merged = evidence::merge(
+                batch
+                    .iter()
+                    .zip(fresh)
+                    .filter(|(_, new)| **new)
+                    .map(|((_, evidence), _)| evidence),
+            );
+            counts = merged.counts.clone();
+            merged
         })
         .await?;
+    batch.clear();
     for i in left_out {
         done.left_out_files += 1;
         done.left_out_events += files[i].events as u64;
     }
     // Counted only once committed, so an interrupted run's summary matches its database.
-    done.counts.merge(&merged.counts);
+    done.counts.merge(&counts);
     Ok(())
 }
 
@@ -463,7 +472,7 @@ impl<'c> Worker<'c> {
                 size,
                 events: stats.events as i64,
             },
-            aggregate: Box::new(self.folder.finish()),
+            evidence: Box::new(self.folder.finish()),
             stats,
         }
     }
