@@ -147,6 +147,8 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
     let stop = Arc::new(AtomicBool::new(false));
     let signals = watch_signals(stop.clone());
     let bar = progress::Progress::new(opts.progress, units.len() as u64);
+    // Files whose outcome has not come yet (each unit sends exactly one).
+    let mut unreceived = units.len();
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, FileOutcome)>(CHANNEL_FILES);
     let window = opts.window.clone();
@@ -174,8 +176,10 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
     // Commits run beside the receiving loop: the workers go on while SQLite writes a batch.
     let store = Arc::new(store);
     let (commit_tx, commit_rx) = tokio::sync::mpsc::channel(1);
-    let committer = tokio::spawn(commit_batches(store.clone(), commit_rx));
+    let committing = Arc::new(AtomicBool::new(false));
+    let committer = tokio::spawn(commit_batches(store.clone(), commit_rx, committing.clone()));
     while let Some((path, outcome)) = rx.recv().await {
+        unreceived = unreceived.saturating_sub(1);
         match outcome {
             FileOutcome::AlreadyObserved => summary.files_already_observed += 1,
             FileOutcome::Skipped(s) => summary.skipped.push(s),
@@ -195,15 +199,22 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
                 }
                 batch_keys += evidence.len();
                 batch.push((file, *evidence));
-                if batch.len() >= BATCH_FILES || batch_keys >= BATCH_KEYS {
-                    if commit_tx.send(std::mem::take(&mut batch)).await.is_err() {
-                        break; // the committer failed: its error is returned below
-                    }
-                    batch_keys = 0;
-                }
             }
         }
         bar.file_done();
+        let full = batch.len() >= BATCH_FILES || batch_keys >= BATCH_KEYS;
+        // Near the end, what has come is committed whenever the committer is free: once the
+        // last file is read, only what came during the last commit is left to wait for.
+        let tail = unreceived < BATCH_FILES
+            && !batch.is_empty()
+            && !committing.load(Ordering::Acquire)
+            && commit_tx.capacity() > 0;
+        if full || tail {
+            if commit_tx.send(std::mem::take(&mut batch)).await.is_err() {
+                break; // the committer failed: its error is returned below
+            }
+            batch_keys = 0;
+        }
     }
     let interrupted = stop.load(Ordering::Relaxed);
     if !batch.is_empty() {
@@ -287,13 +298,18 @@ struct Committed {
     left_out_events: u64,
 }
 
+/// Commits batches as they come; `committing` is set while one is being written.
 async fn commit_batches(
     store: Arc<Store>,
     mut batches: tokio::sync::mpsc::Receiver<Vec<(ObservedFile, FileEvidence)>>,
+    committing: Arc<AtomicBool>,
 ) -> anyhow::Result<Committed> {
     let mut done = Committed::default();
     while let Some(mut batch) = batches.recv().await {
-        flush(&store, &mut batch, &mut done).await?;
+        committing.store(true, Ordering::Release);
+        let flushed = flush(&store, &mut batch, &mut done).await;
+        committing.store(false, Ordering::Release);
+        flushed?;
     }
     Ok(done)
 }
