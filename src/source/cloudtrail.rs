@@ -142,11 +142,20 @@ pub fn decode_delivery_gz(
     window: &mut Vec<u8>,
     sink: &mut dyn FnMut(&ApiCall<'_>),
 ) -> Option<DecodeStats> {
+    decode_gz_in_pieces(raw, window, PIECE, sink)
+}
+
+fn decode_gz_in_pieces(
+    raw: &[u8],
+    window: &mut Vec<u8>,
+    piece: usize,
+    sink: &mut dyn FnMut(&ApiCall<'_>),
+) -> Option<DecodeStats> {
     let mut gz = super::local::Gunzip::new(raw);
     let mut reader = records::Reader::new();
     // Bytes at the start of `window` given to the reader but not consumed: an unfinished unit.
     let mut held = 0;
-    let mut want = PIECE;
+    let mut want = piece;
     loop {
         if window.len() < held + want {
             window.resize(held + want, 0);
@@ -170,7 +179,7 @@ pub fn decode_delivery_gz(
         held -= used;
         // A unit longer than a piece is read again from its start with each new piece: reading
         // as much again as is held keeps that linear.
-        want = PIECE.max(held);
+        want = piece.max(held);
     }
 }
 
@@ -518,6 +527,48 @@ mod tests {
             assert!(!seen.is_empty(), "no event from {doc}");
             assert!(seen.iter().all(|s| s == want), "{seen:?}");
             assert_eq!(stats.unwrap().malformed, 0);
+        }
+    }
+
+    /// The calls a reading hands over, as text, with its counts.
+    fn calls(
+        read: impl FnOnce(&mut dyn FnMut(&ApiCall<'_>)) -> Option<DecodeStats>,
+    ) -> Option<(Vec<String>, DecodeStats)> {
+        let mut seen = Vec::new();
+        let stats = read(&mut |c| seen.push(format!("{c:?}")));
+        stats.map(|s| (seen, s))
+    }
+
+    /// A gzipped delivery read a few bytes at a time (pieces cut inside keys, numbers, escapes
+    /// and multi-byte characters) gives what the whole text gives, and a damaged one nothing.
+    #[test]
+    fn pieces_read_as_the_whole_text() {
+        use flate2::{write::GzEncoder, Compression};
+        use std::io::Write;
+        let odd = ROLE_EVENT.replace(
+            "\"eventVersion\":\"1.08\"",
+            "\"eventVersion\":\"1.08 é🙂 \\\"q\\\" \\u00e9\",\"n\":[-12.5e+3,0,true,null,{}]",
+        );
+        let other = odd
+            .replace("\"e1\"", "\"e2\"")
+            .replace("orders/db", "orders/é");
+        let whole =
+            format!("\u{feff} \n{{\"x\":1, \"Records\" : [ {odd} ,\n{other} ] , \"y\":[]}}\n");
+        let want = calls(|sink| decode_delivery(whole.as_bytes(), sink)).unwrap();
+        assert_eq!(want.1.events, 2);
+        for (doc, ok) in [(whole.as_str(), true), (&whole[..whole.len() - 9], false)] {
+            let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+            gz.write_all(doc.as_bytes()).unwrap();
+            let gz = gz.finish().unwrap();
+            for piece in [1, 2, 3, 5, 8, 13, 64, 4096] {
+                let mut window = Vec::new();
+                let got = calls(|sink| decode_gz_in_pieces(&gz, &mut window, piece, sink));
+                if ok {
+                    assert_eq!(got.as_ref(), Some(&want), "pieces of {piece}");
+                } else {
+                    assert!(got.is_none(), "pieces of {piece}: {got:?}");
+                }
+            }
         }
     }
 
