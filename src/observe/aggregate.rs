@@ -4,8 +4,9 @@
 //! Two layers. A [`Folder`] lives on one worker thread for many files: it interns strings and
 //! remembers what each distinct call maps to, so the hot path (millions of events, few distinct
 //! calls) neither allocates nor re-runs the mapping: per event it hashes the call's mapping inputs
-//! and bumps counters keyed by small integers. At the end of a file its counters become an
-//! [`Aggregate`], keyed by strings, which the writer merges and stores.
+//! and bumps counters keyed by small integers. At the end of a file its counters become a
+//! [`FileEvidence`] with its own copy of the strings, which the writer merges and stores.
+//! [`Aggregate`] is the same fold without caches, keyed by strings: the reference for tests.
 
 use super::evidence::{FileEvidence, Span};
 use super::hashing::BuildWordHasher;
@@ -145,7 +146,7 @@ impl EventCounts {
     }
 }
 
-/// Evidence from some calls, ready to be merged with more and written.
+/// Evidence from some calls, folded without caches: what the [`Folder`] must agree with.
 #[derive(Debug, Default)]
 pub struct Aggregate {
     evidence: HashMap<EvidenceKey, (Seen, String, String, String), Xxh3Builder>,
@@ -212,44 +213,8 @@ impl Aggregate {
             .add(call);
     }
 
-    pub fn merge(&mut self, other: Aggregate) {
-        for (k, v) in other.evidence {
-            match self.evidence.get_mut(&k) {
-                Some(mine) => mine.0.merge(&v.0),
-                None => {
-                    self.evidence.insert(k, v);
-                }
-            }
-        }
-        for (k, v) in other.ungranted {
-            match self.ungranted.get_mut(&k) {
-                Some(mine) => mine.0.merge(&v.0),
-                None => {
-                    self.ungranted.insert(k, v);
-                }
-            }
-        }
-        self.counts.merge(&other.counts);
-    }
-
-    /// Distinct keys held: the measure of the memory an aggregate takes.
-    pub fn len(&self) -> usize {
-        self.evidence.len() + self.ungranted.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn roles(&self) -> impl Iterator<Item = &str> {
-        self.evidence
-            .keys()
-            .map(|k| k.role_arn.as_str())
-            .chain(self.ungranted.keys().map(|k| k.role_arn.as_str()))
-    }
-
-    /// The rows to write, in primary-key order (so the upserts walk the B-tree in order instead
-    /// of touching its pages at random), leaving the counts in place.
+    /// The rows, evidence in primary-key order as the writer is given it, leaving the counts in
+    /// place.
     pub fn take_rows(&mut self) -> (Vec<EvidenceRow>, Vec<UngrantedRow>) {
         let mut evidence: Vec<EvidenceRow> = self
             .evidence
