@@ -66,6 +66,24 @@ impl FileEvidence {
         }
     }
 
+    /// How `key` (of this file) orders against `theirs` (of `other`): field by field, as the
+    /// strings order (byte-wise), looking no further than the first field that differs.
+    fn key_order(&self, key: &[Span], other: &FileEvidence, theirs: &[Span]) -> std::cmp::Ordering {
+        key.iter()
+            .zip(theirs)
+            .map(|(a, b)| self.bytes(*a).cmp(other.bytes(*b)))
+            .find(|order| order.is_ne())
+            .unwrap_or(key.len().cmp(&theirs.len()))
+    }
+
+    fn bytes(&self, span: Span) -> &[u8] {
+        let at = span.at as usize;
+        self.text
+            .as_bytes()
+            .get(at..at + span.len as usize)
+            .unwrap_or_default()
+    }
+
     fn get(&self, span: Span) -> &str {
         let at = span.at as usize;
         self.text
@@ -175,9 +193,9 @@ pub fn merge<'b>(files: impl IntoIterator<Item = &'b FileEvidence>) -> Merged<'b
             }
         }
     }
-    merged.granted.sort_unstable_by(|(fa, a, _), (fb, b, _)| {
-        a.key.map(|s| fa.get(s)).cmp(&b.key.map(|s| fb.get(s)))
-    });
+    merged
+        .granted
+        .sort_unstable_by(|(fa, a, _), (fb, b, _)| fa.key_order(&a.key, fb, &b.key));
     merged
 }
 
