@@ -128,15 +128,25 @@ impl<'a> Scanner<'a> {
     /// tells whether a member came before (then a `,` must separate them).
     #[inline]
     pub fn next_key(&mut self, first: bool) -> Scan<Option<&'a str>> {
-        match self.next_byte()? {
-            b'}' if first => return Ok(None),
-            b'"' if first => {}
-            b'}' => return Ok(None),
-            b',' if !first => self.expect(b'"')?,
-            _ => return Err(Bail),
+        let bytes = self.bytes();
+        // Deliveries are compact JSON: the quote (after a comma) is usually right here.
+        match (first, bytes.get(self.pos), bytes.get(self.pos + 1)) {
+            (true, Some(b'"'), _) => self.pos += 1,
+            (false, Some(b','), Some(b'"')) => self.pos += 2,
+            _ => match self.next_byte()? {
+                b'}' if first => return Ok(None),
+                b'"' if first => {}
+                b'}' => return Ok(None),
+                b',' if !first => self.expect(b'"')?,
+                _ => return Err(Bail),
+            },
         }
         let key = self.plain_string_body()?;
-        self.expect(b':')?;
+        if self.bytes().get(self.pos) == Some(&b':') {
+            self.pos += 1;
+        } else {
+            self.expect(b':')?;
+        }
         Ok(Some(key))
     }
 
@@ -195,6 +205,10 @@ impl<'a> Scanner<'a> {
     /// else is refused (serde_json would fail on another type, or decode the escapes).
     #[inline]
     pub fn opt_str(&mut self) -> Scan<Option<&'a str>> {
+        if self.bytes().get(self.pos) == Some(&b'"') {
+            self.pos += 1;
+            return self.plain_string_body().map(Some);
+        }
         match self.next_byte()? {
             b'"' => self.plain_string_body().map(Some),
             b'n' => self.literal(b"ull").map(|_| None),
