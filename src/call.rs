@@ -3,8 +3,6 @@
 //! Calls borrow from the source's buffer: a source decodes a file, hands out `ApiCall`s that live as
 //! long as that buffer, and the pipeline reduces them to aggregated evidence before the buffer goes.
 
-use serde_json::value::RawValue;
-
 /// Who made a call, as far as attribution cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal<'a> {
@@ -68,7 +66,8 @@ pub struct ApiCall<'a> {
     pub recipient_account: Option<&'a str>,
     /// The principal's own account (from the issuer), for ARNs that carry no account.
     pub principal_account: Option<&'a str>,
-    pub request_parameters: Option<&'a RawValue>,
+    /// The `requestParameters` value's JSON text, as it stands in the event.
+    pub request_parameters: Option<&'a str>,
     pub resources: Vec<EventResource<'a>>,
 }
 

@@ -19,4 +19,5 @@ pub mod policy;
 pub mod source;
 pub mod store;
 pub mod synth;
+pub mod text;
 pub mod tighten;

@@ -7,15 +7,20 @@
 //! `resources[]`. Each mutant goes through every document shape the decoder accepts, whole and
 //! cut short, and every call decoded is mapped with the embedded catalog. Arbitrary bytes too.
 //!
+//! The delivery-format scanner (observe's hot path) is held to serde_json: whenever it gives an
+//! answer, the events and counts must be exactly those of the serde_json decoder, on the same
+//! mutants, on byte-level damage of real documents, and on arbitrary JSON; and it must give an
+//! answer on real, undamaged deliveries, or observe would not be fast.
+//!
 //! `PROPTEST_CASES=100000 cargo test --test fuzz_decoder` runs a longer campaign. Every crasher
-//! found is kept below as a named regression test.
+//! or disagreement found is kept below as a named regression test.
 
 mod common;
 
 use common::{fixture, walk};
 use policy_miner::catalog;
 use policy_miner::mapping::map_call;
-use policy_miner::source::cloudtrail::decode;
+use policy_miner::source::cloudtrail::{decode, decode_delivery};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{json, Map, Value};
@@ -27,6 +32,24 @@ fn decode_and_map(bytes: &[u8]) {
     let _ = decode(bytes, &mut |call| {
         let _ = map_call(call, catalog);
     });
+}
+
+/// Checks the scanner against the serde_json decoder on `bytes`: when it reads the document at
+/// all, it must hand over the very calls, in order, with the very counts.
+fn scanner_agrees(bytes: &[u8]) {
+    let mut fast = Vec::new();
+    let Some(stats) = decode_delivery(bytes, &mut |call| fast.push(format!("{call:?}"))) else {
+        return;
+    };
+    let mut slow = Vec::new();
+    let reference = decode(bytes, &mut |call| slow.push(format!("{call:?}")));
+    assert_eq!(reference, Ok(stats), "counts differ on {}", preview(bytes));
+    assert_eq!(fast, slow, "calls differ on {}", preview(bytes));
+}
+
+fn preview(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    text.chars().take(2000).collect()
 }
 
 fn real_events() -> &'static [Value] {
@@ -121,6 +144,20 @@ fn json_value() -> impl Strategy<Value = Value> {
             .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
         ]
     })
+}
+
+/// Bytes that matter to a JSON reader, and some that must never appear outside strings.
+fn byte() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        prop::sample::select(b"{}[]\",:\\/ \n\t\r0123456789-+.eEtrufalsnbu".to_vec()),
+        Just(0x00u8),
+        Just(0x1fu8),
+        Just(0x0cu8),
+        Just(0x80u8),
+        Just(0xc3u8),
+        Just(0xffu8),
+        any::<u8>(),
+    ]
 }
 
 /// One structural change at one node of an event.
@@ -257,20 +294,89 @@ proptest! {
         }
         for doc in shapes(&events) {
             decode_and_map(&doc);
+            scanner_agrees(&doc);
             // Cut short anywhere, even inside a multi-byte character.
-            decode_and_map(&doc[..cut.index(doc.len() + 1)]);
+            let short = &doc[..cut.index(doc.len() + 1)];
+            decode_and_map(short);
+            scanner_agrees(short);
         }
+        let pretty = serde_json::to_vec_pretty(&json!({ "Records": events })).unwrap();
+        scanner_agrees(&pretty);
+    }
+
+    /// Byte-level damage to a real delivery document: JSON punctuation, escapes, control and
+    /// non-ASCII bytes put in, taken out or swapped anywhere, which the structural mutations
+    /// above never produce.
+    #[test]
+    fn damaged_real_deliveries_read_as_serde_json_reads_them(
+        picks in prop::collection::vec(any::<Index>(), 1..4),
+        edits in prop::collection::vec((any::<Index>(), 0u8..3, byte()), 1..6),
+        pretty in any::<bool>(),
+    ) {
+        let real = real_events();
+        let events: Vec<Value> = picks.iter().map(|i| real[i.index(real.len())].clone()).collect();
+        let doc = json!({ "Records": events });
+        let mut bytes = if pretty {
+            serde_json::to_vec_pretty(&doc).unwrap()
+        } else {
+            serde_json::to_vec(&doc).unwrap()
+        };
+        for (at, op, b) in &edits {
+            let i = at.index(bytes.len() + 1);
+            match op {
+                0 => bytes.insert(i, *b),
+                1 if i < bytes.len() => { bytes.remove(i); }
+                _ if i < bytes.len() => bytes[i] = *b,
+                _ => bytes.push(*b),
+            }
+        }
+        scanner_agrees(&bytes);
     }
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
         decode_and_map(&bytes);
+        scanner_agrees(&bytes);
     }
 
     #[test]
     fn arbitrary_json_never_panics(value in json_value()) {
         decode_and_map(value.to_string().as_bytes());
-        decode_and_map(json!({ "Records": [value] }).to_string().as_bytes());
+        let doc = json!({ "Records": [value] }).to_string();
+        decode_and_map(doc.as_bytes());
+        scanner_agrees(doc.as_bytes());
+        let event = json!({ "Records": [{
+            "eventSource": "s3.amazonaws.com",
+            "eventName": "GetObject",
+            "userIdentity": value.clone(),
+            "requestParameters": value.clone(),
+            "resources": value,
+        }] });
+        scanner_agrees(event.to_string().as_bytes());
+    }
+}
+
+/// The scanner reads every real delivery itself, compact or pretty-printed, with the same result
+/// as serde_json: a trail of undamaged files never falls back to the slow path.
+#[test]
+fn the_scanner_reads_real_deliveries() {
+    for path in walk(&fixture("fleet/trail")) {
+        let bytes = std::fs::read(&path).unwrap();
+        let Ok(Value::Object(doc)) = serde_json::from_slice::<Value>(&bytes) else {
+            continue;
+        };
+        if !doc.contains_key("Records") {
+            continue;
+        }
+        let pretty = serde_json::to_vec_pretty(&doc).unwrap();
+        for bytes in [bytes, pretty] {
+            assert!(
+                decode_delivery(&bytes, &mut |_| {}).is_some(),
+                "{} fell back to serde_json",
+                path.display()
+            );
+            scanner_agrees(&bytes);
+        }
     }
 }
 

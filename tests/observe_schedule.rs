@@ -51,7 +51,7 @@ fn evidence(db: &Path) -> Vec<String> {
             .iter()
             .map(|r| {
                 format!(
-                    "{}|{}|{}|{}|{}|{}|{}|{}",
+                    "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
                     r.role_arn,
                     r.action,
                     r.resource,
@@ -59,20 +59,27 @@ fn evidence(db: &Path) -> Vec<String> {
                     r.error_code,
                     r.count,
                     r.first_seen,
-                    r.last_seen
+                    r.last_seen,
+                    r.example_event_id,
+                    r.event_source,
+                    r.event_name,
+                    r.rule
                 )
             })
             .collect();
         out.extend(ungranted.iter().map(|r| {
             format!(
-                "ungranted|{}|{}|{}|{}|{}|{}|{}",
+                "ungranted|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
                 r.role_arn,
                 r.event_source,
                 r.event_name,
                 r.error_code,
                 r.count,
                 r.first_seen,
-                r.last_seen
+                r.last_seen,
+                r.example_event_id,
+                r.kind,
+                r.reason
             )
         }));
         out.sort();
@@ -249,7 +256,8 @@ fn since_and_until_filter_events_and_skip_delivery_days() {
     assert_eq!(s["events"]["outside_window"], outside);
     assert!(stderr(&out).contains(&format!("not read: {files_on_02}")));
     for row in evidence(&db) {
-        let first_seen = row.split('|').rev().nth(1).unwrap();
+        // Evidence and ungranted rows alike: first and last seen are the 7th and 8th fields.
+        let first_seen = row.split('|').nth(6).unwrap();
         assert!(first_seen >= since, "{row}");
     }
 
@@ -267,7 +275,7 @@ fn since_and_until_filter_events_and_skip_delivery_days() {
     let inside = times.iter().filter(|(_, t)| t.as_str() < until).count() as u64;
     assert_eq!(s["events"]["outside_window"], times.len() as u64 - inside);
     for row in evidence(&db) {
-        let last_seen = row.split('|').next_back().unwrap();
+        let last_seen = row.split('|').nth(7).unwrap();
         assert!(last_seen < until, "{row}");
     }
 
@@ -330,4 +338,37 @@ fn bench_reports_every_figure_in_one_run() {
     ]);
     let r: serde_json::Value = serde_json::from_str(&stdout(&again)).unwrap();
     assert!(r["generation_seconds"].is_null(), "{r}");
+}
+
+#[test]
+fn the_evidence_does_not_depend_on_the_order_files_are_read_in() {
+    // Every column, example event and rule included: one thread reading the files in order, and
+    // two threads reading them named one by one in reverse, meet the events in other orders.
+    let dir = tempfile::tempdir().unwrap();
+    let trail = trail(dir.path(), 160, 150);
+    let sequential = dir.path().join("sequential.db");
+    let out = observe_cmd(&sequential, &trail)
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let reversed = dir.path().join("reversed.db");
+    let mut files = walk(&trail.trail);
+    files.reverse();
+    let out = bin()
+        .arg("observe")
+        .arg("--quiet")
+        .arg("--db")
+        .arg(&reversed)
+        .arg("--task-definitions")
+        .arg(&trail.task_definitions)
+        .args(&files)
+        .env("RAYON_NUM_THREADS", "2")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (a, b) = (evidence(&sequential), evidence(&reversed));
+    assert!(a.len() > 1000, "{} rows", a.len());
+    assert_eq!(a, b);
 }

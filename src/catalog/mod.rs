@@ -306,8 +306,9 @@ impl Catalog {
     fn best_resource_types(svc: &ServiceData, arn: &str) -> Vec<usize> {
         let mut best: Vec<usize> = Vec::new();
         let mut best_score = 0;
+        let arn = pattern::Subject::new(arn);
         for (i, format) in svc.arn_formats.iter().enumerate() {
-            let Some(score) = format.specificity(arn) else {
+            let Some(score) = format.specificity(&arn) else {
                 continue;
             };
             if best.is_empty() || score > best_score {
@@ -491,13 +492,14 @@ impl<'a> Action<'a> {
     /// `function alias`/`function version` and rejects them.
     pub fn resource_types_matching(&self, arn: &str) -> Vec<&'a str> {
         let svc = self.svc;
+        let arn = pattern::Subject::new(arn);
         self.data
             .2
             .iter()
             .filter_map(|&(r, _)| {
                 let i = usize::from(r);
                 let format = svc.arn_formats.get(i)?;
-                format.specificity(arn)?;
+                format.specificity(&arn)?;
                 svc.resources.get(i).map(|r| r.0.as_str())
             })
             .collect()
@@ -922,7 +924,9 @@ mod tests {
                 for alt in r.1.split(", ") {
                     let arn = sample_arn(alt);
                     assert!(
-                        svc.arn_formats[i].specificity(&arn).is_some(),
+                        svc.arn_formats[i]
+                            .specificity(&pattern::Subject::new(&arn))
+                            .is_some(),
                         "{}/{} does not match {arn}",
                         svc.prefix,
                         r.0

@@ -59,14 +59,65 @@ pub(crate) enum Mode {
     ConditionKey,
 }
 
+/// A text to match against many templates (an ARN tried against every resource type of its
+/// service), with what the matcher needs of it found once: where its colons are.
+pub(crate) struct Subject<'a> {
+    text: &'a str,
+    /// Bit `127 - p` for a colon at byte `p` (texts under 128 bytes only).
+    colons: u128,
+}
+
+impl<'a> Subject<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        let colons = if text.len() < 128 {
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b':')
+                .fold(0, |m, (p, _)| m | 1u128 << (127 - p))
+        } else {
+            0
+        };
+        Subject { text, colons }
+    }
+}
+
 /// Whether `text` matches `template` as a whole.
-fn matches_tokens(tokens: &[Token], text: &str, mode: Mode) -> bool {
+fn matches_tokens(tokens: &[Token], subject: &Subject, mode: Mode) -> bool {
+    let text = subject.text;
+    // Classifying an ARN runs this for several of its service's formats: the rows of the
+    // programme live on the stack for the usual lengths, on the heap beyond.
+    const ON_STACK: usize = 256;
+    let n = text.len();
+    if n < 128 {
+        return bit_programme(tokens, subject, mode);
+    }
+    if n < ON_STACK {
+        let (mut a, mut b) = ([false; ON_STACK], [false; ON_STACK]);
+        programme(tokens, text, mode, &mut a[..=n], &mut b[..=n])
+    } else {
+        programme(
+            tokens,
+            text,
+            mode,
+            &mut vec![false; n + 1],
+            &mut vec![false; n + 1],
+        )
+    }
+}
+
+/// The dynamic programme of [`matches_tokens`], on two rows of `text.len() + 1` cells.
+fn programme<'r>(
+    tokens: &[Token],
+    text: &str,
+    mode: Mode,
+    mut next: &'r mut [bool],
+    mut cur: &'r mut [bool],
+) -> bool {
     let bytes = text.as_bytes();
     let n = bytes.len();
     // `next[p]`: the tokens after the current one match `text[p..]`.
-    let mut next = vec![false; n + 1];
+    next.fill(false);
     next[n] = true;
-    let mut cur = vec![false; n + 1];
     for (t, token) in tokens.iter().enumerate().rev() {
         match token {
             Token::Literal(lit) => {
@@ -92,6 +143,63 @@ fn matches_tokens(tokens: &[Token], text: &str, mode: Mode) -> bool {
         std::mem::swap(&mut cur, &mut next);
     }
     next[0]
+}
+
+/// [`programme`] with each row a bit set, for texts under 128 bytes: bit `127 - p` stands for
+/// `text[p..]`, so that a placeholder's row grows towards higher bits, which a carry does. A
+/// literal is compared only where the tokens after it may start, and a placeholder's row takes a
+/// few word operations instead of a pass over the text.
+fn bit_programme(tokens: &[Token], subject: &Subject, mode: Mode) -> bool {
+    let bytes = subject.text.as_bytes();
+    let n = bytes.len();
+    debug_assert!(n < 128);
+    let bit = |p: usize| 1u128 << (127 - p);
+    // Positions 0..n, where a placeholder's characters may stand.
+    let before_end: u128 = if n == 0 { 0 } else { !0 << (128 - n) };
+    let mut next: u128 = bit(n);
+    for (t, token) in tokens.iter().enumerate().rev() {
+        next = match token {
+            Token::Literal(lit) => {
+                let lit = lit.as_bytes();
+                if lit.len() > n {
+                    0
+                } else {
+                    // p where the rest may start right after the literal.
+                    let mut starts = next << lit.len();
+                    let mut row = 0;
+                    while starts != 0 {
+                        let p = starts.leading_zeros() as usize;
+                        starts &= !bit(p);
+                        let here = &bytes[p..p + lit.len()];
+                        let equal = match mode {
+                            Mode::Arn => here == lit,
+                            Mode::ConditionKey => here.eq_ignore_ascii_case(lit),
+                        };
+                        if equal {
+                            row |= bit(p);
+                        }
+                    }
+                    row
+                }
+            }
+            Token::Placeholder => {
+                let any_char = mode == Mode::ConditionKey || t + 1 == tokens.len();
+                let fits = if any_char {
+                    before_end
+                } else {
+                    before_end & !subject.colons
+                };
+                // p fits when a run of fitting characters from p reaches a q > p where the rest
+                // may start: seeds are the last characters of such runs, and each run is filled
+                // from its seed towards its start, that is towards higher bits. Adding a seed to
+                // its run clears the run from the seed up (`!` keeps those bits); several seeds
+                // in a run leave all but the lowest set, which `| seeds` restores.
+                let seeds = (next << 1) & fits;
+                (fits & !fits.wrapping_add(seeds)) | seeds
+            }
+        };
+    }
+    next & bit(0) != 0
 }
 
 /// An ARN format compiled once at catalog load, since classifying an ARN tries every
@@ -123,7 +231,7 @@ impl Alternative {
                     .checked_sub(lit.len())
                     .filter(|_| rest.ends_with(&**lit))
             } else {
-                rest.find(&**lit)
+                crate::text::find(rest, lit)
             };
             match found {
                 Some(at) => rest = &rest[at + lit.len()..],
@@ -158,10 +266,10 @@ impl ArnFormat {
 
     /// If `arn` matches, how specific the match is: the number of literal bytes in the
     /// best matching alternative. `None` if no alternative matches.
-    pub(crate) fn specificity(&self, arn: &str) -> Option<usize> {
+    pub(crate) fn specificity(&self, arn: &Subject) -> Option<usize> {
         self.alternatives
             .iter()
-            .filter(|alt| alt.may_match(arn) && matches_tokens(&alt.tokens, arn, Mode::Arn))
+            .filter(|alt| alt.may_match(arn.text) && matches_tokens(&alt.tokens, arn, Mode::Arn))
             .map(|alt| alt.literal_len)
             .max()
     }
@@ -169,7 +277,7 @@ impl ArnFormat {
 
 #[cfg(test)]
 fn arn_specificity(format: &str, arn: &str) -> Option<usize> {
-    ArnFormat::new(format).specificity(arn)
+    ArnFormat::new(format).specificity(&Subject::new(arn))
 }
 
 /// Whether a concrete condition key (or the template itself) matches a catalog key template.
@@ -180,7 +288,7 @@ pub(crate) fn condition_key_matches(template: &str, key: &str) -> bool {
     (template.contains("${") || template.contains('<'))
         && matches_tokens(
             &tokenize(template, Mode::ConditionKey),
-            key,
+            &Subject::new(key),
             Mode::ConditionKey,
         )
 }
@@ -212,6 +320,44 @@ pub(crate) fn wildcard_matches(pattern: &str, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bit-set programme answers as the row programme does, on random templates and texts
+    /// made of the characters that matter (separators, placeholders, case).
+    #[test]
+    fn the_bit_programme_agrees_with_the_rows() {
+        let mut rng = crate::bench::generate::Rng::new(7);
+        let pieces = [
+            "a", "B", "b", ":", "/", "${X}", "*", "<k>", "ab", "::", "a:",
+        ];
+        let chars = [b'a', b'b', b'B', b':', b'/'];
+        for _ in 0..20_000 {
+            let mut template = String::new();
+            for _ in 0..rng.below(7) {
+                template.push_str(pieces[rng.below(pieces.len() as u64) as usize]);
+            }
+            let longest = if rng.below(8) == 0 { 127 } else { 12 };
+            let len = rng.below(longest) as usize;
+            let text: String = (0..len)
+                .map(|_| chars[rng.below(chars.len() as u64) as usize] as char)
+                .collect();
+            for mode in [Mode::Arn, Mode::ConditionKey] {
+                let tokens = tokenize(&template, mode);
+                let n = text.len();
+                let rows = programme(
+                    &tokens,
+                    &text,
+                    mode,
+                    &mut vec![false; n + 1],
+                    &mut vec![false; n + 1],
+                );
+                assert_eq!(
+                    bit_programme(&tokens, &Subject::new(&text), mode),
+                    rows,
+                    "{template:?} {text:?} {mode:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn tokenizes_placeholders_stars_and_broken_templates() {

@@ -57,7 +57,7 @@ pub fn map_call(call: &ApiCall, catalog: &Catalog) -> Mapped {
     }
     let req: Value = call
         .request_parameters
-        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+        .and_then(|raw| serde_json::from_str(raw).ok())
         .unwrap_or(Value::Null);
     let ctx = Ctx {
         call,

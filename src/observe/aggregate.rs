@@ -4,14 +4,18 @@
 //! Two layers. A [`Folder`] lives on one worker thread for many files: it interns strings and
 //! remembers what each distinct call maps to, so the hot path (millions of events, few distinct
 //! calls) neither allocates nor re-runs the mapping: per event it hashes the call's mapping inputs
-//! and bumps counters keyed by small integers. At the end of a file its counters become an
-//! [`Aggregate`], keyed by strings, which the writer merges and stores.
+//! and bumps counters keyed by small integers. At the end of a file its counters become a
+//! [`FileEvidence`] with its own copy of the strings, which the writer merges and stores.
+//! [`Aggregate`] is the same fold without caches, keyed by strings: the reference for tests.
 
+use super::evidence::{FileEvidence, Span};
+use super::hashing::BuildWordHasher;
 use crate::call::{ApiCall, Principal, PrincipalKind};
 use crate::catalog::Catalog;
 use crate::mapping::{map_call, Mapped};
 use crate::store::{EvidenceRow, UngrantedRow};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use xxhash_rust::xxh3::Xxh3Builder;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -31,52 +35,99 @@ struct UngrantedKey {
     error_code: String,
 }
 
-#[derive(Debug, Clone)]
-struct Seen {
-    count: i64,
-    first: String,
-    last: String,
-    example: String,
+/// An event time or id, kept inline when short (times are 20 bytes, ids 36): every evidence key
+/// of every file keeps three, and allocating each was a large part of folding.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Stamp {
+    Inline(u8, [u8; STAMP_INLINE]),
+    Heap(Box<str>),
 }
 
-/// Replaces `s` by `with`, reusing its buffer (times and ids are short: no allocation once grown).
-fn set(s: &mut String, with: &str) {
-    s.clear();
-    s.push_str(with);
+const STAMP_INLINE: usize = 39;
+
+impl Stamp {
+    fn new(s: &str) -> Self {
+        match u8::try_from(s.len()) {
+            Ok(len) if s.len() <= STAMP_INLINE => {
+                let mut bytes = [0; STAMP_INLINE];
+                bytes[..s.len()].copy_from_slice(s.as_bytes());
+                Stamp::Inline(len, bytes)
+            }
+            _ => Stamp::Heap(s.into()),
+        }
+    }
+
+    /// The bytes of the text: they order as the text does.
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Stamp::Inline(len, bytes) => &bytes[..usize::from(*len)],
+            Stamp::Heap(s) => s.as_bytes(),
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Made from a `str` and never cut: always valid.
+        std::str::from_utf8(self.bytes()).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
+}
+
+/// How often a key was seen, when first and last, and the id of the first event (on a tie, the
+/// event met first keeps it).
+#[derive(Debug, Clone)]
+pub(crate) struct Seen {
+    pub(crate) count: i64,
+    pub(crate) first: Stamp,
+    pub(crate) last: Stamp,
+    pub(crate) example: Stamp,
 }
 
 impl Seen {
     fn new(call: &ApiCall) -> Self {
         Seen {
             count: 0,
-            first: call.event_time.to_string(),
-            last: call.event_time.to_string(),
-            example: call.event_id.to_string(),
+            first: Stamp::new(call.event_time),
+            last: Stamp::new(call.event_time),
+            example: Stamp::new(call.event_id),
         }
     }
 
-    fn add(&mut self, call: &ApiCall) {
+    /// Counts `call`; true when it is the new example (the earliest call), whose origin (event
+    /// name, rule) the key then takes too.
+    fn add(&mut self, call: &ApiCall) -> bool {
         self.count += 1;
+        let time = call.event_time.as_bytes();
+        if time > self.last.bytes() {
+            self.last = Stamp::new(call.event_time);
+        }
         // Ties on time go to the smaller event id, so the example does not depend on the order
         // in which workers and batches met the events.
-        if (call.event_time, call.event_id) < (self.first.as_str(), self.example.as_str()) {
-            set(&mut self.first, call.event_time);
-            set(&mut self.example, call.event_id);
+        let earlier = (time, call.event_id.as_bytes()) < (self.first.bytes(), self.example.bytes());
+        if earlier {
+            self.first = Stamp::new(call.event_time);
+            self.example = Stamp::new(call.event_id);
         }
-        if call.event_time > self.last.as_str() {
-            set(&mut self.last, call.event_time);
-        }
+        earlier
     }
 
-    fn merge(&mut self, other: Seen) {
+    /// Adds `other` up; true when its example is the earlier one (see [`Seen::add`]).
+    pub(crate) fn merge(&mut self, other: &Seen) -> bool {
         self.count += other.count;
-        if (&other.first, &other.example) < (&self.first, &self.example) {
-            self.first = other.first;
-            self.example = other.example;
+        if other.last.bytes() > self.last.bytes() {
+            self.last = other.last.clone();
         }
-        if other.last > self.last {
-            self.last = other.last;
+        let earlier = (other.first.bytes(), other.example.bytes())
+            < (self.first.bytes(), self.example.bytes());
+        if earlier {
+            self.first = other.first.clone();
+            self.example = other.example.clone();
         }
+        earlier
     }
 }
 
@@ -105,7 +156,7 @@ impl EventCounts {
     }
 }
 
-/// Evidence from some calls, ready to be merged with more and written.
+/// Evidence from some calls, folded without caches: what the [`Folder`] must agree with.
 #[derive(Debug, Default)]
 pub struct Aggregate {
     evidence: HashMap<EvidenceKey, (Seen, String, String, String), Xxh3Builder>,
@@ -135,18 +186,19 @@ impl Aggregate {
                         condition: g.condition,
                         error_code: error_code.clone(),
                     };
-                    self.evidence
-                        .entry(key)
-                        .or_insert_with(|| {
-                            (
-                                Seen::new(call),
-                                call.event_source.to_string(),
-                                call.event_name.to_string(),
-                                g.rule,
-                            )
-                        })
-                        .0
-                        .add(call);
+                    let entry = self.evidence.entry(key).or_insert_with(|| {
+                        (
+                            Seen::new(call),
+                            call.event_source.to_string(),
+                            call.event_name.to_string(),
+                            g.rule.clone(),
+                        )
+                    });
+                    if entry.0.add(call) {
+                        entry.1 = call.event_source.to_string();
+                        entry.2 = call.event_name.to_string();
+                        entry.3 = g.rule;
+                    }
                 }
                 return;
             }
@@ -165,51 +217,17 @@ impl Aggregate {
             event_name: call.event_name.to_string(),
             error_code,
         };
-        self.ungranted
+        let entry = self
+            .ungranted
             .entry(key)
-            .or_insert_with(|| (Seen::new(call), kind, reason))
-            .0
-            .add(call);
-    }
-
-    pub fn merge(&mut self, other: Aggregate) {
-        for (k, v) in other.evidence {
-            match self.evidence.get_mut(&k) {
-                Some(mine) => mine.0.merge(v.0),
-                None => {
-                    self.evidence.insert(k, v);
-                }
-            }
+            .or_insert_with(|| (Seen::new(call), kind, reason.clone()));
+        if entry.0.add(call) {
+            (entry.1, entry.2) = (kind, reason);
         }
-        for (k, v) in other.ungranted {
-            match self.ungranted.get_mut(&k) {
-                Some(mine) => mine.0.merge(v.0),
-                None => {
-                    self.ungranted.insert(k, v);
-                }
-            }
-        }
-        self.counts.merge(&other.counts);
     }
 
-    /// Distinct keys held: the measure of the memory an aggregate takes.
-    pub fn len(&self) -> usize {
-        self.evidence.len() + self.ungranted.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn roles(&self) -> impl Iterator<Item = &str> {
-        self.evidence
-            .keys()
-            .map(|k| k.role_arn.as_str())
-            .chain(self.ungranted.keys().map(|k| k.role_arn.as_str()))
-    }
-
-    /// The rows to write, in primary-key order (so the upserts walk the B-tree in order instead
-    /// of touching its pages at random), leaving the counts in place.
+    /// The rows, evidence in primary-key order as the writer is given it, leaving the counts in
+    /// place.
     pub fn take_rows(&mut self) -> (Vec<EvidenceRow>, Vec<UngrantedRow>) {
         let mut evidence: Vec<EvidenceRow> = self
             .evidence
@@ -221,9 +239,9 @@ impl Aggregate {
                 condition: k.condition,
                 error_code: k.error_code,
                 count: seen.count,
-                first_seen: seen.first,
-                last_seen: seen.last,
-                example_event_id: seen.example,
+                first_seen: seen.first.as_str().to_string(),
+                last_seen: seen.last.as_str().to_string(),
+                example_event_id: seen.example.as_str().to_string(),
                 event_source,
                 event_name,
                 rule,
@@ -256,9 +274,9 @@ impl Aggregate {
                 kind: kind.to_string(),
                 reason,
                 count: seen.count,
-                first_seen: seen.first,
-                last_seen: seen.last,
-                example_event_id: seen.example,
+                first_seen: seen.first.as_str().to_string(),
+                last_seen: seen.last.as_str().to_string(),
+                example_event_id: seen.example.as_str().to_string(),
             })
             .collect();
         (evidence, ungranted)
@@ -270,8 +288,9 @@ type Id = u32;
 /// Strings seen by one worker, by number.
 #[derive(Debug, Default)]
 struct Interner {
-    ids: HashMap<Box<str>, Id, Xxh3Builder>,
-    strings: Vec<Box<str>>,
+    /// Each string is allocated once, shared by the map and the list.
+    ids: HashMap<Arc<str>, Id, BuildWordHasher>,
+    strings: Vec<Arc<str>>,
 }
 
 impl Interner {
@@ -280,8 +299,9 @@ impl Interner {
             return id;
         }
         let id = self.strings.len() as Id;
-        self.strings.push(s.into());
-        self.ids.insert(s.into(), id);
+        let shared: Arc<str> = s.into();
+        self.strings.push(shared.clone());
+        self.ids.insert(shared, id);
         id
     }
 
@@ -327,13 +347,15 @@ pub struct Folder<'c> {
     catalog: &'c Catalog,
     strings: Interner,
     /// By the 128-bit hash of the call's mapping inputs (the same hash that tells files apart).
-    memo: HashMap<u128, Memo, Xxh3Builder>,
+    memo: HashMap<u128, Memo, BuildWordHasher>,
     key: Vec<u8>,
-    evidence: HashMap<EvidenceIds, (Seen, Id, Id, Id), Xxh3Builder>,
-    ungranted: HashMap<UngrantedIds, (Seen, &'static str, Id), Xxh3Builder>,
+    evidence: HashMap<EvidenceIds, (Seen, Id, Id, Id), BuildWordHasher>,
+    ungranted: HashMap<UngrantedIds, (Seen, &'static str, Id), BuildWordHasher>,
     counts: EventCounts,
     /// The id of "" (no error code) in `strings`.
     no_error: Id,
+    /// Where each string went in the file evidence being finished (by id).
+    file_spans: Vec<Option<Span>>,
 }
 
 impl<'c> Folder<'c> {
@@ -349,6 +371,7 @@ impl<'c> Folder<'c> {
             evidence: HashMap::default(),
             ungranted: HashMap::default(),
             counts: EventCounts::default(),
+            file_spans: Vec::new(),
         }
     }
 
@@ -393,11 +416,12 @@ impl<'c> Folder<'c> {
         match mapped {
             Mapping::Grants(grants) => {
                 for g in grants {
-                    evidence
+                    let entry = evidence
                         .entry((role, g.action, g.resource, g.condition, error))
-                        .or_insert_with(|| (Seen::new(call), source, name, g.rule))
-                        .0
-                        .add(call);
+                        .or_insert_with(|| (Seen::new(call), source, name, g.rule));
+                    if entry.0.add(call) {
+                        (entry.1, entry.2, entry.3) = (source, name, g.rule);
+                    }
                 }
             }
             Mapping::Ungranted { kind, reason } => {
@@ -406,11 +430,12 @@ impl<'c> Folder<'c> {
                 } else {
                     counts.unmapped += 1;
                 }
-                ungranted
+                let entry = ungranted
                     .entry((role, source, name, error))
-                    .or_insert_with(|| (Seen::new(call), kind, *reason))
-                    .0
-                    .add(call);
+                    .or_insert_with(|| (Seen::new(call), kind, *reason));
+                if entry.0.add(call) {
+                    (entry.1, entry.2) = (kind, *reason);
+                }
             }
         }
     }
@@ -433,7 +458,7 @@ impl<'c> Folder<'c> {
         put(call.recipient_account.unwrap_or("\u{1}"));
         put(call.principal_account.unwrap_or("\u{1}"));
         put(call.invoked_by.unwrap_or("\u{1}"));
-        put(call.request_parameters.map(|r| r.get()).unwrap_or("\u{1}"));
+        put(call.request_parameters.unwrap_or("\u{1}"));
         for r in &call.resources {
             put(r.arn);
             put(r.resource_type.unwrap_or("\u{1}"));
@@ -477,38 +502,26 @@ impl<'c> Folder<'c> {
         self.counts = EventCounts::default();
     }
 
-    /// The current file's evidence, by strings; the folder is ready for the next file.
-    pub fn finish(&mut self) -> Aggregate {
-        let s = &self.strings;
-        let text = |id: Id| s.get(id).to_string();
-        let mut out = Aggregate {
-            counts: std::mem::take(&mut self.counts),
-            ..Aggregate::default()
+    /// The current file's evidence, with its own copy of the strings it names (the folder's
+    /// may be dropped before the writer is done with it); the folder is ready for the next file.
+    pub fn finish(&mut self) -> FileEvidence {
+        let mut out = FileEvidence::new(std::mem::take(&mut self.counts));
+        self.file_spans.clear();
+        self.file_spans.resize(self.strings.strings.len(), None);
+        let mut put = |id: Id, out: &mut FileEvidence| {
+            *self.file_spans[id as usize].get_or_insert_with(|| out.put(self.strings.get(id)))
         };
         for ((role, action, resource, condition, error), (seen, source, name, rule)) in
             self.evidence.drain()
         {
-            out.evidence.insert(
-                EvidenceKey {
-                    role_arn: text(role),
-                    action: text(action),
-                    resource: text(resource),
-                    condition: text(condition),
-                    error_code: text(error),
-                },
-                (seen, text(source), text(name), text(rule)),
-            );
+            let key = [role, action, resource, condition, error].map(|id| put(id, &mut out));
+            let [source, name, rule] = [source, name, rule].map(|id| put(id, &mut out));
+            out.grant(key, [source, name, rule], seen, &mut self.key);
         }
         for ((role, source, name, error), (seen, kind, reason)) in self.ungranted.drain() {
-            out.ungranted.insert(
-                UngrantedKey {
-                    role_arn: text(role),
-                    event_source: text(source),
-                    event_name: text(name),
-                    error_code: text(error),
-                },
-                (seen, kind, text(reason)),
-            );
+            let key = [role, source, name, error].map(|id| put(id, &mut out));
+            let reason = put(reason, &mut out);
+            out.no_grant(key, kind, reason, seen, &mut self.key);
         }
         if self.memo.len() > CACHE_LIMIT || self.strings.strings.len() > CACHE_LIMIT {
             self.memo = HashMap::default();
@@ -524,9 +537,11 @@ mod tests {
     use super::*;
     use crate::source::cloudtrail;
 
-    /// Every fixture event folded through the cached path gives exactly the uncached evidence.
+    /// Every fixture event folded through the cached path, file by file, then merged as a batch
+    /// is, gives exactly the uncached evidence.
     #[test]
     fn the_folder_agrees_with_the_reference_fold() {
+        use crate::store::BatchRows;
         let catalog = crate::catalog::embedded();
         let root =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fleet/trail");
@@ -534,7 +549,7 @@ mod tests {
         assert!(files.len() > 10);
         let mut reference = Aggregate::default();
         let mut folder = Folder::new(catalog);
-        let mut folded = Aggregate::default();
+        let mut per_file = Vec::new();
         for path in files {
             let bytes = crate::source::local::read_unit(&path).unwrap();
             cloudtrail::decode(&bytes, &mut |c| {
@@ -542,40 +557,55 @@ mod tests {
                 folder.add(c);
             })
             .unwrap();
-            folded.merge(folder.finish());
+            per_file.push(folder.finish());
         }
-        assert_eq!(reference.counts, folded.counts);
-        let sorted = |a: &mut Aggregate| {
-            let (mut e, mut u) = a.take_rows();
-            e.sort_by(|x, y| {
-                (
-                    &x.role_arn,
-                    &x.action,
-                    &x.resource,
-                    &x.condition,
-                    &x.error_code,
-                )
-                    .cmp(&(
-                        &y.role_arn,
-                        &y.action,
-                        &y.resource,
-                        &y.condition,
-                        &y.error_code,
-                    ))
-            });
-            u.sort_by(|x, y| {
-                (&x.role_arn, &x.event_source, &x.event_name, &x.error_code).cmp(&(
-                    &y.role_arn,
-                    &y.event_source,
-                    &y.event_name,
-                    &y.error_code,
-                ))
-            });
-            (e, u)
+        let merged = super::super::evidence::merge(&per_file);
+        assert_eq!(reference.counts, merged.counts);
+        let (want_e, mut want_u) = reference.take_rows();
+        let got_e: Vec<EvidenceRow> = merged
+            .evidence()
+            .map(|r| EvidenceRow {
+                role_arn: r.role_arn.to_string(),
+                action: r.action.to_string(),
+                resource: r.resource.to_string(),
+                condition: r.condition.to_string(),
+                error_code: r.error_code.to_string(),
+                count: r.count,
+                first_seen: r.first_seen.to_string(),
+                last_seen: r.last_seen.to_string(),
+                example_event_id: r.example_event_id.to_string(),
+                event_source: r.event_source.to_string(),
+                event_name: r.event_name.to_string(),
+                rule: r.rule.to_string(),
+            })
+            .collect();
+        let mut got_u: Vec<UngrantedRow> = merged
+            .ungranted()
+            .map(|r| UngrantedRow {
+                role_arn: r.role_arn.to_string(),
+                event_source: r.event_source.to_string(),
+                event_name: r.event_name.to_string(),
+                error_code: r.error_code.to_string(),
+                kind: r.kind.to_string(),
+                reason: r.reason.to_string(),
+                count: r.count,
+                first_seen: r.first_seen.to_string(),
+                last_seen: r.last_seen.to_string(),
+                example_event_id: r.example_event_id.to_string(),
+            })
+            .collect();
+        let key = |u: &UngrantedRow| {
+            (
+                u.role_arn.clone(),
+                u.event_source.clone(),
+                u.event_name.clone(),
+                u.error_code.clone(),
+            )
         };
-        let (want_e, want_u) = sorted(&mut reference);
-        let (got_e, got_u) = sorted(&mut folded);
+        want_u.sort_by_key(key);
+        got_u.sort_by_key(key);
         assert!(want_e.len() > 20, "the fixture yields evidence");
+        // Both in primary-key order.
         assert_eq!(want_e, got_e);
         assert_eq!(want_u, got_u);
     }

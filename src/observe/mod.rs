@@ -10,6 +10,8 @@
 //! database is consistent at every commit, so even SIGKILL loses only the files in flight).
 
 pub mod aggregate;
+pub mod evidence;
+mod hashing;
 pub mod live;
 mod progress;
 mod summary;
@@ -23,7 +25,8 @@ use crate::catalog;
 use crate::source::s3::{self, S3Source, TrailLocation, TrailObject};
 use crate::source::{cloudtrail, local, SkipReason, Skipped};
 use crate::store::{ObservedFile, Store};
-use aggregate::{Aggregate, Folder};
+use aggregate::Folder;
+use evidence::FileEvidence;
 use rayon::prelude::*;
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -67,7 +70,7 @@ impl Unit {
 enum FileOutcome {
     Done {
         file: ObservedFile,
-        aggregate: Box<Aggregate>,
+        evidence: Box<FileEvidence>,
         stats: cloudtrail::DecodeStats,
     },
     AlreadyObserved,
@@ -76,10 +79,12 @@ enum FileOutcome {
     NotStarted,
 }
 
-/// Commit after this many files or distinct evidence keys, whichever comes first: few enough that
-/// an interrupted run loses little and a batch stays small in memory.
+/// Commit after this many files or evidence keys (counted per file), whichever comes first: few
+/// enough that an interrupted run loses little and a batch stays small in memory, many enough
+/// that commits are few: each rewrites every page of the evidence table its keys touch, and keys
+/// are spread all over it, so a commit costs more the fewer rows it carries per page.
 const BATCH_FILES: usize = 64;
-const BATCH_KEYS: usize = 8_000;
+const BATCH_KEYS: usize = 64_000;
 /// Files in flight between the workers and the writer.
 const CHANNEL_FILES: usize = 8;
 
@@ -142,6 +147,8 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
     let stop = Arc::new(AtomicBool::new(false));
     let signals = watch_signals(stop.clone());
     let bar = progress::Progress::new(opts.progress, units.len() as u64);
+    // Files whose outcome has not come yet (each unit sends exactly one).
+    let mut unreceived = units.len();
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, FileOutcome)>(CHANNEL_FILES);
     let window = opts.window.clone();
@@ -163,42 +170,51 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
     });
 
     // Per file until committed: a file another observe commits meanwhile must be left out whole.
-    let mut batch: Vec<(ObservedFile, Aggregate)> = Vec::new();
+    let mut batch: Vec<(ObservedFile, FileEvidence)> = Vec::new();
     let mut batch_keys = 0;
     let mut roles = BTreeSet::new();
     // Commits run beside the receiving loop: the workers go on while SQLite writes a batch.
     let store = Arc::new(store);
     let (commit_tx, commit_rx) = tokio::sync::mpsc::channel(1);
-    let committer = tokio::spawn(commit_batches(store.clone(), commit_rx));
+    let committing = Arc::new(AtomicBool::new(false));
+    let committer = tokio::spawn(commit_batches(store.clone(), commit_rx, committing.clone()));
     while let Some((path, outcome)) = rx.recv().await {
+        unreceived = unreceived.saturating_sub(1);
         match outcome {
             FileOutcome::AlreadyObserved => summary.files_already_observed += 1,
             FileOutcome::Skipped(s) => summary.skipped.push(s),
             FileOutcome::NotStarted => summary.files_not_started += 1,
             FileOutcome::Done {
                 file,
-                aggregate,
+                evidence,
                 stats,
             } => {
                 summary.files_read += 1;
                 summary.add_decode(&path, &stats);
                 bar.events(stats.events);
-                for role in aggregate.roles() {
+                for role in evidence.roles() {
                     if !roles.contains(role) {
                         roles.insert(role.to_string());
                     }
                 }
-                batch_keys += aggregate.len();
-                batch.push((file, *aggregate));
-                if batch.len() >= BATCH_FILES || batch_keys >= BATCH_KEYS {
-                    if commit_tx.send(std::mem::take(&mut batch)).await.is_err() {
-                        break; // the committer failed: its error is returned below
-                    }
-                    batch_keys = 0;
-                }
+                batch_keys += evidence.len();
+                batch.push((file, *evidence));
             }
         }
         bar.file_done();
+        let full = batch.len() >= BATCH_FILES || batch_keys >= BATCH_KEYS;
+        // Near the end, what has come is committed whenever the committer is free: once the
+        // last file is read, only what came during the last commit is left to wait for.
+        let tail = unreceived < BATCH_FILES
+            && !batch.is_empty()
+            && !committing.load(Ordering::Acquire)
+            && commit_tx.capacity() > 0;
+        if full || tail {
+            if commit_tx.send(std::mem::take(&mut batch)).await.is_err() {
+                break; // the committer failed: its error is returned below
+            }
+            batch_keys = 0;
+        }
     }
     let interrupted = stop.load(Ordering::Relaxed);
     if !batch.is_empty() {
@@ -282,13 +298,18 @@ struct Committed {
     left_out_events: u64,
 }
 
+/// Commits batches as they come; `committing` is set while one is being written.
 async fn commit_batches(
     store: Arc<Store>,
-    mut batches: tokio::sync::mpsc::Receiver<Vec<(ObservedFile, Aggregate)>>,
+    mut batches: tokio::sync::mpsc::Receiver<Vec<(ObservedFile, FileEvidence)>>,
+    committing: Arc<AtomicBool>,
 ) -> anyhow::Result<Committed> {
     let mut done = Committed::default();
     while let Some(mut batch) = batches.recv().await {
-        flush(&store, &mut batch, &mut done).await?;
+        committing.store(true, Ordering::Release);
+        let flushed = flush(&store, &mut batch, &mut done).await;
+        committing.store(false, Ordering::Release);
+        flushed?;
     }
     Ok(done)
 }
@@ -297,30 +318,34 @@ async fn commit_batches(
 /// database committed meanwhile is left out and counted as already observed: never twice.
 async fn flush(
     store: &Store,
-    batch: &mut Vec<(ObservedFile, Aggregate)>,
+    batch: &mut Vec<(ObservedFile, FileEvidence)>,
     done: &mut Committed,
 ) -> anyhow::Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
     let files: Vec<ObservedFile> = batch.iter().map(|(f, _)| f.clone()).collect();
-    let mut merged = Aggregate::default();
+    let mut counts = aggregate::EventCounts::default();
     let left_out = store
         .write_batch(&files, |fresh| {
-            for ((_, aggregate), new) in batch.drain(..).zip(fresh) {
-                if *new {
-                    merged.merge(aggregate);
-                }
-            }
-            merged.take_rows()
+            let merged = evidence::merge(
+                batch
+                    .iter()
+                    .zip(fresh)
+                    .filter(|(_, new)| **new)
+                    .map(|((_, evidence), _)| evidence),
+            );
+            counts = merged.counts.clone();
+            merged
         })
         .await?;
+    batch.clear();
     for i in left_out {
         done.left_out_files += 1;
         done.left_out_events += files[i].events as u64;
     }
     // Counted only once committed, so an interrupted run's summary matches its database.
-    done.counts.merge(&merged.counts);
+    done.counts.merge(&counts);
     Ok(())
 }
 
@@ -328,6 +353,9 @@ async fn flush(
 struct Worker<'c> {
     folder: Folder<'c>,
     raw: Vec<u8>,
+    /// Decompressed text, a piece at a time (the hot path).
+    piece: Vec<u8>,
+    /// A whole decompressed file, when it must be read by the slow path.
     text: Vec<u8>,
 }
 
@@ -336,6 +364,7 @@ impl<'c> Worker<'c> {
         Worker {
             folder: Folder::new(catalog),
             raw: Vec::new(),
+            piece: Vec::new(),
             text: Vec::new(),
         }
     }
@@ -403,48 +432,47 @@ impl<'c> Worker<'c> {
             })
         };
         let size = self.raw.len() as i64;
-        let bytes: &[u8] = if self.raw.starts_with(&[0x1f, 0x8b]) {
-            if let Err((reason, detail)) = local::decompress_into(&self.raw, &mut self.text) {
-                return skipped(reason, detail);
-            }
-            &self.text
-        } else {
-            &self.raw
-        };
+        let gzipped = self.raw.starts_with(&[0x1f, 0x8b]);
         let folder = &mut self.folder;
-        let fold = |folder: &mut Folder, call: &crate::call::ApiCall| {
-            if window.contains(call.event_time) {
-                folder.add(call)
-            } else {
-                folder.outside_window()
-            }
+        let fast = if gzipped {
+            cloudtrail::decode_delivery_gz(&self.raw, &mut self.piece, &mut |c| {
+                fold(folder, window, c)
+            })
+        } else {
+            cloudtrail::decode_delivery(&self.raw, &mut |c| fold(folder, window, c))
         };
-        let decoded = match cloudtrail::decode_delivery(bytes, &mut |c| fold(folder, c)) {
+        let decoded = match fast {
             Some(stats) => Ok(stats),
             None => {
-                // Not a whole delivery document: what the fast path folded is dropped and the
-                // file is read event by event, which isolates damaged events.
+                // Not a whole delivery document the scanner reads: what it folded is dropped and
+                // the file is read again by the serde_json decoder, event by event where need
+                // be, which isolates damaged events (and names what is wrong with the file).
                 folder.discard();
-                cloudtrail::decode(bytes, &mut |c| fold(folder, c))
+                let bytes: &[u8] = if gzipped {
+                    if let Err((reason, detail)) = local::decompress_into(&self.raw, &mut self.text)
+                    {
+                        return skipped(reason, detail);
+                    }
+                    &self.text
+                } else {
+                    &self.raw
+                };
+                cloudtrail::decode(bytes, &mut |c| fold(folder, window, c))
             }
         };
         // Big files leave big buffers: do not keep more than a typical file's worth per worker.
-        let shrink = |b: &mut Vec<u8>| {
+        for b in [&mut self.raw, &mut self.text, &mut self.piece] {
             if b.capacity() > KEEP_BUFFER {
                 *b = Vec::new();
             }
-        };
+        }
         let stats = match decoded {
             Ok(stats) => stats,
             Err(reason) => {
                 self.folder.discard();
-                shrink(&mut self.raw);
-                shrink(&mut self.text);
                 return skipped(reason, "no content".to_string());
             }
         };
-        shrink(&mut self.raw);
-        shrink(&mut self.text);
         if let Some(reason) = stats.unit_failure() {
             self.folder.discard();
             let detail = stats
@@ -460,9 +488,18 @@ impl<'c> Worker<'c> {
                 size,
                 events: stats.events as i64,
             },
-            aggregate: Box::new(self.folder.finish()),
+            evidence: Box::new(self.folder.finish()),
             stats,
         }
+    }
+}
+
+/// Folds one call, or counts it as outside the time window.
+fn fold(folder: &mut Folder, window: &TimeWindow, call: &crate::call::ApiCall) {
+    if window.contains(call.event_time) {
+        folder.add(call)
+    } else {
+        folder.outside_window()
     }
 }
 

@@ -10,6 +10,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 
+mod records;
+
 /// What became of the events of one unit.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct DecodeStats {
@@ -110,101 +112,75 @@ fn decode_records_in_one_pass(
     let records = serde_json::from_str::<Delivery>(text).ok()?.records?;
     let mut stats = DecodeStats::default();
     for raw in &records {
-        emit(raw, sink, &mut stats);
+        emit_raw(raw, sink, &mut stats);
     }
     Some(stats)
 }
 
-/// The delivery format `{"Records":[…]}`, streamed: each event goes to the sink as soon as it is
-/// parsed, with no list of events held. Returns `None` when the document is not a whole, valid
-/// delivery document; **the sink may then already have seen some events**, so the caller must
-/// discard what it made of them and fall back to [`decode`]. For callers that fold per unit and
-/// can drop a unit's result (observe), this is the fastest path.
+/// The delivery format `{"Records":[…]}`, read in one pass by a scanner that borrows the fields
+/// a call is made of and only checks the rest: the hot path of observe. Each event goes to the
+/// sink as soon as it is read, with no list of events held. Returns `None` when the document is
+/// not a whole, valid delivery document, or holds anything the scanner leaves to serde_json
+/// (escapes in the fields it reads, other top-level keys, deep nesting); **the sink may then
+/// already have seen some events**, so the caller must discard what it made of them and fall back
+/// to [`decode`], which gives serde_json's answer. When it returns `Some`, it is exactly what
+/// [`decode`] would have returned (`tests/fuzz_decoder.rs` checks that they agree).
 pub fn decode_delivery(bytes: &[u8], sink: &mut dyn FnMut(&ApiCall<'_>)) -> Option<DecodeStats> {
-    use serde::de::{
-        DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
-    };
-    use std::fmt;
+    records::scan(bytes, sink)
+}
 
-    struct Doc<'s, 'f> {
-        sink: &'s mut (dyn FnMut(&ApiCall<'_>) + 'f),
-        stats: DecodeStats,
-        records: bool,
-    }
-    struct Records<'d, 's, 'f>(&'d mut Doc<'s, 'f>);
+/// Decompressed text is read in pieces of this size: small enough to stay in the core's cache
+/// between the decompressor writing it and the scanner reading it.
+const PIECE: usize = 256 << 10;
 
-    impl<'de> Visitor<'de> for &mut Doc<'_, '_> {
-        type Value = ();
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a CloudTrail delivery document")
+/// [`decode_delivery`] of a gzipped document, read while it is decompressed, a piece at a time,
+/// through `window` (kept by the caller from file to file): the whole text is never in memory.
+/// `None` also when the gzip stream is damaged or too large; the caller falls back as for
+/// [`decode_delivery`], decompressing the whole file to report what is wrong with it.
+pub fn decode_delivery_gz(
+    raw: &[u8],
+    window: &mut Vec<u8>,
+    sink: &mut dyn FnMut(&ApiCall<'_>),
+) -> Option<DecodeStats> {
+    decode_gz_in_pieces(raw, window, PIECE, sink)
+}
+
+fn decode_gz_in_pieces(
+    raw: &[u8],
+    window: &mut Vec<u8>,
+    piece: usize,
+    sink: &mut dyn FnMut(&ApiCall<'_>),
+) -> Option<DecodeStats> {
+    let mut gz = super::local::Gunzip::new(raw);
+    let mut reader = records::Reader::new();
+    // Bytes at the start of `window` given to the reader but not consumed: an unfinished unit.
+    let mut held = 0;
+    let mut want = piece;
+    loop {
+        if window.len() < held + want {
+            window.resize(held + want, 0);
         }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-            // The same keys as `Envelope`, with the same types, so that the documents refused
-            // here are exactly those the event-by-event path refuses or reads another way.
-            let (mut events, mut source) = (false, false);
-            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                match key.as_ref() {
-                    "Records" if self.records => return Err(A::Error::duplicate_field("Records")),
-                    "Records" => {
-                        self.records = true;
-                        map.next_value_seed(Records(self))?;
-                    }
-                    "Events" if events => return Err(A::Error::duplicate_field("Events")),
-                    "Events" => {
-                        events = true;
-                        map.next_value::<Option<Vec<LookupEvent<'de>>>>()?;
-                    }
-                    "eventSource" if source => {
-                        return Err(A::Error::duplicate_field("eventSource"))
-                    }
-                    "eventSource" => {
-                        source = true;
-                        map.next_value::<Option<&'de RawValue>>()?;
-                    }
-                    _ => {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
+        let got = gz.read(&mut window[held..held + want])?;
+        let last = got < want;
+        held += got;
+        let text = match std::str::from_utf8(&window[..held]) {
+            Ok(text) => text,
+            // A character cut by the end of the piece: its end comes with the next one.
+            Err(e) if e.error_len().is_none() && !last => {
+                std::str::from_utf8(&window[..e.valid_up_to()]).ok()?
             }
-            Ok(())
+            Err(_) => return None,
+        };
+        let used = reader.feed(text, last, sink).ok()?;
+        if last {
+            return reader.finish();
         }
+        window.copy_within(used..held, 0);
+        held -= used;
+        // A unit longer than a piece is read again from its start with each new piece: reading
+        // as much again as is held keeps that linear.
+        want = piece.max(held);
     }
-
-    impl<'de> DeserializeSeed<'de> for Records<'_, '_, '_> {
-        type Value = ();
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_seq(self)
-        }
-    }
-
-    impl<'de> Visitor<'de> for Records<'_, '_, '_> {
-        type Value = ();
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a list of CloudTrail events")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            while let Some(raw) = seq.next_element::<RawEvent<'de>>()? {
-                emit(&raw, self.0.sink, &mut self.0.stats);
-            }
-            Ok(())
-        }
-    }
-
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let text = bytes.trim_ascii_start();
-    if !text.starts_with(b"{") {
-        return None;
-    }
-    let text = std::str::from_utf8(text).ok()?;
-    let mut doc = Doc {
-        sink,
-        stats: DecodeStats::default(),
-        records: false,
-    };
-    let mut de = serde_json::Deserializer::from_str(text);
-    de.deserialize_map(&mut doc).ok()?;
-    de.end().ok()?;
-    doc.records.then_some(doc.stats)
 }
 
 #[derive(Deserialize)]
@@ -337,28 +313,75 @@ fn decode_event(text: &str, sink: &mut dyn FnMut(&ApiCall<'_>), stats: &mut Deco
             return;
         }
     };
-    emit(&raw, sink, stats);
+    emit_raw(&raw, sink, stats);
 }
 
-/// Hands one parsed event to the sink (or counts it as not CloudTrail).
-fn emit(raw: &RawEvent<'_>, sink: &mut dyn FnMut(&ApiCall<'_>), stats: &mut DecodeStats) {
-    let (Some(source), Some(name)) = (raw.event_source.as_deref(), raw.event_name.as_deref())
-    else {
-        stats.not_cloudtrail += 1;
-        stats.problem(|| "a JSON object without eventSource/eventName".to_string());
-        return;
-    };
-    let identity = raw.identity.as_ref();
-    let issuer_account = identity
-        .and_then(|i| i.session_context.as_ref())
-        .and_then(|c| c.session_issuer.as_ref())
-        .and_then(|s| s.account.as_deref());
-    // A service acting for the role is named in invokedBy, or (older events) only in sourceIPAddress.
-    let invoked_by = identity.and_then(|i| i.invoked_by.as_deref()).or_else(|| {
-        raw.source_ip
-            .as_deref()
-            .filter(|ip| ip.ends_with(".amazonaws.com"))
-    });
+/// The fields of one event that a call is made of, borrowed: from the text by the scanner, or
+/// from a serde-decoded [`RawEvent`]. Absent and `null` alike are `None`.
+#[derive(Debug, Default)]
+struct Fields<'a> {
+    event_id: Option<&'a str>,
+    event_time: Option<&'a str>,
+    event_source: Option<&'a str>,
+    event_name: Option<&'a str>,
+    region: Option<&'a str>,
+    error_code: Option<&'a str>,
+    source_ip: Option<&'a str>,
+    recipient_account: Option<&'a str>,
+    identity: Option<Identity<'a>>,
+    request_parameters: Option<&'a str>,
+}
+
+#[derive(Debug, Default)]
+struct Identity<'a> {
+    kind: Option<&'a str>,
+    arn: Option<&'a str>,
+    principal_id: Option<&'a str>,
+    invoked_by: Option<&'a str>,
+    /// `sessionContext.sessionIssuer`: a context without an issuer counts as none.
+    issuer: Option<Issuer<'a>>,
+}
+
+#[derive(Debug, Default)]
+struct Issuer<'a> {
+    kind: Option<&'a str>,
+    arn: Option<&'a str>,
+    account: Option<&'a str>,
+}
+
+impl<'a> Fields<'a> {
+    fn of(raw: &'a RawEvent<'_>) -> Self {
+        Fields {
+            event_id: raw.event_id.as_deref(),
+            event_time: raw.event_time.as_deref(),
+            event_source: raw.event_source.as_deref(),
+            event_name: raw.event_name.as_deref(),
+            region: raw.region.as_deref(),
+            error_code: raw.error_code.as_deref(),
+            source_ip: raw.source_ip.as_deref(),
+            recipient_account: raw.recipient_account.as_deref(),
+            identity: raw.identity.as_ref().map(|i| Identity {
+                kind: i.kind.as_deref(),
+                arn: i.arn.as_deref(),
+                principal_id: i.principal_id.as_deref(),
+                invoked_by: i.invoked_by.as_deref(),
+                issuer: i
+                    .session_context
+                    .as_ref()
+                    .and_then(|c| c.session_issuer.as_ref())
+                    .map(|s| Issuer {
+                        kind: s.kind.as_deref(),
+                        arn: s.arn.as_deref(),
+                        account: s.account.as_deref(),
+                    }),
+            }),
+            request_parameters: raw.request_parameters.map(RawValue::get),
+        }
+    }
+}
+
+/// Hands one serde-decoded event to the sink (or counts it as not CloudTrail).
+fn emit_raw(raw: &RawEvent<'_>, sink: &mut dyn FnMut(&ApiCall<'_>), stats: &mut DecodeStats) {
     let resources = raw
         .resources
         .iter()
@@ -370,36 +393,64 @@ fn emit(raw: &RawEvent<'_>, sink: &mut dyn FnMut(&ApiCall<'_>), stats: &mut Deco
             })
         })
         .collect();
+    emit(&Fields::of(raw), resources, sink, stats);
+}
+
+/// Hands one event to the sink (or counts it as not CloudTrail). `resources` are the entries of
+/// its `resources[]` that have an ARN; the vector comes back emptied, for the next event.
+fn emit<'a>(
+    f: &Fields<'a>,
+    resources: Vec<EventResource<'a>>,
+    sink: &mut dyn FnMut(&ApiCall<'_>),
+    stats: &mut DecodeStats,
+) -> Vec<EventResource<'a>> {
+    let (Some(source), Some(name)) = (f.event_source, f.event_name) else {
+        stats.not_cloudtrail += 1;
+        stats.problem(|| "a JSON object without eventSource/eventName".to_string());
+        let mut resources = resources;
+        resources.clear();
+        return resources;
+    };
+    let identity = f.identity.as_ref();
+    let issuer_account = identity
+        .and_then(|i| i.issuer.as_ref())
+        .and_then(|s| s.account);
+    // A service acting for the role is named in invokedBy, or (older events) only in sourceIPAddress.
+    let invoked_by = identity
+        .and_then(|i| i.invoked_by)
+        .or_else(|| f.source_ip.filter(|ip| ip.ends_with(".amazonaws.com")));
     let call = ApiCall {
-        event_id: raw.event_id.as_deref().unwrap_or(""),
-        event_time: raw.event_time.as_deref().unwrap_or(""),
+        event_id: f.event_id.unwrap_or(""),
+        event_time: f.event_time.unwrap_or(""),
         event_source: source,
         event_name: name,
-        region: raw.region.as_deref().unwrap_or(""),
+        region: f.region.unwrap_or(""),
         principal: principal(identity),
-        error_code: raw.error_code.as_deref().filter(|c| !c.is_empty()),
+        error_code: f.error_code.filter(|c| !c.is_empty()),
         invoked_by,
-        recipient_account: raw.recipient_account.as_deref(),
+        recipient_account: f.recipient_account,
         principal_account: issuer_account,
-        request_parameters: raw.request_parameters.filter(|p| p.get() != "null"),
+        request_parameters: f.request_parameters.filter(|p| *p != "null"),
         resources,
     };
     stats.events += 1;
     sink(&call);
+    let mut resources = call.resources;
+    resources.clear();
+    resources
 }
 
-fn principal<'a>(identity: Option<&'a RawIdentity<'a>>) -> Principal<'a> {
+fn principal<'a>(identity: Option<&Identity<'a>>) -> Principal<'a> {
     let Some(id) = identity else {
         return Principal::Other(PrincipalKind::Unknown);
     };
-    let kind = match id.kind.as_deref().unwrap_or("") {
+    let kind = match id.kind.unwrap_or("") {
         "AssumedRole" => {
             let issuer = id
-                .session_context
+                .issuer
                 .as_ref()
-                .and_then(|c| c.session_issuer.as_ref())
-                .filter(|s| s.kind.as_deref().unwrap_or("Role") == "Role");
-            if let Some(role_arn) = issuer.and_then(|s| s.arn.as_deref()) {
+                .filter(|s| s.kind.unwrap_or("Role") == "Role");
+            if let Some(role_arn) = issuer.and_then(|s| s.arn) {
                 if role_arn.contains(":role/aws-service-role/") {
                     return Principal::Other(PrincipalKind::ServiceLinkedRole);
                 }
@@ -421,15 +472,14 @@ fn principal<'a>(identity: Option<&'a RawIdentity<'a>>) -> Principal<'a> {
 }
 
 /// `arn:aws:sts::1:assumed-role/<role>/<session>`, or the part of principalId after `:`.
-fn session_name<'a>(id: &'a RawIdentity<'a>) -> &'a str {
+fn session_name<'a>(id: &Identity<'a>) -> &'a str {
+    const MARK: &str = ":assumed-role/";
     id.arn
-        .as_deref()
-        .and_then(|a| a.split_once(":assumed-role/"))
-        .and_then(|(_, rest)| rest.split_once('/'))
+        .and_then(|a| Some(&a[crate::text::find(a, MARK)? + MARK.len()..]))
+        .and_then(|rest| rest.split_once('/'))
         .map(|(_, session)| session)
         .or_else(|| {
             id.principal_id
-                .as_deref()
                 .and_then(|p| p.split_once(':'))
                 .map(|(_, s)| s)
         })
@@ -477,6 +527,48 @@ mod tests {
             assert!(!seen.is_empty(), "no event from {doc}");
             assert!(seen.iter().all(|s| s == want), "{seen:?}");
             assert_eq!(stats.unwrap().malformed, 0);
+        }
+    }
+
+    /// The calls a reading hands over, as text, with its counts.
+    fn calls(
+        read: impl FnOnce(&mut dyn FnMut(&ApiCall<'_>)) -> Option<DecodeStats>,
+    ) -> Option<(Vec<String>, DecodeStats)> {
+        let mut seen = Vec::new();
+        let stats = read(&mut |c| seen.push(format!("{c:?}")));
+        stats.map(|s| (seen, s))
+    }
+
+    /// A gzipped delivery read a few bytes at a time (pieces cut inside keys, numbers, escapes
+    /// and multi-byte characters) gives what the whole text gives, and a damaged one nothing.
+    #[test]
+    fn pieces_read_as_the_whole_text() {
+        use flate2::{write::GzEncoder, Compression};
+        use std::io::Write;
+        let odd = ROLE_EVENT.replace(
+            "\"eventVersion\":\"1.08\"",
+            "\"eventVersion\":\"1.08 é🙂 \\\"q\\\" \\u00e9\",\"n\":[-12.5e+3,0,true,null,{}]",
+        );
+        let other = odd
+            .replace("\"e1\"", "\"e2\"")
+            .replace("orders/db", "orders/é");
+        let whole =
+            format!("\u{feff} \n{{\"x\":1, \"Records\" : [ {odd} ,\n{other} ] , \"y\":[]}}\n");
+        let want = calls(|sink| decode_delivery(whole.as_bytes(), sink)).unwrap();
+        assert_eq!(want.1.events, 2);
+        for (doc, ok) in [(whole.as_str(), true), (&whole[..whole.len() - 9], false)] {
+            let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+            gz.write_all(doc.as_bytes()).unwrap();
+            let gz = gz.finish().unwrap();
+            for piece in [1, 2, 3, 5, 8, 13, 64, 4096] {
+                let mut window = Vec::new();
+                let got = calls(|sink| decode_gz_in_pieces(&gz, &mut window, piece, sink));
+                if ok {
+                    assert_eq!(got.as_ref(), Some(&want), "pieces of {piece}");
+                } else {
+                    assert!(got.is_none(), "pieces of {piece}: {got:?}");
+                }
+            }
         }
     }
 

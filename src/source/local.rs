@@ -115,6 +115,37 @@ pub fn decompress_into(raw: &[u8], out: &mut Vec<u8>) -> Result<(), (SkipReason,
     }
 }
 
+/// A gzip stream decompressed a piece at a time, with the limits of [`decompress_into`]; any
+/// problem is only `None` here (decompress the whole file to say what it is).
+pub struct Gunzip<'r> {
+    decoder: MultiGzDecoder<&'r [u8]>,
+    total: u64,
+}
+
+impl<'r> Gunzip<'r> {
+    pub fn new(raw: &'r [u8]) -> Self {
+        Gunzip {
+            decoder: MultiGzDecoder::new(raw),
+            total: 0,
+        }
+    }
+
+    /// Fills `out` with the next decompressed bytes; fewer than its length only at the end.
+    pub fn read(&mut self, out: &mut [u8]) -> Option<usize> {
+        let mut n = 0;
+        while n < out.len() {
+            match self.decoder.read(&mut out[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        self.total += n as u64;
+        (self.total <= MAX_DECOMPRESSED).then_some(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

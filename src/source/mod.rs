@@ -6,6 +6,7 @@
 
 pub mod cloudtrail;
 pub mod csm;
+pub mod json;
 pub mod local;
 pub mod proxy;
 pub mod s3;

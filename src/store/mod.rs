@@ -3,12 +3,16 @@
 //! A database is opened only if it is empty or already a policy-miner database at a schema this
 //! binary knows; anything else is refused before a single byte of it is written.
 
+mod bulk;
 pub mod exchange;
 mod live;
 mod rows;
 
 pub use live::{SourceCount, UNKNOWN_RESOURCE};
-pub use rows::{EvidenceRow, ObservedFile, StoredTaskDefinition, UngrantedRow};
+pub use rows::{
+    BatchRows, EvidenceRef, EvidenceRow, ObservedFile, StoredTaskDefinition, UngrantedRef,
+    UngrantedRow,
+};
 
 use crate::attribution::taskdef::Loaded;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
@@ -43,6 +47,13 @@ pub enum StoreError {
     // `{:#}` print it twice.
     #[error("{path}: {cause}")]
     Sql { path: PathBuf, cause: sqlx::Error },
+    /// A failure of a statement run on SQLite's own API (see `bulk`), in SQLite's words.
+    #[error("{path}: SQLite error {code}: {message}")]
+    Sqlite {
+        path: PathBuf,
+        code: i32,
+        message: String,
+    },
 }
 
 pub struct Store {
@@ -131,6 +142,30 @@ impl Store {
 
     pub(crate) fn err(&self, e: sqlx::Error) -> StoreError {
         classify(&self.path, self.lock_timeout, e)
+    }
+
+    /// A failure on SQLite's own API, named as [`Store::err`] names sqlx's.
+    fn failure(&self, f: bulk::Failure) -> StoreError {
+        let path = self.path.to_path_buf();
+        match i64::from(f.code) & 0xff {
+            SQLITE_BUSY | SQLITE_LOCKED => StoreError::Locked {
+                path,
+                waited: self.lock_timeout,
+            },
+            SQLITE_CORRUPT | SQLITE_NOTADB => StoreError::Corrupt {
+                path,
+                detail: f.message,
+            },
+            SQLITE_CANTOPEN | SQLITE_READONLY | SQLITE_PERM => StoreError::Unwritable {
+                path,
+                detail: f.message,
+            },
+            _ => StoreError::Sqlite {
+                path,
+                code: f.code,
+                message: f.message,
+            },
+        }
     }
 
     /// Fingerprints of the trace files already counted.

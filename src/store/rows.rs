@@ -1,7 +1,9 @@
 //! Rows of the evidence tables, and their batched writes and reads.
 
+use super::bulk::{Failure, Statement, Value};
 use super::{now, Store, StoreError};
 use crate::attribution::taskdef::TaskDefinition;
+use sqlx::sqlite::LockedSqliteHandle;
 use sqlx::Row;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -50,8 +52,77 @@ pub struct StoredTaskDefinition {
     pub source: String,
 }
 
-/// Rows per INSERT statement (12 parameters each: well under SQLite's 32766).
-const ROWS_PER_INSERT: usize = 500;
+/// One evidence row to write, borrowed from wherever the caller keeps it.
+#[derive(Debug, Clone, Copy)]
+pub struct EvidenceRef<'r> {
+    pub role_arn: &'r str,
+    pub action: &'r str,
+    pub resource: &'r str,
+    pub condition: &'r str,
+    pub error_code: &'r str,
+    pub count: i64,
+    pub first_seen: &'r str,
+    pub last_seen: &'r str,
+    pub example_event_id: &'r str,
+    pub event_source: &'r str,
+    pub event_name: &'r str,
+    pub rule: &'r str,
+}
+
+/// One row of calls without a grant to write, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct UngrantedRef<'r> {
+    pub role_arn: &'r str,
+    pub event_source: &'r str,
+    pub event_name: &'r str,
+    pub error_code: &'r str,
+    pub kind: &'r str,
+    pub reason: &'r str,
+    pub count: i64,
+    pub first_seen: &'r str,
+    pub last_seen: &'r str,
+    pub example_event_id: &'r str,
+}
+
+/// The rows of a batch, each key at most once. Evidence is best given in primary-key order, so
+/// that the upserts walk the B-tree in order instead of touching its pages at random.
+pub trait BatchRows {
+    fn evidence(&self) -> impl Iterator<Item = EvidenceRef<'_>>;
+    fn ungranted(&self) -> impl Iterator<Item = UngrantedRef<'_>>;
+}
+
+// SET reads the old row. The example, and what the key records of the event it came from,
+// follow the earliest event (the smaller event id on a tie): whatever order files, workers and
+// batches meet the events in, the rows come out the same.
+const EVIDENCE_UPSERT: &str = "INSERT INTO evidence (role_arn, action, resource, condition,
+       error_code, count, first_seen, last_seen, example_event_id, event_source, event_name, rule)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (role_arn, action, resource, condition, error_code) DO UPDATE SET
+       count = count + excluded.count,
+       example_event_id = CASE WHEN (excluded.first_seen < first_seen OR (excluded.first_seen = first_seen AND excluded.example_event_id < example_event_id))
+           THEN excluded.example_event_id ELSE example_event_id END,
+       event_source = CASE WHEN (excluded.first_seen < first_seen OR (excluded.first_seen = first_seen AND excluded.example_event_id < example_event_id))
+           THEN excluded.event_source ELSE event_source END,
+       event_name = CASE WHEN (excluded.first_seen < first_seen OR (excluded.first_seen = first_seen AND excluded.example_event_id < example_event_id))
+           THEN excluded.event_name ELSE event_name END,
+       rule = CASE WHEN (excluded.first_seen < first_seen OR (excluded.first_seen = first_seen AND excluded.example_event_id < example_event_id))
+           THEN excluded.rule ELSE rule END,
+       first_seen = min(first_seen, excluded.first_seen),
+       last_seen = max(last_seen, excluded.last_seen)";
+
+const UNGRANTED_UPSERT: &str = "INSERT INTO ungranted_calls (role_arn, event_source, event_name,
+       error_code, kind, reason, count, first_seen, last_seen, example_event_id)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (role_arn, event_source, event_name, error_code) DO UPDATE SET
+       count = count + excluded.count,
+       example_event_id = CASE WHEN (excluded.first_seen < first_seen OR (excluded.first_seen = first_seen AND excluded.example_event_id < example_event_id))
+           THEN excluded.example_event_id ELSE example_event_id END,
+       kind = CASE WHEN (excluded.first_seen < first_seen OR (excluded.first_seen = first_seen AND excluded.example_event_id < example_event_id))
+           THEN excluded.kind ELSE kind END,
+       reason = CASE WHEN (excluded.first_seen < first_seen OR (excluded.first_seen = first_seen AND excluded.example_event_id < example_event_id))
+           THEN excluded.reason ELSE reason END,
+       first_seen = min(first_seen, excluded.first_seen),
+       last_seen = max(last_seen, excluded.last_seen)";
 
 impl Store {
     /// Commits a batch of trace files with the evidence read from them, all or nothing.
@@ -61,13 +132,14 @@ impl Store {
     /// that no other writer commits in between), the files are claimed first: `rows` is told, per
     /// file, whether it is new here, and must return the evidence of the new files only. Returns
     /// the indices of the files left out because another run had already counted them.
-    pub async fn write_batch<F>(
+    pub async fn write_batch<F, R>(
         &self,
         files: &[ObservedFile],
         rows: F,
     ) -> Result<Vec<usize>, StoreError>
     where
-        F: FnOnce(&[bool]) -> (Vec<EvidenceRow>, Vec<UngrantedRow>),
+        F: FnOnce(&[bool]) -> R,
+        R: BatchRows,
     {
         let mut tx = self
             .pool()
@@ -91,75 +163,10 @@ impl Store {
             .map_err(|e| self.err(e))?;
             fresh.push(done.rows_affected() == 1);
         }
-        let (evidence, ungranted) = rows(&fresh);
-        // Many rows per statement: one statement per row costs a round trip to sqlx's SQLite
-        // thread each, which made the writer the bottleneck of `observe` on large trails.
-        // Rows are moved into the statements, not copied: sqlx would clone every borrowed string.
-        let mut evidence = evidence.into_iter().peekable();
-        while evidence.peek().is_some() {
-            let chunk: Vec<EvidenceRow> = evidence.by_ref().take(ROWS_PER_INSERT).collect();
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO evidence (role_arn, action, resource, condition, error_code, count,
-                   first_seen, last_seen, example_event_id, event_source, event_name, rule) ",
-            );
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.role_arn)
-                    .push_bind(r.action)
-                    .push_bind(r.resource)
-                    .push_bind(r.condition)
-                    .push_bind(r.error_code)
-                    .push_bind(r.count)
-                    .push_bind(r.first_seen)
-                    .push_bind(r.last_seen)
-                    .push_bind(r.example_event_id)
-                    .push_bind(r.event_source)
-                    .push_bind(r.event_name)
-                    .push_bind(r.rule);
-            });
-            q.push(
-                " ON CONFLICT (role_arn, action, resource, condition, error_code) DO UPDATE SET
-                   count = count + excluded.count,
-                   -- SET reads the old row: the example follows the earliest event (the
-                   -- smaller id on a tie, whatever the order the files came in).
-                   example_event_id = CASE WHEN excluded.first_seen < first_seen
-                       OR (excluded.first_seen = first_seen
-                           AND excluded.example_event_id < example_event_id)
-                       THEN excluded.example_event_id ELSE example_event_id END,
-                   first_seen = min(first_seen, excluded.first_seen),
-                   last_seen = max(last_seen, excluded.last_seen)",
-            );
-            q.build().execute(&mut *tx).await.map_err(|e| self.err(e))?;
-        }
-        for chunk in ungranted.chunks(ROWS_PER_INSERT) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO ungranted_calls (role_arn, event_source, event_name, error_code, kind,
-                   reason, count, first_seen, last_seen, example_event_id) ",
-            );
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(&r.role_arn)
-                    .push_bind(&r.event_source)
-                    .push_bind(&r.event_name)
-                    .push_bind(&r.error_code)
-                    .push_bind(&r.kind)
-                    .push_bind(&r.reason)
-                    .push_bind(r.count)
-                    .push_bind(&r.first_seen)
-                    .push_bind(&r.last_seen)
-                    .push_bind(&r.example_event_id);
-            });
-            q.push(
-                " ON CONFLICT (role_arn, event_source, event_name, error_code) DO UPDATE SET
-                   count = count + excluded.count,
-                   -- SET reads the old row: the example follows the earliest event (the
-                   -- smaller id on a tie, whatever the order the files came in).
-                   example_event_id = CASE WHEN excluded.first_seen < first_seen
-                       OR (excluded.first_seen = first_seen
-                           AND excluded.example_event_id < example_event_id)
-                       THEN excluded.example_event_id ELSE example_event_id END,
-                   first_seen = min(first_seen, excluded.first_seen),
-                   last_seen = max(last_seen, excluded.last_seen)",
-            );
-            q.build().execute(&mut *tx).await.map_err(|e| self.err(e))?;
+        let rows = rows(&fresh);
+        {
+            let mut handle = tx.lock_handle().await.map_err(|e| self.err(e))?;
+            blocking(|| upsert_rows(&mut handle, &rows)).map_err(|f| self.failure(f))?;
         }
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok(fresh
@@ -243,5 +250,53 @@ impl Store {
                     })
             })
             .collect())
+    }
+}
+
+/// Upserts every row through two prepared statements.
+fn upsert_rows(handle: &mut LockedSqliteHandle<'_>, rows: &impl BatchRows) -> Result<(), Failure> {
+    let mut upsert = Statement::prepare(handle, EVIDENCE_UPSERT)?;
+    for r in rows.evidence() {
+        upsert.run(&[
+            Value::Text(r.role_arn),
+            Value::Text(r.action),
+            Value::Text(r.resource),
+            Value::Text(r.condition),
+            Value::Text(r.error_code),
+            Value::Int(r.count),
+            Value::Text(r.first_seen),
+            Value::Text(r.last_seen),
+            Value::Text(r.example_event_id),
+            Value::Text(r.event_source),
+            Value::Text(r.event_name),
+            Value::Text(r.rule),
+        ])?;
+    }
+    drop(upsert);
+    let mut upsert = Statement::prepare(handle, UNGRANTED_UPSERT)?;
+    for r in rows.ungranted() {
+        upsert.run(&[
+            Value::Text(r.role_arn),
+            Value::Text(r.event_source),
+            Value::Text(r.event_name),
+            Value::Text(r.error_code),
+            Value::Text(r.kind),
+            Value::Text(r.reason),
+            Value::Int(r.count),
+            Value::Text(r.first_seen),
+            Value::Text(r.last_seen),
+            Value::Text(r.example_event_id),
+        ])?;
+    }
+    Ok(())
+}
+
+/// Runs `f`, which blocks this thread for a while (SQLite writing a batch), telling a
+/// multi-threaded runtime to move its other tasks elsewhere meanwhile.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }

@@ -160,10 +160,7 @@ fn record(
     };
     let event_source = format!("{}.amazonaws.com", call.scope.service);
     let event_time = super::time(seen.ms);
-    let params = call
-        .params
-        .as_ref()
-        .and_then(|p| serde_json::value::RawValue::from_string(p.to_string()).ok());
+    let params = call.params.as_ref().map(|p| p.to_string());
     let role = rec.role().to_string();
     let api_call = ApiCall {
         event_id: "",

@@ -1,0 +1,132 @@
+//! Many rows through one prepared statement, on SQLite's own API.
+//!
+//! observe writes hundreds of thousands of evidence rows per run. Through sqlx, every string of
+//! every row was copied twice (into sqlx's arguments, which must own their values to reach its
+//! worker thread, then by SQLite) and each statement was a round trip to that thread: most of
+//! the writer's time. Here the statement runs on the caller's thread, on the connection sqlx
+//! lends it inside the caller's transaction (sqlx's worker is parked meanwhile), with each
+//! string bound where it lies.
+
+use libsqlite3_sys as ffi;
+use sqlx::sqlite::LockedSqliteHandle;
+use std::ffi::{c_int, CStr};
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+/// A value to bind to a parameter.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Value<'v> {
+    Text(&'v str),
+    Int(i64),
+}
+
+/// What SQLite said when it failed: its extended result code and message.
+#[derive(Debug)]
+pub(super) struct Failure {
+    pub code: c_int,
+    pub message: String,
+}
+
+/// A prepared statement on a connection locked from sqlx, for as long as the lock is held.
+pub(super) struct Statement<'h> {
+    db: NonNull<ffi::sqlite3>,
+    stmt: NonNull<ffi::sqlite3_stmt>,
+    _lock: PhantomData<&'h mut ()>,
+}
+
+impl<'h> Statement<'h> {
+    pub(super) fn prepare(
+        handle: &'h mut LockedSqliteHandle<'_>,
+        sql: &str,
+    ) -> Result<Self, Failure> {
+        let db = handle.as_raw_handle();
+        let len = c_int::try_from(sql.len()).map_err(|_| Failure {
+            code: ffi::SQLITE_TOOBIG,
+            message: "statement too long".to_string(),
+        })?;
+        let mut stmt = std::ptr::null_mut();
+        // SAFETY: `db` is an open connection that nothing else uses while `handle` is borrowed;
+        // `sql` is `len` readable bytes; `stmt` receives the statement or stays null.
+        let rc = unsafe {
+            ffi::sqlite3_prepare_v3(
+                db.as_ptr(),
+                sql.as_ptr().cast(),
+                len,
+                ffi::SQLITE_PREPARE_PERSISTENT,
+                &mut stmt,
+                std::ptr::null_mut(),
+            )
+        };
+        match NonNull::new(stmt) {
+            Some(stmt) if rc == ffi::SQLITE_OK => Ok(Statement {
+                db,
+                stmt,
+                _lock: PhantomData,
+            }),
+            _ => Err(failure(db)),
+        }
+    }
+
+    /// Runs the statement once with `values` bound to its parameters, in order.
+    pub(super) fn run(&mut self, values: &[Value<'_>]) -> Result<(), Failure> {
+        let stmt = self.stmt.as_ptr();
+        let mut rc = ffi::SQLITE_OK;
+        for (i, value) in values.iter().enumerate() {
+            let index = c_int::try_from(i + 1).unwrap_or(c_int::MAX);
+            // SAFETY: `stmt` is a live statement of this connection. A text is bound without a
+            // copy (SQLITE_STATIC): `values` outlives the step below, and the bindings are
+            // cleared before this function returns, so SQLite never keeps the pointer.
+            rc = unsafe {
+                match *value {
+                    Value::Text(s) => ffi::sqlite3_bind_text64(
+                        stmt,
+                        index,
+                        s.as_ptr().cast(),
+                        s.len() as u64,
+                        ffi::SQLITE_STATIC(),
+                        ffi::SQLITE_UTF8 as u8,
+                    ),
+                    Value::Int(n) => ffi::sqlite3_bind_int64(stmt, index, n),
+                }
+            };
+            if rc != ffi::SQLITE_OK {
+                break;
+            }
+        }
+        if rc == ffi::SQLITE_OK {
+            // SAFETY: as above; the statement is reset below whatever the step returns.
+            rc = unsafe { ffi::sqlite3_step(stmt) };
+        }
+        let failed = (rc != ffi::SQLITE_DONE).then(|| failure(self.db));
+        // SAFETY: resetting and unbinding a live statement (their results repeat the step's).
+        unsafe {
+            ffi::sqlite3_reset(stmt);
+            ffi::sqlite3_clear_bindings(stmt);
+        }
+        failed.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Statement<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the statement was prepared by us and is finalized once.
+        unsafe {
+            ffi::sqlite3_finalize(self.stmt.as_ptr());
+        }
+    }
+}
+
+fn failure(db: NonNull<ffi::sqlite3>) -> Failure {
+    // SAFETY: `db` is an open connection; SQLite owns the message, copied out at once.
+    unsafe {
+        let message = ffi::sqlite3_errmsg(db.as_ptr());
+        Failure {
+            code: ffi::sqlite3_extended_errcode(db.as_ptr()),
+            message: if message.is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr(message).to_string_lossy().into_owned()
+            },
+        }
+    }
+}
