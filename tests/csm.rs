@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::live::Running;
+use common::live::{free_udp_port, Running};
 use common::moto::Moto;
 use common::*;
 use sqlx::Row;
@@ -14,13 +14,6 @@ use std::process::Command;
 use std::time::Duration;
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/app-task";
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("a free UDP port")
-}
 
 /// Starts the listener and waits until it says it listens.
 fn start_listener(db: &Path, port: u16) -> Running {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::live::Running;
+use common::live::{free_udp_port, Running};
 use common::moto::Moto;
 use common::*;
 use sqlx::Row;
@@ -258,10 +258,7 @@ fn write_cloudtrail(dir: &Path) -> PathBuf {
 
 /// SDK monitoring saw two actions: one the proxy will give a resource, one it will not.
 fn record_csm(db: &Path) {
-    let port = UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .unwrap()
-        .port();
+    let port = free_udp_port();
     let mut cmd = bin();
     cmd.args(["observe", "--db"]).arg(db).args([
         "--listen-csm",

@@ -83,3 +83,11 @@ impl Drop for Running {
         }
     }
 }
+
+/// A UDP port nothing listens on right now, for an SDK monitoring listener.
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free UDP port")
+}
