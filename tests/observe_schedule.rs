@@ -372,3 +372,76 @@ fn the_evidence_does_not_depend_on_the_order_files_are_read_in() {
     assert!(a.len() > 1000, "{} rows", a.len());
     assert_eq!(a, b);
 }
+
+/// A schedule that reads the same files under several windows (catching up, widening
+/// `--until`) counts every event exactly once: the files partly counted keep what they counted,
+/// and the end result is the evidence of one plain run.
+#[test]
+fn windows_read_one_after_another_count_every_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = trail(dir.path(), 60, 20);
+    let clean = clean_run(dir.path(), &trail);
+    let events: Vec<(String, String)> = event_times(&trail)
+        .into_iter()
+        .map(|(path, t)| (path, format!("{}Z", &t[..19])))
+        .collect();
+    let mut by_time: Vec<&(String, String)> = events.iter().collect();
+    by_time.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+    // A bound from about `fraction` twelfths into the trail that cuts a file in two.
+    let at = |fraction: usize| {
+        (by_time.len() * fraction / 12..by_time.len())
+            .find(|&k| by_time[k - 1].0 == by_time[k].0 && by_time[k - 1].1 < by_time[k].1)
+            .map(|k| by_time[k].1.clone())
+            .unwrap()
+    };
+    let (t3, t4, t8) = (at(3), at(4), at(8));
+    let db = dir.path().join("windows.db");
+    let observe = |args: &[&str]| {
+        let out = observe_cmd(&db, &trail).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        last_run_summary(&db)
+    };
+    // Events a run skips as counted before: those in `counted` of the files it reads again,
+    // the files that held events outside every window counted so far.
+    let counted_before = |windows: &[(&str, &str)], read: (&str, &str)| {
+        let inside = |t: &str, w: &[(&str, &str)]| w.iter().any(|(a, b)| t >= *a && t < *b);
+        let partly: std::collections::BTreeSet<&String> = events
+            .iter()
+            .filter(|(_, t)| !inside(t, windows))
+            .map(|(path, _)| path)
+            .collect();
+        events
+            .iter()
+            .filter(|(path, t)| partly.contains(path) && inside(t, windows) && inside(t, &[read]))
+            .count() as u64
+    };
+    let counted_again = |s: &serde_json::Value| {
+        s["events"]["counted_before"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{s}"))
+    };
+    const START: &str = "0000";
+    const END: &str = "9999";
+
+    let first = observe(&["--until", &t4]);
+    assert!(first["events"]["outside_window"].as_u64().unwrap() > 0);
+    // Overlapping the first window: what the first run counted is not counted again.
+    let second = observe(&["--since", &t3, "--until", &t8]);
+    let want = counted_before(&[(START, &t4)], (&t3, &t8));
+    assert!(want > 0, "the windows overlap in some file");
+    assert_eq!(counted_again(&second), want);
+    // A window already counted whole: nothing to read.
+    let again = observe(&["--since", &t3, "--until", &t4]);
+    assert_eq!(again["files"]["read"], 0, "{again}");
+    let last = observe(&[]);
+    assert_eq!(
+        counted_again(&last),
+        counted_before(&[(START, &t4), (&t3, &t8)], (START, END))
+    );
+    assert_eq!(evidence(&db), clean);
+    // Now every file is counted whole.
+    let after = observe(&[]);
+    assert_eq!(after["files"]["read"], 0, "{after}");
+    assert_eq!(after["files"]["already_observed"], trail.files);
+    assert_eq!(evidence(&db), clean);
+}

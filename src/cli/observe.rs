@@ -100,7 +100,8 @@ pub struct Args {
     /// Count only events at or after TIME: RFC 3339 (`2026-11-02T00:00:00Z`), a day
     /// (`2026-11-02`, midnight UTC) or a duration before now (`90s`, `30m`, `12h`, `7d`, `2w`).
     /// A directory walk skips files delivered on a day (`…/YYYY/MM/DD/…` of the delivery path)
-    /// that ends before it.
+    /// that ends before it. Events of a file left out by the window stay countable: a later run
+    /// with another window, or none, counts them (and nothing twice).
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
 

@@ -142,6 +142,8 @@ pub struct EventCounts {
     pub no_permission: u64,
     /// Events whose eventTime lies outside `--since`/`--until`: read, not counted.
     pub outside_window: u64,
+    /// Events of a partly counted file that an earlier run counted already (in its window).
+    pub counted_before: u64,
 }
 
 impl EventCounts {
@@ -150,6 +152,7 @@ impl EventCounts {
         self.unmapped += other.unmapped;
         self.no_permission += other.no_permission;
         self.outside_window += other.outside_window;
+        self.counted_before += other.counted_before;
         for (k, n) in &other.other_principals {
             *self.other_principals.entry(*k).or_default() += n;
         }
@@ -378,6 +381,11 @@ impl<'c> Folder<'c> {
     /// Counts an event that lies outside the time window.
     pub fn outside_window(&mut self) {
         self.counts.outside_window += 1;
+    }
+
+    /// Counts an event an earlier run counted already.
+    pub fn counted_before(&mut self) {
+        self.counts.counted_before += 1;
     }
 
     pub fn add(&mut self, call: &ApiCall) {

@@ -10,6 +10,7 @@
 //! database is consistent at every commit, so even SIGKILL loses only the files in flight).
 
 pub mod aggregate;
+mod counted;
 pub mod evidence;
 mod hashing;
 pub mod live;
@@ -26,9 +27,10 @@ use crate::source::s3::{self, S3Source, TrailLocation, TrailObject};
 use crate::source::{cloudtrail, local, SkipReason, Skipped};
 use crate::store::{ObservedFile, Store};
 use aggregate::Folder;
+use counted::Counted;
 use evidence::FileEvidence;
 use rayon::prelude::*;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -137,11 +139,15 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
             Err(skipped) => summary.skipped.push(skipped),
         }
     }
-    let known: HashSet<u128> = store
-        .observed_fingerprints()
+    let known: Known = store
+        .observed_files()
         .await?
-        .iter()
-        .filter_map(|f| u128::from_str_radix(f, 16).ok())
+        .into_iter()
+        .filter_map(|(f, windows)| {
+            let fingerprint = u128::from_str_radix(&f, 16).ok()?;
+            // Unreadable windows (edited by hand?) count as the whole file: never twice.
+            Some((fingerprint, windows.and_then(|w| Counted::parse(&w))))
+        })
         .collect();
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -349,6 +355,9 @@ async fn flush(
     Ok(())
 }
 
+/// The units observed so far, by fingerprint: None when wholly counted, else the windows counted.
+type Known = HashMap<u128, Option<Counted>>;
+
 /// One worker's state, kept from file to file: the folding caches and the I/O buffers.
 struct Worker<'c> {
     folder: Folder<'c>,
@@ -374,7 +383,7 @@ impl<'c> Worker<'c> {
     fn observe_unit(
         &mut self,
         unit: &Unit,
-        known: &HashSet<u128>,
+        known: &Known,
         window: &TimeWindow,
         runtime: &tokio::runtime::Handle,
     ) -> FileOutcome {
@@ -401,7 +410,7 @@ impl<'c> Worker<'c> {
             Unit::Object { source, object } => {
                 let checkpoint = object.checkpoint(&source.location.bucket);
                 let fingerprint = xxhash_rust::xxh3::xxh3_128(checkpoint.as_bytes());
-                if known.contains(&fingerprint) {
+                if counted_already(known, fingerprint, window) {
                     return FileOutcome::AlreadyObserved;
                 }
                 match runtime.block_on(source.fetch(&object.key)) {
@@ -411,10 +420,11 @@ impl<'c> Worker<'c> {
                 fingerprint
             }
         };
-        if known.contains(&fingerprint) {
+        if counted_already(known, fingerprint, window) {
             return FileOutcome::AlreadyObserved;
         }
-        self.observe_buffer(&name, fingerprint, window)
+        let before = known.get(&fingerprint).and_then(Option::as_ref);
+        self.observe_buffer(&name, fingerprint, &Counting { window, before })
     }
 
     /// Decompresses and decodes the unit now in `self.raw`.
@@ -422,7 +432,7 @@ impl<'c> Worker<'c> {
         &mut self,
         name: &str,
         fingerprint: u128,
-        window: &TimeWindow,
+        counting: &Counting,
     ) -> FileOutcome {
         let skipped = |reason: SkipReason, detail: String| {
             FileOutcome::Skipped(Skipped {
@@ -436,10 +446,10 @@ impl<'c> Worker<'c> {
         let folder = &mut self.folder;
         let fast = if gzipped {
             cloudtrail::decode_delivery_gz(&self.raw, &mut self.piece, &mut |c| {
-                fold(folder, window, c)
+                fold(folder, counting, c)
             })
         } else {
-            cloudtrail::decode_delivery(&self.raw, &mut |c| fold(folder, window, c))
+            cloudtrail::decode_delivery(&self.raw, &mut |c| fold(folder, counting, c))
         };
         let decoded = match fast {
             Some(stats) => Ok(stats),
@@ -457,7 +467,7 @@ impl<'c> Worker<'c> {
                 } else {
                     &self.raw
                 };
-                cloudtrail::decode(bytes, &mut |c| fold(folder, window, c))
+                cloudtrail::decode(bytes, &mut |c| fold(folder, counting, c))
             }
         };
         // Big files leave big buffers: do not keep more than a typical file's worth per worker.
@@ -481,22 +491,51 @@ impl<'c> Worker<'c> {
                 .unwrap_or_else(|| "no CloudTrail event found".to_string());
             return skipped(reason, detail);
         }
+        let evidence = self.folder.finish();
+        // Events left outside the window stay countable by a later run with another window.
+        let windows = (evidence.counts.outside_window > 0).then(|| {
+            counting
+                .before
+                .cloned()
+                .unwrap_or_default()
+                .with(counting.window)
+                .to_json()
+        });
         FileOutcome::Done {
             file: ObservedFile {
                 fingerprint: format!("{fingerprint:032x}"),
                 path: name.to_string(),
                 size,
                 events: stats.events as i64,
+                windows,
+                windows_before: counting.before.map(Counted::to_json),
             },
-            evidence: Box::new(self.folder.finish()),
+            evidence: Box::new(evidence),
             stats,
         }
     }
 }
 
-/// Folds one call, or counts it as outside the time window.
-fn fold(folder: &mut Folder, window: &TimeWindow, call: &crate::call::ApiCall) {
-    if window.contains(call.event_time) {
+/// What of a file to count: the events in the window, but none an earlier run counted.
+struct Counting<'a> {
+    window: &'a TimeWindow,
+    before: Option<&'a Counted>,
+}
+
+/// True when reading the unit again would count nothing.
+fn counted_already(known: &Known, fingerprint: u128, window: &TimeWindow) -> bool {
+    match known.get(&fingerprint) {
+        None => false,
+        Some(None) => true,
+        Some(Some(counted)) => counted.covers(window),
+    }
+}
+
+/// Folds one call, or counts it as outside the time window or as counted before.
+fn fold(folder: &mut Folder, counting: &Counting, call: &crate::call::ApiCall) {
+    if counting.before.is_some_and(|c| c.contains(call.event_time)) {
+        folder.counted_before()
+    } else if counting.window.contains(call.event_time) {
         folder.add(call)
     } else {
         folder.outside_window()

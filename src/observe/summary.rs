@@ -144,6 +144,13 @@ impl Summary {
                 c.outside_window
             );
         }
+        if c.counted_before > 0 {
+            let _ = writeln!(
+                s,
+                "  counted by an earlier run (inside its --since/--until), not again: {}",
+                c.counted_before
+            );
+        }
         for (kind, n) in &c.other_principals {
             let _ = writeln!(s, "  not role evidence, {}: {n}", kind.label());
         }
@@ -184,6 +191,7 @@ impl Summary {
                 "unmapped": c.unmapped,
                 "no_permission_needed": c.no_permission,
                 "outside_window": c.outside_window,
+                "counted_before": c.counted_before,
             },
             "interrupted": self.interrupted,
             "roles": self.roles,

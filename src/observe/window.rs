@@ -36,6 +36,22 @@ impl TimeWindow {
         }
     }
 
+    /// A window as [`TimeWindow::texts`] gives it back; None if a text is not such a time.
+    pub fn from_texts(since: Option<String>, until: Option<String>) -> Option<Self> {
+        let parse = |t: &Option<String>| match t {
+            None => Some(None),
+            Some(t) => chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S")
+                .ok()
+                .map(|t| Some(t.and_utc())),
+        };
+        Some(TimeWindow::new(parse(&since)?, parse(&until)?))
+    }
+
+    /// The bounds as compared with event times (to the second, without a zone); None: open.
+    pub fn texts(&self) -> (Option<&str>, Option<&str>) {
+        (self.since_text.as_deref(), self.until_text.as_deref())
+    }
+
     pub fn is_unbounded(&self) -> bool {
         self.since.is_none() && self.until.is_none()
     }

@@ -169,14 +169,16 @@ impl Store {
     }
 
     /// Fingerprints of the trace files already counted.
-    pub async fn observed_fingerprints(
+    /// The trace units observed so far, by fingerprint, with the windows counted of those read
+    /// in part only (`observe::counted`; None: the whole unit is counted).
+    pub async fn observed_files(
         &self,
-    ) -> Result<std::collections::HashSet<String>, StoreError> {
-        let rows = sqlx::query("SELECT fingerprint FROM observed_files")
+    ) -> Result<std::collections::HashMap<String, Option<String>>, StoreError> {
+        let rows = sqlx::query("SELECT fingerprint, windows FROM observed_files")
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     /// Replaces stored task definitions with the same (family, revision).

@@ -44,6 +44,10 @@ pub struct ObservedFile {
     pub path: String,
     pub size: i64,
     pub events: i64,
+    /// The windows counted so far (`observe::counted`), None once the whole file is counted.
+    pub windows: Option<String>,
+    /// The windows stored before this run read the file, when it was partly counted already.
+    pub windows_before: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -149,15 +153,29 @@ impl Store {
         let observed_at = now();
         let mut fresh = Vec::with_capacity(files.len());
         for f in files {
-            let done = sqlx::query(
-                "INSERT INTO observed_files (fingerprint, path, size, events, observed_at)
-                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
-            )
-            .bind(&f.fingerprint)
-            .bind(&f.path)
-            .bind(f.size)
-            .bind(f.events)
-            .bind(&observed_at)
+            // A file counted in part is claimed by its windows, as this run saw them: if another
+            // run counted more of it meanwhile, this run's reading is left out whole.
+            let done = match &f.windows_before {
+                None => sqlx::query(
+                    "INSERT INTO observed_files (fingerprint, path, size, events, observed_at, windows)
+                     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
+                )
+                .bind(&f.fingerprint)
+                .bind(&f.path)
+                .bind(f.size)
+                .bind(f.events)
+                .bind(&observed_at)
+                .bind(&f.windows),
+                Some(before) => sqlx::query(
+                    "UPDATE observed_files SET path = ?, observed_at = ?, windows = ?
+                     WHERE fingerprint = ? AND windows = ?",
+                )
+                .bind(&f.path)
+                .bind(&observed_at)
+                .bind(&f.windows)
+                .bind(&f.fingerprint)
+                .bind(before),
+            }
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;
