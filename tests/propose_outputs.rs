@@ -285,6 +285,17 @@ fn check_markdown(db: &str, proposal: &Value, want: &BTreeMap<String, Vec<Policy
                     "{title} under {family:?}"
                 );
             }
+            // A shared role's findings are the whole role's, and say so in each family.
+            let shared = r["families"].as_array().unwrap().len() > 1;
+            let findings = if shared {
+                "Findings (whole role)"
+            } else {
+                "Findings"
+            };
+            assert!(
+                headings[at..next].contains(&(4, findings.to_string())),
+                "{findings} under {family:?}"
+            );
         }
     }
     assert!(table_headers

@@ -140,7 +140,14 @@ fn role_body(s: &mut String, role: &RoleProposal, family: Option<&str>) {
         }
         s.push('\n');
     }
-    s.push_str("#### Denied calls\n\n");
+    // A shared role's denied calls and findings belong to no one family: said once per family
+    // section, marked as the whole role's.
+    let whole_role = if family.is_some() && role.families.len() > 1 {
+        " (whole role)"
+    } else {
+        ""
+    };
+    let _ = writeln!(s, "#### Denied calls{whole_role}\n");
     if role.denied_calls.is_empty() {
         s.push_str("None.\n\n");
     } else {
@@ -164,7 +171,7 @@ fn role_body(s: &mut String, role: &RoleProposal, family: Option<&str>) {
         }
         s.push('\n');
     }
-    s.push_str("#### Findings\n\n");
+    let _ = writeln!(s, "#### Findings{whole_role}\n");
     if role.findings.is_empty() {
         s.push_str("None.\n\n");
     } else {
