@@ -164,8 +164,13 @@ fn bit_programme(tokens: &[Token], subject: &Subject, mode: Mode) -> bool {
                 if lit.len() > n {
                     0
                 } else {
-                    // p where the rest may start right after the literal.
+                    // p where the rest may start right after the literal and, for ARNs, where
+                    // the literal's first byte stands: most positions fail that test alone, and
+                    // it costs no call to compare.
                     let mut starts = next << lit.len();
+                    if let (Mode::Arn, Some(&first)) = (mode, lit.first()) {
+                        starts &= positions_of(bytes, first);
+                    }
                     let mut row = 0;
                     while starts != 0 {
                         let p = starts.leading_zeros() as usize;
@@ -200,6 +205,15 @@ fn bit_programme(tokens: &[Token], subject: &Subject, mode: Mode) -> bool {
         };
     }
     next & bit(0) != 0
+}
+
+/// Bit `127 - p` for each byte `p` of `bytes` (under 128 of them) equal to `b`.
+fn positions_of(bytes: &[u8], b: u8) -> u128 {
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| **x == b)
+        .fold(0, |m, (p, _)| m | 1u128 << (127 - p))
 }
 
 /// An ARN format compiled once at catalog load, since classifying an ARN tries every
