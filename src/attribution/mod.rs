@@ -67,6 +67,22 @@ impl RoleKey {
         })
     }
 
+    /// `role` if it is a role ARN with an account: the only name under which evidence of a
+    /// live source merges with CloudTrail's (which names roles by ARN), and where the account of
+    /// its resources comes from.
+    pub fn require_arn(role: &str) -> Result<String, &'static str> {
+        match RoleKey::parse(role) {
+            Some(RoleKey {
+                account: Some(account),
+                ..
+            }) if !account.is_empty() => Ok(role.to_string()),
+            _ => Err(
+                "not an IAM role ARN (arn:aws:iam::<account>:role/<name>); evidence is recorded \
+                 under the role's ARN, as CloudTrail names it",
+            ),
+        }
+    }
+
     fn matches(&self, other: &RoleKey) -> bool {
         self.name == other.name
             && match (&self.account, &other.account) {
@@ -185,6 +201,14 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(RoleKey::parse("billing").unwrap().account, None);
         assert_eq!(RoleKey::parse("arn:aws:iam::1:user/bob"), None);
+        assert!(RoleKey::require_arn("arn:aws:iam::1:role/svc/billing").is_ok());
+        for not_arn in [
+            "billing",
+            "arn:aws:iam:::role/billing",
+            "arn:aws:iam::1:user/bob",
+        ] {
+            assert!(RoleKey::require_arn(not_arn).is_err(), "{not_arn}");
+        }
         assert_eq!(
             RoleKey::parse("arn:aws-cn:iam::2:role/x")
                 .unwrap()

@@ -66,8 +66,9 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
     pub max_body: usize,
 
-    /// --listen-csm, --proxy: the role the application runs as.
-    #[arg(long, value_name = "ARN", requires = "live", conflicts_with = "family")]
+    /// --listen-csm, --proxy: the role the application runs as (its ARN, as CloudTrail names it).
+    #[arg(long, value_name = "ARN", requires = "live", conflicts_with = "family",
+          value_parser = crate::attribution::RoleKey::require_arn)]
     pub role: Option<String>,
 
     /// --listen-csm, --proxy: the application is this task family; its role is taken from the
