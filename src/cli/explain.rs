@@ -16,8 +16,9 @@ pub struct Args {
     /// Only this action's grants, e.g. `s3:GetObject` (case-insensitive).
     pub action: Option<String>,
 
-    /// As for `propose`: distinct names under one path before they become a prefix wildcard.
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    /// As for `propose`: distinct names under one path before they become a prefix wildcard (0
+    /// never, else at least 2).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = super::propose::wildcard_threshold)]
     pub wildcard_threshold: usize,
 }
 

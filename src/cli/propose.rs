@@ -23,8 +23,8 @@ pub struct Args {
     pub roles: Vec<String>,
 
     /// Distinct S3 objects or SSM parameters under one path before they are granted as a prefix
-    /// wildcard (their longest common prefix); 0 never generalizes.
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    /// wildcard (their longest common prefix): 0 never generalizes, else at least 2.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = wildcard_threshold)]
     pub wildcard_threshold: usize,
 }
 
@@ -60,6 +60,19 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
         );
     }
     Ok(0)
+}
+
+/// A `--wildcard-threshold`: 0, or 2 and more.
+pub(super) fn wildcard_threshold(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(1) => Err(
+            "must be 0 (never generalize) or at least 2: a wildcard made from one name \
+                      is no generalization"
+                .to_string(),
+        ),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}")),
+    }
 }
 
 /// The database at `db`, and its proposal for the roles `--role` names (all without one).

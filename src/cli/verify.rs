@@ -29,8 +29,9 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
-    /// Wildcard threshold of the proposal checked when no --policy is given (as for `propose`).
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    /// Wildcard threshold of the proposal checked when no --policy is given (as for `propose`: 0
+    /// never generalizes, else at least 2).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = super::propose::wildcard_threshold)]
     pub wildcard_threshold: usize,
 }
 

@@ -1,0 +1,43 @@
+//! What the help and the READMEs promise is what the binary does: flag ranges, exit statuses, the
+//! test command, the quick-start's output.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn a_wildcard_threshold_of_1_is_refused_by_every_command_that_takes_one() {
+    let dir = tempfile::tempdir().unwrap();
+    write_trail(&dir.path().join("trail"), 1, 5);
+    let db = dir.path().join("x.db").display().to_string();
+    let trail = dir.path().join("trail").display().to_string();
+    assert_eq!(
+        run(&["observe", "--db", &db, "-q", &trail]).status.code(),
+        Some(0)
+    );
+    for command in [
+        vec!["propose"],
+        vec!["verify"],
+        vec!["explain", "--role", "orders-task"],
+        vec!["tighten"],
+    ] {
+        let mut args = command.clone();
+        args.extend(["--db", &db, "--wildcard-threshold", "1"]);
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {}", stdout(&out));
+        let err = stderr(&out);
+        assert!(err.contains("at least 2"), "{err}");
+        assert!(err.contains("one name"), "{err}");
+    }
+    for ok in ["0", "2"] {
+        let out = run(&["propose", "--db", &db, "--wildcard-threshold", ok]);
+        assert_eq!(out.status.code(), Some(0), "{ok}: {}", stderr(&out));
+    }
+    // Words, whatever the width the help is wrapped to.
+    let help = stdout(&run(&["propose", "--help"]))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(help.contains("0 never generalizes"), "{help}");
+    assert!(help.contains("at least 2"), "{help}");
+}
