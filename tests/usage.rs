@@ -41,3 +41,30 @@ fn a_wildcard_threshold_of_1_is_refused_by_every_command_that_takes_one() {
     assert!(help.contains("0 never generalizes"), "{help}");
     assert!(help.contains("at least 2"), "{help}");
 }
+
+/// Every exit status the code can return, and the commands that return it.
+const EXIT_STATUSES: [(&str, &[&str]); 8] = [
+    ("0", &[]),
+    ("1", &[]),
+    ("2", &[]),
+    ("3", &["observe", "import"]),
+    ("4", &["verify"]),
+    ("10", &["tighten"]),
+    ("11", &["tighten"]),
+    ("130", &["observe"]),
+];
+
+#[test]
+fn the_top_level_help_lists_every_exit_status() {
+    let help = stdout(&run(&["--help"]));
+    let section = &help[help.find("Exit status:").expect("an exit status section")..];
+    for (code, commands) in EXIT_STATUSES {
+        let line = section
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{code} ")))
+            .unwrap_or_else(|| panic!("no exit status {code} in\n{section}"));
+        for command in commands {
+            assert!(line.contains(&format!("`{command}")), "{code}: {line}");
+        }
+    }
+}
