@@ -68,3 +68,23 @@ fn the_top_level_help_lists_every_exit_status() {
         }
     }
 }
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).unwrap()
+}
+
+#[test]
+fn the_readme_documents_the_test_command_ci_runs() {
+    let ci = read(".ci/run");
+    let command = ci
+        .lines()
+        .rfind(|l| l.starts_with("cargo test"))
+        .expect("a test command in .ci/run");
+    let readme = read("README.md");
+    let section = &readme[readme.find("Run the tests:").expect("a test section")..];
+    let documented = section
+        .lines()
+        .find(|l| l.starts_with("    cargo "))
+        .expect("an indented command after \"Run the tests:\"");
+    assert_eq!(documented.trim(), command);
+}
