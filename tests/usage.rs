@@ -88,3 +88,36 @@ fn the_readme_documents_the_test_command_ci_runs() {
         .expect("an indented command after \"Run the tests:\"");
     assert_eq!(documented.trim(), command);
 }
+
+#[test]
+fn the_example_readme_shows_what_propose_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("example.db").display().to_string();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let out = run(&[
+        "observe",
+        "--db",
+        &db,
+        "-q",
+        "--task-definitions",
+        examples.join("taskdefs").to_str().unwrap(),
+        examples.join("AWSLogs").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let proposal = stdout(&run(&["propose", "--db", &db]));
+    // Each ARN the README quotes is one propose prints.
+    let readme = read("examples/README.md");
+    let quoted: Vec<&str> = readme
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|q| q.starts_with("arn:"))
+        .collect();
+    assert!(!quoted.is_empty(), "the README quotes no grant");
+    for arn in quoted {
+        assert!(
+            proposal.contains(&format!("\"{arn}\"")),
+            "{arn} not in\n{proposal}"
+        );
+    }
+}
