@@ -202,6 +202,46 @@ fn boto3_calls_become_action_evidence_without_invented_resources() {
         .any(|u| u["event_name"] == "GetCallerIdentity" && u["kind"] == "no_permission"));
 }
 
+/// The exit status of `cmd` if it exits within 10 s; a listener still running then is killed.
+fn exit_within_10s(cmd: &mut Command) -> (Option<i32>, String) {
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            return (status.code(), stderr(&out));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    (None, stderr(&out))
+}
+
+#[test]
+fn live_sources_refuse_a_role_that_is_not_an_arn() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.db");
+    for flag in ["--listen-csm", "--proxy"] {
+        for role in ["app-task", "arn:aws:iam::123456789012:user/app"] {
+            let (code, err) = exit_within_10s(bin().args(["observe", "--db"]).arg(&db).args([
+                flag,
+                "127.0.0.1:0",
+                "--role",
+                role,
+            ]));
+            assert_eq!(code, Some(2), "{flag} --role {role}: {err}");
+            assert!(err.contains("not an IAM role ARN"), "{err}");
+            assert!(err.contains(role), "{err}");
+        }
+    }
+    assert!(!db.exists());
+}
+
 #[test]
 fn live_sources_need_a_role() {
     let dir = tempfile::tempdir().unwrap();

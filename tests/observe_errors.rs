@@ -320,6 +320,25 @@ fn a_directory_walk_ignores_other_names_and_a_clean_run_exits_0() {
 }
 
 #[test]
+fn task_definitions_alone_are_loaded_for_the_live_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("evidence.db");
+    let taskdefs = fixture("fleet/taskdefs");
+    let out = run(&[
+        "observe",
+        "--db",
+        db.to_str().unwrap(),
+        "--task-definitions",
+        taskdefs.to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("task definitions loaded: 4"), "{err}");
+    let families = db_rows(&db, "SELECT DISTINCT family FROM task_definitions");
+    assert_eq!(families.len(), 4);
+}
+
+#[test]
 fn usage_errors_exit_2_and_touch_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("evidence.db");

@@ -203,15 +203,6 @@ fn json(out: &Output) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", stdout(out), stderr(out)))
 }
 
-fn role<'a>(report: &'a Value, arn: &str) -> &'a Value {
-    report["roles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["role_arn"] == arn)
-        .unwrap_or_else(|| panic!("{arn} not in the report"))
-}
-
 fn strings(v: &Value) -> BTreeSet<String> {
     v.as_array()
         .unwrap()

@@ -1,6 +1,9 @@
 //! Which ECS families use a role, and as what (task role, execution role, or both).
 
+mod select;
 pub mod taskdef;
+
+pub use select::{RoleSelection, UnknownRoles};
 
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -64,6 +67,22 @@ impl RoleKey {
         })
     }
 
+    /// `role` if it is a role ARN with an account: the only name under which evidence of a
+    /// live source merges with CloudTrail's (which names roles by ARN), and where the account of
+    /// its resources comes from.
+    pub fn require_arn(role: &str) -> Result<String, &'static str> {
+        match RoleKey::parse(role) {
+            Some(RoleKey {
+                account: Some(account),
+                ..
+            }) if !account.is_empty() => Ok(role.to_string()),
+            _ => Err(
+                "not an IAM role ARN (arn:aws:iam::<account>:role/<name>); evidence is recorded \
+                 under the role's ARN, as CloudTrail names it",
+            ),
+        }
+    }
+
     fn matches(&self, other: &RoleKey) -> bool {
         self.name == other.name
             && match (&self.account, &other.account) {
@@ -84,6 +103,9 @@ pub struct Usage {
 #[derive(Debug, Default, Clone)]
 pub struct RoleDirectory {
     entries: Vec<(RoleKey, Usage)>,
+    /// Each role as the definitions write it: an ARN where one does, since only the ARN carries
+    /// the role's path, else its bare name.
+    names: BTreeMap<RoleKey, String>,
 }
 
 impl RoleDirectory {
@@ -91,24 +113,34 @@ impl RoleDirectory {
         defs: impl IntoIterator<Item = &'a taskdef::TaskDefinition>,
     ) -> Self {
         let mut set = BTreeSet::new();
+        let mut names: BTreeMap<RoleKey, String> = BTreeMap::new();
         for def in defs {
             for (role, kind) in [
                 (&def.task_role, RoleKind::Task),
                 (&def.execution_role, RoleKind::Execution),
             ] {
-                if let Some(key) = role.as_deref().and_then(RoleKey::parse) {
-                    set.insert((
-                        key,
-                        Usage {
-                            family: def.family.clone(),
-                            kind,
-                        },
-                    ));
+                let Some(role) = role.as_deref() else {
+                    continue;
+                };
+                let Some(key) = RoleKey::parse(role) else {
+                    continue;
+                };
+                let name = names.entry(key.clone()).or_insert_with(|| role.to_string());
+                if !name.starts_with("arn:") && role.starts_with("arn:") {
+                    *name = role.to_string();
                 }
+                set.insert((
+                    key,
+                    Usage {
+                        family: def.family.clone(),
+                        kind,
+                    },
+                ));
             }
         }
         RoleDirectory {
             entries: set.into_iter().collect(),
+            names,
         }
     }
 
@@ -134,13 +166,27 @@ impl RoleDirectory {
             .collect()
     }
 
-    /// Kinds per role as the definitions declare them, for reporting roles never seen in the trail.
-    pub fn declared(&self) -> BTreeMap<&RoleKey, BTreeSet<RoleKind>> {
-        let mut out: BTreeMap<&RoleKey, BTreeSet<RoleKind>> = BTreeMap::new();
+    /// The roles of the definitions that none of `seen` (the roles with evidence) is, each as
+    /// the definitions write it, with the kinds they declare it as.
+    pub fn without_evidence<'a>(
+        &self,
+        seen: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<(&str, BTreeSet<RoleKind>)> {
+        let seen: BTreeSet<RoleKey> = seen.into_iter().filter_map(RoleKey::parse).collect();
+        let mut declared: BTreeMap<&RoleKey, BTreeSet<RoleKind>> = BTreeMap::new();
         for (k, u) in &self.entries {
-            out.entry(k).or_default().insert(u.kind);
+            declared.entry(k).or_default().insert(u.kind);
         }
-        out
+        declared
+            .into_iter()
+            // A definition naming a role without its account means it whatever the account.
+            .filter(|(k, _)| {
+                !seen
+                    .iter()
+                    .any(|s| s.name == k.name && (k.account.is_none() || s.account == k.account))
+            })
+            .filter_map(|(k, kinds)| Some((self.names.get(k)?.as_str(), kinds)))
+            .collect()
     }
 }
 
@@ -155,6 +201,14 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(RoleKey::parse("billing").unwrap().account, None);
         assert_eq!(RoleKey::parse("arn:aws:iam::1:user/bob"), None);
+        assert!(RoleKey::require_arn("arn:aws:iam::1:role/svc/billing").is_ok());
+        for not_arn in [
+            "billing",
+            "arn:aws:iam:::role/billing",
+            "arn:aws:iam::1:user/bob",
+        ] {
+            assert!(RoleKey::require_arn(not_arn).is_err(), "{not_arn}");
+        }
         assert_eq!(
             RoleKey::parse("arn:aws-cn:iam::2:role/x")
                 .unwrap()

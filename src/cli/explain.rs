@@ -1,7 +1,6 @@
 use super::catalog::write_stdout;
-use crate::attribution::RoleKey;
-use crate::store::{EvidenceRow, Recorded};
-use crate::synth::{self, GrantEvidence, RoleProposal};
+use crate::store::EvidenceRow;
+use crate::synth::{GrantEvidence, RoleProposal};
 use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -17,55 +16,26 @@ pub struct Args {
     /// Only this action's grants, e.g. `s3:GetObject` (case-insensitive).
     pub action: Option<String>,
 
-    /// As for `propose`: distinct names under one path before they become a prefix wildcard.
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    /// As for `propose`: distinct names under one path before they become a prefix wildcard (0
+    /// never, else at least 2).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = super::propose::wildcard_threshold)]
     pub wildcard_threshold: usize,
 }
 
 pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
-    let Recorded {
-        evidence,
-        ungranted,
-        definitions,
-    } = Recorded::load(&db).await?;
-
-    let known: BTreeSet<&str> = evidence
-        .iter()
-        .map(|r| r.role_arn.as_str())
-        .chain(ungranted.iter().map(|r| r.role_arn.as_str()))
-        .collect();
-    let Some(role_arn) = find_role(&known, &args.role) else {
-        let list = if known.is_empty() {
-            "the database holds no evidence yet; run `policy-miner observe` first".to_string()
-        } else {
-            format!(
-                "roles with evidence:\n  {}",
-                known.iter().copied().collect::<Vec<_>>().join("\n  ")
-            )
-        };
-        anyhow::bail!(
-            "no evidence for role {} in {}; {list}",
-            args.role,
-            db.display()
-        );
-    };
-    let role_arn = role_arn.to_string();
-    let evidence: Vec<EvidenceRow> = evidence
+    let (recorded, proposal) = super::propose::load(
+        &db,
+        std::slice::from_ref(&args.role),
+        args.wildcard_threshold,
+    )
+    .await?;
+    let role = one_role(&proposal.roles, &args.role)?;
+    let evidence: Vec<EvidenceRow> = recorded
+        .evidence
         .into_iter()
-        .filter(|r| r.role_arn == role_arn)
+        .filter(|r| r.role_arn == role.role_arn)
         .collect();
-    let ungranted: Vec<_> = ungranted
-        .into_iter()
-        .filter(|r| r.role_arn == role_arn)
-        .collect();
-    let opts = synth::Options {
-        wildcard_threshold: args.wildcard_threshold,
-    };
-    let proposal =
-        synth::propose(&evidence, &ungranted, &definitions, &opts).map_err(anyhow::Error::msg)?;
-    let Some(role) = proposal.roles.iter().find(|r| r.role_arn == role_arn) else {
-        anyhow::bail!("the proposal for {role_arn} is empty: none of its calls succeeded");
-    };
+    let role_arn = &role.role_arn;
     let grants: Vec<&GrantEvidence> = role
         .grants
         .iter()
@@ -88,21 +58,29 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// The role as stored: the exact ARN, else the one with the same account and name (paths and
-/// bare names differ between task definitions and CloudTrail).
-fn find_role<'a>(known: &BTreeSet<&'a str>, wanted: &str) -> Option<&'a str> {
-    if let Some(exact) = known.get(wanted) {
-        return Some(exact);
+/// The one proposal `wanted` names: the role of that exact ARN, else the only one of that name
+/// (paths and bare names differ between task definitions and CloudTrail).
+fn one_role<'a>(roles: &'a [RoleProposal], wanted: &str) -> anyhow::Result<&'a RoleProposal> {
+    if let Some(exact) = roles.iter().find(|r| r.role_arn == wanted) {
+        return Ok(exact);
     }
-    let want = RoleKey::parse(wanted)?;
-    let mut matches = known.iter().copied().filter(|k| {
-        RoleKey::parse(k).is_some_and(|k| {
-            k.name == want.name && (want.account.is_none() || k.account == want.account)
-        })
-    });
-    let first = matches.next()?;
-    // A bare name that fits roles of several accounts is ambiguous: ask for the ARN.
-    matches.next().is_none().then_some(first)
+    match roles {
+        [one] => Ok(one),
+        [] => anyhow::bail!(
+            "no policy to explain for {wanted}: no call of it is in the evidence, and no task \
+             definition implies a grant for it"
+        ),
+        // A bare name that fits roles of several accounts is ambiguous: ask for the ARN.
+        several => anyhow::bail!(
+            "--role {wanted} names {} roles: {}; give one ARN",
+            several.len(),
+            several
+                .iter()
+                .map(|r| r.role_arn.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 fn render(

@@ -28,7 +28,7 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("warning: skipped {e:#}");
-                status = 3;
+                status = crate::observe::EXIT_INPUT_SKIPPED;
                 continue;
             }
         };

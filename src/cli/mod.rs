@@ -3,6 +3,7 @@
 
 mod bench;
 mod catalog;
+mod exit;
 mod explain;
 mod export;
 mod history;
@@ -16,8 +17,7 @@ mod verify;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-/// Exit status for usage errors (clap uses it too).
-pub const EXIT_USAGE: i32 = 2;
+pub use exit::EXIT_USAGE;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,10 +27,7 @@ pub const EXIT_USAGE: i32 = 2;
     long_about = "Least-privilege IAM policies for ECS task and execution roles, mined from CloudTrail.\n\n\
         Run `policy-miner observe` on CloudTrail logs (with your task definitions), then \
         `policy-miner propose` to get one minimal policy per role.",
-    after_help = "Exit status: 0 success; 1 error; 2 usage error; 3 `observe` skipped some input \
-        (each skipped file is named on stderr); 4 `verify` found observed calls the policy \
-        would deny; 130 `observe` was interrupted by Ctrl-C or SIGTERM \
-        (finished files are recorded: run it again to read the rest)."
+    after_help = exit::help()
 )]
 pub struct Cli {
     /// SQLite database holding the evidence (created by `observe`).

@@ -24,8 +24,9 @@ pub struct Args {
     /// CloudTrail files or directories, or trail buckets as `s3://bucket/prefix/` (account and
     /// organization layouts; credentials, region and endpoint from the usual AWS environment:
     /// AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL). Objects are remembered by key and ETag, so a
-    /// scheduled run downloads only new ones.
-    #[arg(value_name = "PATH", required_unless_present_any = ["listen_csm", "proxy"])]
+    /// scheduled run downloads only new ones. Without PATH, --task-definitions are loaded alone
+    /// (e.g. for a live source's --family).
+    #[arg(value_name = "PATH", required_unless_present_any = ["listen_csm", "proxy", "task_definitions"])]
     pub inputs: Vec<PathBuf>,
 
     /// Instead of reading CloudTrail, listen on ADDR (UDP, e.g. `127.0.0.1:31000`) for AWS SDK
@@ -66,8 +67,9 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
     pub max_body: usize,
 
-    /// --listen-csm, --proxy: the role the application runs as.
-    #[arg(long, value_name = "ARN", requires = "live", conflicts_with = "family")]
+    /// --listen-csm, --proxy: the role the application runs as (its ARN, as CloudTrail names it).
+    #[arg(long, value_name = "ARN", requires = "live", conflicts_with = "family",
+          value_parser = crate::attribution::RoleKey::require_arn)]
     pub role: Option<String>,
 
     /// --listen-csm, --proxy: the application is this task family; its role is taken from the

@@ -1,6 +1,7 @@
+use crate::output;
 use crate::store::Recorded;
-use crate::{output, synth};
-use std::path::PathBuf;
+use crate::synth::{self, Proposal};
+use std::path::{Path, PathBuf};
 
 /// Propose the minimal policy for each role from the recorded evidence.
 #[derive(Debug, clap::Args)]
@@ -17,13 +18,13 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
-    /// Only this role (its ARN); repeatable.
+    /// Only this role: its ARN (with or without its path) or its name; repeatable.
     #[arg(long = "role", value_name = "ARN")]
     pub roles: Vec<String>,
 
     /// Distinct S3 objects or SSM parameters under one path before they are granted as a prefix
-    /// wildcard (their longest common prefix); 0 never generalizes.
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    /// wildcard (their longest common prefix): 0 never generalizes, else at least 2.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = wildcard_threshold)]
     pub wildcard_threshold: usize,
 }
 
@@ -38,28 +39,7 @@ pub enum Format {
 }
 
 pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
-    let mut recorded = Recorded::load(&db).await?;
-    if !recorded.retain_roles(&args.roles) {
-        anyhow::bail!(
-            "no evidence for {} in {}; `policy-miner propose` without --role lists the roles",
-            args.roles.join(", "),
-            db.display()
-        );
-    }
-    let Recorded {
-        evidence,
-        ungranted,
-        definitions,
-    } = recorded;
-    let opts = synth::Options {
-        wildcard_threshold: args.wildcard_threshold,
-    };
-    let mut proposal =
-        synth::propose(&evidence, &ungranted, &definitions, &opts).map_err(anyhow::Error::msg)?;
-    if !args.roles.is_empty() {
-        // Roles proposed from task definitions alone are not in the filtered evidence.
-        proposal.roles.retain(|r| args.roles.contains(&r.role_arn));
-    }
+    let (_, proposal) = load(&db, &args.roles, args.wildcard_threshold).await?;
     match args.format {
         Format::Json => println!("{}", output::json(&proposal)),
         Format::Text => print!("{}", output::text(&proposal)),
@@ -80,4 +60,38 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
         );
     }
     Ok(0)
+}
+
+/// A `--wildcard-threshold`: 0, or 2 and more.
+pub(super) fn wildcard_threshold(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(1) => Err(
+            "must be 0 (never generalize) or at least 2: a wildcard made from one name \
+                      is no generalization"
+                .to_string(),
+        ),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}")),
+    }
+}
+
+/// The database at `db`, and its proposal for the roles `--role` names (all without one).
+pub(super) async fn load(
+    db: &Path,
+    roles: &[String],
+    wildcard_threshold: usize,
+) -> anyhow::Result<(Recorded, Proposal)> {
+    let recorded = Recorded::load(db).await?;
+    let opts = synth::Options {
+        wildcard_threshold,
+        roles: recorded.select(roles, db)?,
+    };
+    let proposal = synth::propose(
+        &recorded.evidence,
+        &recorded.ungranted,
+        &recorded.definitions,
+        &opts,
+    )
+    .map_err(anyhow::Error::msg)?;
+    Ok((recorded, proposal))
 }

@@ -14,7 +14,7 @@ pub const EXIT_UNCOVERED: i32 = 4;
 /// is one, 0 when every call is allowed.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Only this role (its ARN; a role with a path also matches by account and name); repeatable.
+    /// Only this role: its ARN (with or without its path) or its name; repeatable.
     #[arg(long = "role", value_name = "ARN")]
     pub roles: Vec<String>,
 
@@ -29,8 +29,9 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
-    /// Wildcard threshold of the proposal checked when no --policy is given (as for `propose`).
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    /// Wildcard threshold of the proposal checked when no --policy is given (as for `propose`: 0
+    /// never generalizes, else at least 2).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = super::propose::wildcard_threshold)]
     pub wildcard_threshold: usize,
 }
 
@@ -53,30 +54,37 @@ struct RoleReport {
 }
 
 pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
-    let mut recorded = Recorded::load(&db).await?;
-    if !args.roles.is_empty()
-        && (!recorded.retain_roles(&args.roles) || recorded.evidence.is_empty())
-    {
-        anyhow::bail!(
-            "no evidence for {} in {}; `policy-miner propose` without --role lists the roles",
-            args.roles.join(", "),
-            db.display()
-        );
-    }
+    let recorded = Recorded::load(&db).await?;
+    let selection = recorded.select(&args.roles, &db)?;
+    // A named role without a successful call (e.g. an execution role known only from its task
+    // definitions) is reported with nothing to replay, rather than left out as if unknown.
+    let named: Vec<String> = if selection.is_all() {
+        Vec::new()
+    } else {
+        recorded
+            .roles()
+            .into_iter()
+            .filter(|r| selection.contains(r))
+            .collect()
+    };
     let Recorded {
         evidence,
         ungranted,
         definitions,
     } = recorded;
     let mut by_role: BTreeMap<&str, Vec<&EvidenceRow>> = BTreeMap::new();
-    for r in &evidence {
+    for r in evidence.iter().filter(|r| selection.contains(&r.role_arn)) {
         by_role.entry(&r.role_arn).or_default().push(r);
+    }
+    for role in &named {
+        by_role.entry(role).or_default();
     }
 
     let (source, policies) = match &args.policy {
         None => {
             let opts = synth::Options {
                 wildcard_threshold: args.wildcard_threshold,
+                roles: selection,
             };
             let proposal = synth::build(&evidence, &ungranted, &definitions, &opts);
             let map: BTreeMap<String, Vec<PolicyDocument>> = proposal
@@ -173,6 +181,10 @@ fn text(source: &str, reports: &[RoleReport], total: usize) -> String {
         reports.len()
     );
     for r in reports {
+        if r.records == 0 {
+            let _ = writeln!(s, "ok    {}: no observed call to replay", r.role_arn);
+            continue;
+        }
         if r.uncovered.is_empty() {
             let _ = writeln!(s, "ok    {}: all {} call(s) allowed", r.role_arn, r.calls);
             continue;

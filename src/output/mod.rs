@@ -73,9 +73,14 @@ pub fn unique_ids(proposal: &Proposal, make: impl Fn(&str) -> String) -> Vec<Str
 /// One section per role.
 pub fn text(proposal: &Proposal) -> String {
     let mut s = String::new();
-    if proposal.roles.is_empty() {
+    if proposal.roles.is_empty() && proposal.roles_without_evidence.is_empty() {
         s.push_str(
             "No role evidence in the database. Run `policy-miner observe` on CloudTrail files first.\n",
+        );
+    } else if proposal.roles.is_empty() {
+        s.push_str(
+            "No policy to propose: no call of these roles is in the database. Run `policy-miner \
+             observe` on CloudTrail files that cover them.\n",
         );
     }
     for role in &proposal.roles {

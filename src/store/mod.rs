@@ -15,8 +15,10 @@ pub use rows::{
 };
 
 use crate::attribution::taskdef::Loaded;
+use crate::attribution::{RoleDirectory, RoleSelection, UnknownRoles};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Connection, Row};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -259,27 +261,33 @@ impl Recorded {
         Ok(recorded)
     }
 
-    /// Keeps only the evidence of the given roles, named by ARN (with or without path) or by
-    /// name; no roles keeps everything. False when nothing is left.
-    pub fn retain_roles(&mut self, roles: &[String]) -> bool {
-        if roles.is_empty() {
-            return true;
-        }
-        let wanted: Vec<crate::attribution::RoleKey> = roles
+    /// Every role `propose` names: those with evidence, and those of the task definitions
+    /// without any (as the definitions write them).
+    pub fn roles(&self) -> BTreeSet<String> {
+        let mut roles: BTreeSet<String> = self
+            .evidence
             .iter()
-            .filter_map(|r| crate::attribution::RoleKey::parse(r))
+            .map(|r| r.role_arn.as_str())
+            .chain(self.ungranted.iter().map(|r| r.role_arn.as_str()))
+            .map(str::to_string)
             .collect();
-        let keep = |arn: &str| {
-            roles.iter().any(|r| r == arn)
-                || crate::attribution::RoleKey::parse(arn).is_some_and(|k| {
-                    wanted.iter().any(|w| {
-                        w.name == k.name && (w.account.is_none() || w.account == k.account)
-                    })
-                })
-        };
-        self.evidence.retain(|r| keep(&r.role_arn));
-        self.ungranted.retain(|r| keep(&r.role_arn));
-        !(self.evidence.is_empty() && self.ungranted.is_empty())
+        let directory = RoleDirectory::from_definitions(&self.definitions);
+        let unseen: Vec<String> = directory
+            .without_evidence(roles.iter().map(String::as_str))
+            .into_iter()
+            .map(|(role, _)| role.to_string())
+            .collect();
+        roles.extend(unseen);
+        roles
+    }
+
+    /// The roles `--role` names (ARN, ARN without path, or name) in this database, read from
+    /// `db`; no `--role` selects them all. Every `--role` must name a role of it.
+    pub fn select(&self, wanted: &[String], db: &Path) -> Result<RoleSelection, UnknownRoles> {
+        if wanted.is_empty() {
+            return Ok(RoleSelection::all());
+        }
+        RoleSelection::resolve(wanted, &self.roles(), db)
     }
 }
 

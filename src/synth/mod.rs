@@ -16,7 +16,7 @@ pub mod verify;
 
 pub use model::*;
 
-use crate::attribution::{taskdef::TaskDefinition, RoleDirectory, RoleKind};
+use crate::attribution::{taskdef::TaskDefinition, RoleDirectory, RoleKind, RoleSelection};
 use crate::mapping::ANY_RESOURCE;
 use crate::policy::escape::unescape_literal;
 use crate::policy::eval::Context;
@@ -30,12 +30,15 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Options {
     /// Distinct names in one directory needed before they become a prefix wildcard (0: never).
     pub wildcard_threshold: usize,
+    /// The roles to propose a policy for (and to report as without evidence).
+    pub roles: RoleSelection,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             wildcard_threshold: 3,
+            roles: RoleSelection::all(),
         }
     }
 }
@@ -93,36 +96,22 @@ pub fn build(
         roles.entry(&r.role_arn).or_default().1.push(r);
     }
     let mut out = Vec::new();
-    for (role, (ev, ug)) in &roles {
+    for (role, (ev, ug)) in roles.iter().filter(|(r, _)| opts.roles.contains(r)) {
         out.push(propose_role(role, ev, ug, &directory, definitions, opts));
     }
-    let seen: BTreeSet<crate::attribution::RoleKey> = roles
-        .keys()
-        .filter_map(|r| crate::attribution::RoleKey::parse(r))
-        .collect();
-    let unseen: Vec<(crate::attribution::RoleKey, BTreeSet<RoleKind>)> = directory
-        .declared()
+    // Which roles made no call is a fact of the whole evidence; only then is it narrowed to the
+    // selection.
+    let unseen: Vec<(&str, BTreeSet<RoleKind>)> = directory
+        .without_evidence(roles.keys().copied())
         .into_iter()
-        .filter(|(k, _)| {
-            !seen
-                .iter()
-                .any(|s| s.name == k.name && (k.account.is_none() || s.account == k.account))
-        })
-        .map(|(k, kinds)| (k.clone(), kinds))
+        .filter(|(role, _)| opts.roles.contains(role))
         .collect();
     // An execution role whose tasks did not start within the trail still needs what its task
     // definitions imply; it gets a policy from them alone, and a finding that says so.
-    for (key, kinds) in &unseen {
-        if !kinds.contains(&RoleKind::Execution) {
+    for (arn, kinds) in &unseen {
+        if !kinds.contains(&RoleKind::Execution) || !arn.starts_with("arn:") {
             continue;
         }
-        let arn = definitions
-            .iter()
-            .filter_map(|d| d.execution_role.as_deref())
-            .find(|a| {
-                a.starts_with("arn:") && crate::attribution::RoleKey::parse(a).as_ref() == Some(key)
-            });
-        let Some(arn) = arn else { continue };
         let mut role = propose_role(arn, &[], &[], &directory, definitions, opts);
         if role.grants.is_empty() {
             continue;
@@ -141,10 +130,7 @@ pub fn build(
     out.sort_by(|a, b| a.role_arn.cmp(&b.role_arn));
     let roles_without_evidence = unseen
         .into_iter()
-        .map(|(k, _)| match &k.account {
-            Some(a) => format!("arn:aws:iam::{a}:role/{}", k.name),
-            None => k.name.clone(),
-        })
+        .map(|(role, _)| role.to_string())
         .collect();
     Proposal {
         roles: out,

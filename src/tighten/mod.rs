@@ -120,36 +120,23 @@ pub struct Inputs {
 }
 
 pub async fn load(db: &Path, opts: &Options) -> anyhow::Result<Inputs> {
+    let recorded = Recorded::load(db).await?;
+    let synth_opts = synth::Options {
+        wildcard_threshold: opts.wildcard_threshold,
+        roles: recorded.select(&opts.roles, db)?,
+    };
     let Recorded {
         evidence,
         ungranted,
         definitions,
-    } = Recorded::load(db).await?;
-    let synth_opts = synth::Options {
-        wildcard_threshold: opts.wildcard_threshold,
-    };
+    } = recorded;
     let proposal = synth::propose(&evidence, &ungranted, &definitions, &synth_opts)
         .map_err(anyhow::Error::msg)?;
-    let wanted_roles: Vec<RoleKey> = opts
-        .roles
-        .iter()
-        .filter_map(|r| RoleKey::parse(r))
-        .collect();
     let mut proposals: Vec<RoleProposal> = proposal
         .roles
         .into_iter()
         .filter(|p| {
-            let key = RoleKey::parse(&p.role_arn);
-            let by_role = opts.roles.is_empty()
-                || opts.roles.contains(&p.role_arn)
-                || key.as_ref().is_some_and(|k| {
-                    wanted_roles.iter().any(|w| {
-                        w.name == k.name && (w.account.is_none() || w.account == k.account)
-                    })
-                });
-            let by_family =
-                opts.families.is_empty() || p.families.iter().any(|f| opts.families.contains(f));
-            by_role && by_family
+            opts.families.is_empty() || p.families.iter().any(|f| opts.families.contains(f))
         })
         .collect();
     proposals.sort_by(|a, b| a.role_arn.cmp(&b.role_arn));

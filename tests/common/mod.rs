@@ -132,17 +132,29 @@ pub fn write_role_trail(dir: &Path, role: &str, files: usize, events: usize) -> 
 /// A database observed from the fleet fixture (gzipped delivery files plus the other shapes, the
 /// trail under `<dir>/trail`), in its own temporary directory.
 pub fn fleet_db() -> (tempfile::TempDir, String) {
+    fleet_db_with(&[])
+}
+
+/// [`fleet_db`] with more task definitions (register-task-definition input) besides the fixture's.
+pub fn fleet_db_with(taskdefs: &[serde_json::Value]) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let trail = dir.path().join("trail");
     copy_trail_gzipped(&fixture("fleet/trail"), &trail);
     let db = dir.path().join("fleet.db").display().to_string();
-    let taskdefs = fixture("fleet/taskdefs");
+    let extra = dir.path().join("taskdefs");
+    std::fs::create_dir_all(&extra).unwrap();
+    for def in taskdefs {
+        let file = extra.join(format!("{}.json", def["family"].as_str().unwrap()));
+        std::fs::write(file, def.to_string()).unwrap();
+    }
     let out = run(&[
         "observe",
         "--db",
         &db,
         "--task-definitions",
-        taskdefs.to_str().unwrap(),
+        fixture("fleet/taskdefs").to_str().unwrap(),
+        "--task-definitions",
+        extra.to_str().unwrap(),
         trail.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "observe: {}", stderr(&out));
@@ -154,6 +166,16 @@ pub fn proposal_json(db: &str) -> serde_json::Value {
     let out = run(&["propose", "--db", db, "--format", "json"]);
     assert!(out.status.success(), "propose: {}", stderr(&out));
     serde_json::from_str(&stdout(&out)).expect("propose prints JSON")
+}
+
+/// The entry of role `arn` in the `roles` list of a JSON report (`propose`, `verify`, `tighten`).
+pub fn role<'a>(report: &'a serde_json::Value, arn: &str) -> &'a serde_json::Value {
+    report["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["role_arn"] == arn)
+        .unwrap_or_else(|| panic!("{arn} not in {report}"))
 }
 
 /// Runs `f` on a read-only connection to the database (as a user's other tools would read it
