@@ -281,3 +281,37 @@ fn live_sources_need_a_role() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+/// ECS takes a bare role name in a task definition; a live source cannot record under it (the
+/// evidence would never meet CloudTrail's, keyed by the ARN with its path), so it says what to give.
+#[test]
+fn a_family_whose_task_definition_names_its_role_without_an_arn_needs_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.db");
+    let defs = dir.path().join("web.json");
+    std::fs::write(
+        &defs,
+        r#"{"family": "web", "taskRoleArn": "web-task",
+            "containerDefinitions": [{"name": "app", "image": "nginx"}]}"#,
+    )
+    .unwrap();
+    let out = bin()
+        .args(["observe", "--quiet", "--db"])
+        .arg(&db)
+        .arg("--task-definitions")
+        .arg(&defs)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for flag in ["--listen-csm", "--proxy"] {
+        let (code, err) = exit_within_10s(bin().args(["observe", "--db"]).arg(&db).args([
+            flag,
+            "127.0.0.1:0",
+            "--family",
+            "web",
+        ]));
+        assert_eq!(code, Some(1), "{flag}: {err}");
+        assert!(err.contains("`web-task`"), "{err}");
+        assert!(err.contains("give --role"), "{err}");
+    }
+}

@@ -337,9 +337,17 @@ async fn family_role(store: &Store, family: &str, kind: RoleKind) -> anyhow::Res
         RoleKind::Task => def.task_role.clone(),
         RoleKind::Execution => def.execution_role.clone(),
     };
-    role.filter(|r| !r.is_empty()).ok_or_else(|| {
+    let role = role.filter(|r| !r.is_empty()).ok_or_else(|| {
         anyhow::anyhow!(
             "--family {family}: its latest task definition has no {} role; give --role ARN",
+            kind.as_str()
+        )
+    })?;
+    // ECS also takes a bare role name there; evidence must go under the ARN CloudTrail names,
+    // path included, which the name alone does not tell.
+    crate::attribution::RoleKey::require_arn(&role).map_err(|why| {
+        anyhow::anyhow!(
+            "--family {family}: its latest task definition names the {} role `{role}`: {why};              give --role with the role's ARN",
             kind.as_str()
         )
     })
