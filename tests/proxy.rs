@@ -498,6 +498,7 @@ fn bench_proxy_reports_every_figure_and_records_each_request_in_both_modes() {
         // Warm-up (200), the measured 300, then 30 on one connection: each recorded once.
         assert_eq!(r["proxied_requests"], 530, "{r}");
         assert_eq!(r["recorded_calls"], r["proxied_requests"], "{mode}: {r}");
+        assert_eq!(r["proxy_stderr"], "", "no warning from the proxy: {r}");
     }
 }
 

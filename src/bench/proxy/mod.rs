@@ -55,6 +55,8 @@ pub struct Report {
     pub proxy_peak_rss: u64,
     pub recorded: i64,
     pub sent_through_proxy: u64,
+    /// The proxy's stderr (warnings only, as it runs with --quiet).
+    pub proxy_said: String,
 }
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/bench-task";
@@ -76,8 +78,8 @@ async fn measure(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
     let mut child = spawn_proxy(opts, proxy_addr, &db, &proxy_ca_dir, upstream.ca.as_deref())?;
     if let Err(e) = wait_listening(&mut child, proxy_addr).await {
         let _ = child.kill();
-        let _ = child.wait();
-        return Err(e);
+        let said = stop(child).map(|(_, said)| said).unwrap_or_default();
+        bail!("{e:#}; the proxy said: {said}");
     }
     let routes = routes(&upstream, proxy_addr, &proxy_ca_dir);
     let phases = match routes {
@@ -86,11 +88,12 @@ async fn measure(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
     };
     // SAFETY: kill(2) on our own child's pid, not yet waited for.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().context("waiting for the proxy to stop")?;
+    let (status, said) = stop(child)?;
     let mut report = phases?;
     if !status.success() {
-        bail!("the proxy exited with {status}");
+        bail!("the proxy exited with {status}: {said}");
     }
+    report.proxy_said = said;
     let store = crate::store::Store::open(&db, false).await?;
     report.recorded = store.evidence().await?.iter().map(|r| r.count).sum::<i64>();
     store.close().await;
@@ -190,7 +193,20 @@ async fn phases(opts: &Options, direct: &Route, proxied: &Route) -> anyhow::Resu
         proxy_cpu: Duration::ZERO,
         proxy_peak_rss: 0,
         recorded: 0,
+        proxy_said: String::new(),
     })
+}
+
+/// Waits for the proxy to exit; what it wrote to stderr comes back with its status: with --quiet,
+/// only its warnings (calls it could not record among them), which explain a short recorded count.
+fn stop(child: Child) -> anyhow::Result<(std::process::ExitStatus, String)> {
+    let out = child
+        .wait_with_output()
+        .context("waiting for the proxy to stop")?;
+    Ok((
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    ))
 }
 
 fn free_port() -> anyhow::Result<SocketAddr> {

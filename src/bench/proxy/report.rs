@@ -49,6 +49,16 @@ impl Report {
         self.proxied.per_sec() / self.direct.per_sec().max(1e-9)
     }
 
+    /// Spelled out, so that a short count is not missed among the figures.
+    fn mismatch(&self) -> String {
+        let sent = i64::try_from(self.sent_through_proxy).unwrap_or(i64::MAX);
+        match self.recorded.cmp(&sent) {
+            std::cmp::Ordering::Equal => String::new(),
+            std::cmp::Ordering::Less => format!(" ({} MISSING)", sent - self.recorded),
+            std::cmp::Ordering::Greater => format!(" ({} MORE than sent)", self.recorded - sent),
+        }
+    }
+
     pub fn render(&self) -> String {
         let traffic = if self.tls {
             "HTTPS server answering SSM GetParameter (a CA made for the run); through the proxy: \
@@ -73,12 +83,16 @@ impl Report {
             100.0 * self.throughput_ratio(),
         );
         s += &format!(
-            "proxy process: {:.2} s CPU, peak RSS {:.1} MB; {} of {} proxied calls recorded\n",
+            "proxy process: {:.2} s CPU, peak RSS {:.1} MB; {} of {} proxied calls recorded{}\n",
             self.proxy_cpu.as_secs_f64(),
             self.proxy_peak_rss as f64 / 1e6,
             self.recorded,
-            self.sent_through_proxy
+            self.sent_through_proxy,
+            self.mismatch()
         );
+        if !self.proxy_said.is_empty() {
+            s += &format!("the proxy said: {}\n", self.proxy_said);
+        }
         s
     }
 
@@ -97,6 +111,7 @@ impl Report {
             "proxy_peak_rss_bytes": self.proxy_peak_rss,
             "proxied_requests": self.sent_through_proxy,
             "recorded_calls": self.recorded,
+            "proxy_stderr": self.proxy_said,
         })
     }
 }
