@@ -447,3 +447,87 @@ fn boto3_through_an_https_tunnel_trusting_the_generated_ca() {
     assert_eq!(evidence_from(&db, "proxy"), expected());
     assert_nothing_secret(&db);
 }
+
+#[test]
+fn bench_proxy_reports_every_figure_and_records_each_request_in_both_modes() {
+    for (mode, extra) in [("https", &["--tls"][..]), ("http", &[][..])] {
+        let mut args = vec![
+            "bench",
+            "--proxy",
+            "--requests",
+            "300",
+            "--concurrency",
+            "3",
+            "--json",
+        ];
+        args.extend(extra);
+        let out = run(&args);
+        assert!(out.status.success(), "{mode}: {}", stderr(&out));
+        let r: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(r["mode"], mode, "{r}");
+        assert_eq!(r["concurrency"], 3, "{r}");
+        for phase in [
+            "direct",
+            "through_proxy",
+            "direct_one_connection",
+            "through_proxy_one_connection",
+        ] {
+            let p = &r[phase];
+            assert!(p["requests"].as_u64().unwrap() > 0, "{mode} {phase}: {r}");
+            for key in [
+                "seconds",
+                "requests_per_second",
+                "p50_ms",
+                "p99_ms",
+                "connection_setup_ms",
+            ] {
+                assert!(p[key].as_f64().unwrap() > 0.0, "{mode} {phase}.{key}: {r}");
+            }
+        }
+        assert_eq!(r["through_proxy"]["requests"], 300, "{r}");
+        for key in ["added_p50_ms", "added_p99_ms"] {
+            assert!(r[key].as_f64().unwrap() >= 0.0, "{mode} {key}: {r}");
+        }
+        for key in ["throughput_ratio", "proxy_cpu_seconds"] {
+            assert!(r[key].as_f64().unwrap() > 0.0, "{mode} {key}: {r}");
+        }
+        assert!(
+            r["proxy_peak_rss_bytes"].as_u64().unwrap() > 1_000_000,
+            "{r}"
+        );
+        // Warm-up (200), the measured 300, then 30 on one connection: each recorded once.
+        assert_eq!(r["proxied_requests"], 530, "{r}");
+        assert_eq!(r["recorded_calls"], r["proxied_requests"], "{mode}: {r}");
+        assert_eq!(r["proxy_stderr"], "", "no warning from the proxy: {r}");
+    }
+}
+
+#[test]
+fn bench_proxy_prints_the_tls_figures_as_text() {
+    let out = run(&[
+        "bench",
+        "--proxy",
+        "--tls",
+        "--requests",
+        "50",
+        "--concurrency",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for line in [
+        "upstream: local HTTPS server",
+        "direct (2 conns)",
+        "through proxy (2 conns)",
+        "direct (1 conn)",
+        "through proxy (1 conn)",
+        "added by the proxy: p50 +",
+        "proxy process: ",
+        // Warm-up (50), the measured 50, then 5 on one connection.
+        "105 of 105 proxied calls recorded",
+    ] {
+        assert!(text.contains(line), "{line:?} missing from:\n{text}");
+    }
+    let tls_alone = run(&["bench", "--tls"]);
+    assert_eq!(tls_alone.status.code(), Some(2), "--tls goes with --proxy");
+}

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 /// Figures only: nothing fails on a slow machine. The `--db` flag is not used.
 ///
 /// With --proxy, measures `observe --proxy` instead: requests per second and latency (p50, p99)
-/// through the proxy against a local upstream, compared in the same run with calling it directly.
+/// through the proxy against a local upstream, compared in the same run with calling it directly;
+/// with --proxy --tls, over HTTPS through CONNECT tunnels, as the SDKs send it.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Events in the trail.
@@ -46,6 +47,15 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub concurrency: u64,
 
+    /// --proxy: HTTPS as the SDKs send it, instead of plain HTTP. The local upstream serves TLS
+    /// with a certificate of a CA made for the run (given to the proxy with --upstream-ca); each
+    /// client connection opens a CONNECT tunnel through the proxy and does TLS in it, trusting
+    /// the proxy's CA, so the proxy decrypts, records and re-encrypts every request. The direct
+    /// phases use TLS to the upstream too. One mode per run, so that the proxy's CPU time and
+    /// peak RSS are those of that mode alone: run once without and once with --tls to compare.
+    #[arg(long, requires = "proxy")]
+    pub tls: bool,
+
     /// Print the figures as JSON.
     #[arg(long)]
     pub json: bool,
@@ -60,9 +70,14 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
             requests: args.requests,
             concurrency: args.concurrency,
             binary,
+            tls: args.tls,
         })
         .await?;
-        print!("{}", report.render());
+        if args.json {
+            println!("{}", report.to_json());
+        } else {
+            print!("{}", report.render());
+        }
         return Ok(0);
     }
     let report = bench::run(&bench::Options {
