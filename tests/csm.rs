@@ -315,3 +315,75 @@ fn a_family_whose_task_definition_names_its_role_without_an_arn_needs_role() {
         assert!(err.contains("give --role"), "{err}");
     }
 }
+
+/// One SDK monitoring datagram of a successful `ssm:GetParameter`.
+fn get_parameter_datagram() -> String {
+    r#"{"Version":1,"Type":"ApiCall","ClientId":"app","Service":"SSM","Api":"GetParameter",
+        "Region":"us-east-1","Timestamp":1764400000000,"AttemptCount":1,"Latency":5,
+        "FinalHttpStatusCode":200}"#
+        .replace('\n', "")
+}
+
+/// While the database cannot be written, calls stay in memory (and go on being read); once it
+/// can, they are all written: none is lost, none counted twice.
+#[test]
+fn calls_received_while_the_database_is_locked_are_written_once_it_is_free() {
+    use sqlx::{ConnectOptions, Executor};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let port = free_udp_port();
+    let mut cmd = bin();
+    cmd.args(["observe", "--db"]).arg(&db).args([
+        "--listen-csm",
+        &format!("127.0.0.1:{port}"),
+        "--role",
+        ROLE,
+        "--flush-every",
+        "1",
+        "--lock-timeout",
+        "0",
+    ]);
+    let listener = Running::start(&mut cmd, "listening for SDK monitoring");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut lock = runtime
+        .block_on(
+            sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&db)
+                .connect(),
+        )
+        .unwrap();
+    runtime.block_on(lock.execute("BEGIN EXCLUSIVE")).unwrap();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let send = |n: usize| {
+        for _ in 0..n {
+            socket
+                .send_to(get_parameter_datagram().as_bytes(), ("127.0.0.1", port))
+                .unwrap();
+            // UDP on loopback still drops what a full socket buffer cannot hold.
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    };
+    send(40);
+    // Several flushes fail meanwhile.
+    std::thread::sleep(Duration::from_millis(2500));
+    send(25);
+    let warned = listener
+        .stderr
+        .try_iter()
+        .any(|line| line.contains("kept in memory and written later"));
+    assert!(warned, "no write failed while the database was locked");
+    runtime.block_on(lock.execute("COMMIT")).unwrap();
+    drop(lock);
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, rest) = listener.terminate();
+    assert!(status.success(), "{rest}");
+    let (evidence, _) = stored(&db);
+    assert_eq!(
+        evidence,
+        [("ssm:GetParameter".to_string(), "?".to_string(), 65)],
+        "{rest}"
+    );
+}

@@ -60,10 +60,11 @@ pub async fn run(opts: Options) -> anyhow::Result<Counts> {
                 counts.datagrams += 1;
                 fold(&buf[..n], catalog, &mut rec, &mut counts);
                 if rec.wants_flush() {
-                    rec.flush().await;
+                    rec.start_flush();
                 }
             }
-            _ = ticker.tick() => rec.flush().await,
+            _ = ticker.tick() => rec.start_flush(),
+            done = rec.write_done() => rec.after_write(done),
             _ = stop.wait() => break,
         }
     }

@@ -4,8 +4,10 @@
 //! Both fold calls into a [`Recorder`]: an in-memory aggregate keyed like the evidence table,
 //! written to the store every `flush_every` or as soon as it holds `max_keys` keys, so memory does
 //! not grow with the request rate, only with the number of distinct calls (and that is capped
-//! too). On SIGTERM or Ctrl-C the aggregate is written and the source exits. A restart adds to the
-//! same rows, so only the calls since the last flush are lost to a SIGKILL.
+//! too). A write runs beside the source, which goes on folding calls into a fresh aggregate: a
+//! slow disk must not stop the calls from being read (the proxy's queue would overflow). On
+//! SIGTERM or Ctrl-C the aggregate is written and the source exits. A restart adds to the same
+//! rows, so only the calls since the last flush are lost to a SIGKILL.
 
 pub mod csm;
 pub mod proxy;
@@ -14,6 +16,7 @@ use crate::attribution::RoleKind;
 use crate::store::{EvidenceRow, Store, UngrantedRow};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What every live source is told.
@@ -80,6 +83,28 @@ impl Tally {
         self.first_ms = self.first_ms.min(ms);
         self.last_ms = self.last_ms.max(ms);
     }
+
+    /// Adds `other` up; the origin stays that of the earlier first call.
+    fn merge(&mut self, other: Tally) {
+        if other.first_ms < self.first_ms {
+            self.event_source = other.event_source;
+            self.event_name = other.event_name;
+            self.rule = other.rule;
+        }
+        self.count += other.count;
+        self.first_ms = self.first_ms.min(other.first_ms);
+        self.last_ms = self.last_ms.max(other.last_ms);
+    }
+}
+
+type GrantedKeys = HashMap<(String, String, String, String), Tally>;
+type UngrantedKeys = HashMap<(String, String, String), (&'static str, String, Tally)>;
+
+/// An aggregate being written, given back with the outcome (to be kept if the write failed).
+pub struct Written {
+    result: Result<(), crate::store::StoreError>,
+    granted: GrantedKeys,
+    ungranted: UngrantedKeys,
 }
 
 /// One grant a call proved, as the evidence table keys it.
@@ -101,14 +126,16 @@ pub struct Seen<'a> {
 
 /// Aggregated live evidence of one role from one source, between flushes.
 pub struct Recorder {
-    store: Store,
+    store: Arc<Store>,
     role: String,
     source: &'static str,
     export: Option<PathBuf>,
     /// (action, resource, condition, error code) → tally.
-    granted: HashMap<(String, String, String, String), Tally>,
+    granted: GrantedKeys,
     /// (event source, event name, error code) → (kind, reason, tally).
-    ungranted: HashMap<(String, String, String), (&'static str, String, Tally)>,
+    ungranted: UngrantedKeys,
+    /// The write under way, if any.
+    writing: Option<tokio::task::JoinHandle<Written>>,
     max_keys: usize,
     /// Past this, new keys are dropped (and counted) until a flush succeeds: the bound on memory
     /// when the database cannot be written.
@@ -123,7 +150,8 @@ impl Recorder {
         let max_keys = common.max_keys;
         Recorder {
             export: common.export.clone(),
-            store,
+            store: Arc::new(store),
+            writing: None,
             role,
             source,
             granted: HashMap::new(),
@@ -184,77 +212,88 @@ impl Recorder {
         }
     }
 
-    /// Writes the aggregate; on failure keeps it for the next try and says why.
-    pub async fn flush(&mut self) {
-        if self.len() == 0 {
+    /// Starts writing the aggregate beside the source, unless a write is under way (the next
+    /// starts when it is done) or there is nothing to write.
+    pub fn start_flush(&mut self) {
+        if self.writing.is_some() || self.len() == 0 {
             return;
         }
-        let role = &self.role;
-        let evidence: Vec<EvidenceRow> = self
-            .granted
-            .iter()
-            .map(
-                |((action, resource, condition, error_code), t)| EvidenceRow {
-                    role_arn: role.clone(),
-                    action: action.clone(),
-                    resource: resource.clone(),
-                    condition: condition.clone(),
-                    error_code: error_code.clone(),
-                    count: t.count,
-                    first_seen: time(t.first_ms),
-                    last_seen: time(t.last_ms),
-                    // Live sources have no event id to point back to.
-                    example_event_id: String::new(),
-                    event_source: t.event_source.clone(),
-                    event_name: t.event_name.clone(),
-                    rule: t.rule.clone(),
-                },
-            )
-            .collect();
-        let ungranted: Vec<UngrantedRow> = self
-            .ungranted
-            .iter()
-            .map(
-                |((event_source, event_name, error_code), (kind, reason, t))| UngrantedRow {
-                    role_arn: role.clone(),
-                    event_source: event_source.clone(),
-                    event_name: event_name.clone(),
-                    error_code: error_code.clone(),
-                    kind: kind.to_string(),
-                    reason: reason.clone(),
-                    count: t.count,
-                    first_seen: time(t.first_ms),
-                    last_seen: time(t.last_ms),
-                    example_event_id: String::new(),
-                },
-            )
-            .collect();
-        match self
-            .store
-            .write_live(self.source, &evidence, &ungranted)
-            .await
-        {
-            Ok(()) => {
-                self.granted.clear();
-                self.ungranted.clear();
-                self.flushes += 1;
-                self.export().await;
+        let granted = std::mem::take(&mut self.granted);
+        let ungranted = std::mem::take(&mut self.ungranted);
+        let (evidence, ungranted_rows) = rows(&self.role, &granted, &ungranted);
+        let store = self.store.clone();
+        let source = self.source;
+        let export = self.export.clone();
+        self.writing = Some(tokio::spawn(async move {
+            let result = store.write_live(source, &evidence, &ungranted_rows).await;
+            if result.is_ok() {
+                write_export(&store, export.as_deref()).await;
             }
-            Err(e) => eprintln!("warning: {e:#}; the calls are kept in memory and written later"),
+            Written {
+                result,
+                granted,
+                ungranted,
+            }
+        }));
+    }
+
+    /// Resolves when the write under way is done (never, when there is none). Cancel-safe: the
+    /// write goes on and is awaited again.
+    pub async fn write_done(&mut self) -> Option<Written> {
+        let Some(writing) = self.writing.as_mut() else {
+            return std::future::pending().await;
+        };
+        let done = writing.await;
+        self.writing = None;
+        // A write task only ends by returning: a panic in it is a bug, reported as a failure.
+        done.ok()
+    }
+
+    /// Counts a finished write; a failed one's calls go back into the aggregate for the next
+    /// try (with what came meanwhile), and the next write starts if one is due.
+    pub fn after_write(&mut self, done: Option<Written>) {
+        match done {
+            Some(Written { result: Ok(()), .. }) => self.flushes += 1,
+            Some(Written {
+                result: Err(e),
+                granted,
+                ungranted,
+            }) => {
+                eprintln!("warning: {e:#}; the calls are kept in memory and written later");
+                for (key, tally) in granted {
+                    match self.granted.get_mut(&key) {
+                        Some(t) => t.merge(tally),
+                        None => {
+                            self.granted.insert(key, tally);
+                        }
+                    }
+                }
+                for (key, (kind, reason, tally)) in ungranted {
+                    match self.ungranted.get_mut(&key) {
+                        Some((_, _, t)) => t.merge(tally),
+                        None => {
+                            self.ungranted.insert(key, (kind, reason, tally));
+                        }
+                    }
+                }
+            }
+            None => eprintln!("warning: a write of live evidence failed unexpectedly"),
+        }
+        if self.wants_flush() {
+            self.start_flush();
         }
     }
 
-    async fn export(&self) {
-        let Some(path) = &self.export else { return };
-        let written = match self.store.export().await {
-            Ok(snapshot) => snapshot.write_to(path),
-            Err(e) => Err(e.into()),
-        };
-        if let Err(e) = written {
-            eprintln!(
-                "warning: --export {}: {e:#}; tried again after the next write",
-                path.display()
-            );
+    /// Writes what is held now and waits for it (and for a write under way first).
+    pub async fn flush(&mut self) {
+        if self.writing.is_some() {
+            let done = self.write_done().await;
+            self.after_write(done);
+        }
+        self.start_flush();
+        if self.writing.is_some() {
+            let done = self.write_done().await;
+            self.after_write(done);
         }
     }
 
@@ -264,7 +303,9 @@ impl Recorder {
         self.flush().await;
         let unwritten = self.len();
         let path = self.store.path().to_path_buf();
-        self.store.close().await;
+        if let Ok(store) = Arc::try_unwrap(self.store) {
+            store.close().await;
+        }
         if unwritten > 0 {
             anyhow::bail!(
                 "{}: {unwritten} aggregated call(s) could not be written before exiting (see the \
@@ -273,6 +314,67 @@ impl Recorder {
             );
         }
         Ok(self.flushes)
+    }
+}
+
+/// The aggregate as rows of the evidence tables.
+fn rows(
+    role: &str,
+    granted: &GrantedKeys,
+    ungranted: &UngrantedKeys,
+) -> (Vec<EvidenceRow>, Vec<UngrantedRow>) {
+    let evidence = granted
+        .iter()
+        .map(
+            |((action, resource, condition, error_code), t)| EvidenceRow {
+                role_arn: role.to_string(),
+                action: action.clone(),
+                resource: resource.clone(),
+                condition: condition.clone(),
+                error_code: error_code.clone(),
+                count: t.count,
+                first_seen: time(t.first_ms),
+                last_seen: time(t.last_ms),
+                // Live sources have no event id to point back to.
+                example_event_id: String::new(),
+                event_source: t.event_source.clone(),
+                event_name: t.event_name.clone(),
+                rule: t.rule.clone(),
+            },
+        )
+        .collect();
+    let ungranted = ungranted
+        .iter()
+        .map(
+            |((event_source, event_name, error_code), (kind, reason, t))| UngrantedRow {
+                role_arn: role.to_string(),
+                event_source: event_source.clone(),
+                event_name: event_name.clone(),
+                error_code: error_code.clone(),
+                kind: kind.to_string(),
+                reason: reason.clone(),
+                count: t.count,
+                first_seen: time(t.first_ms),
+                last_seen: time(t.last_ms),
+                example_event_id: String::new(),
+            },
+        )
+        .collect();
+    (evidence, ungranted)
+}
+
+/// Keeps the `--export` snapshot current after a write.
+async fn write_export(store: &Store, path: Option<&std::path::Path>) {
+    let Some(path) = path else { return };
+    let written = match store.export().await {
+        Ok(snapshot) => snapshot.write_to(path),
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = written {
+        eprintln!(
+            "warning: --export {}: {e:#}; tried again after the next write",
+            path.display()
+        );
     }
 }
 

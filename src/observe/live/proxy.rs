@@ -104,10 +104,11 @@ pub async fn run(opts: Options) -> anyhow::Result<Counts> {
             Some(seen) = rx.recv() => {
                 record(&seen, &account, catalog, &mut rec, &mut counts);
                 if rec.wants_flush() {
-                    rec.flush().await;
+                    rec.start_flush();
                 }
             }
-            _ = ticker.tick() => rec.flush().await,
+            _ = ticker.tick() => rec.start_flush(),
+            done = rec.write_done() => rec.after_write(done),
             _ = stop.wait() => break,
         }
     }
