@@ -444,8 +444,11 @@ fn principal<'a>(identity: Option<&Identity<'a>>) -> Principal<'a> {
     let Some(id) = identity else {
         return Principal::Other(PrincipalKind::Unknown);
     };
-    let kind = match id.kind.unwrap_or("") {
-        "AssumedRole" => {
+    let kind = match id.kind {
+        // AWS's own events (`AwsServiceEvent`: a KMS key rotation, say) name no type, only the
+        // service, in invokedBy.
+        None if id.invoked_by.is_some() => PrincipalKind::AwsService,
+        Some("AssumedRole") => {
             let issuer = id
                 .issuer
                 .as_ref()
@@ -465,11 +468,11 @@ fn principal<'a>(identity: Option<&Identity<'a>>) -> Principal<'a> {
                 None => PrincipalKind::AssumedRoleWithoutIssuer,
             }
         }
-        "IAMUser" => PrincipalKind::IamUser,
-        "AWSService" => PrincipalKind::AwsService,
-        "Root" => PrincipalKind::Root,
-        "FederatedUser" | "SAMLUser" | "WebIdentityUser" => PrincipalKind::Federated,
-        "AWSAccount" => PrincipalKind::AwsAccount,
+        Some("IAMUser") => PrincipalKind::IamUser,
+        Some("AWSService") => PrincipalKind::AwsService,
+        Some("Root") => PrincipalKind::Root,
+        Some("FederatedUser" | "SAMLUser" | "WebIdentityUser") => PrincipalKind::Federated,
+        Some("AWSAccount") => PrincipalKind::AwsAccount,
         _ => PrincipalKind::Unknown,
     };
     Principal::Other(kind)
@@ -628,13 +631,19 @@ mod tests {
         let user = r#"{"eventSource":"s3.amazonaws.com","eventName":"ListBuckets","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/bob"}}"#;
         let service = r#"{"eventSource":"kms.amazonaws.com","eventName":"Decrypt","userIdentity":{"type":"AWSService","invokedBy":"ecs.amazonaws.com"}}"#;
         let no_issuer = r#"{"eventSource":"s3.amazonaws.com","eventName":"ListBuckets","userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/r/s"}}"#;
-        let (seen, _) = collect(format!("[{user},{service},{no_issuer}]").as_bytes());
+        // The shape of AWS service events in CloudTrail's documentation: no type at all.
+        let rotation = r#"{"eventSource":"kms.amazonaws.com","eventName":"RotateKey","eventType":"AwsServiceEvent","userIdentity":{"accountId":"1","invokedBy":"AWS Internal"}}"#;
+        let nothing = r#"{"eventSource":"kms.amazonaws.com","eventName":"RotateKey","userIdentity":{"accountId":"1"}}"#;
+        let (seen, _) =
+            collect(format!("[{user},{service},{no_issuer},{rotation},{nothing}]").as_bytes());
         assert_eq!(
             seen,
             vec![
                 "s3.amazonaws.com:ListBuckets:IAM user",
                 "kms.amazonaws.com:Decrypt:AWS service",
-                "s3.amazonaws.com:ListBuckets:assumed role without issuer"
+                "s3.amazonaws.com:ListBuckets:assumed role without issuer",
+                "kms.amazonaws.com:RotateKey:AWS service",
+                "kms.amazonaws.com:RotateKey:unknown identity type",
             ]
         );
     }
