@@ -331,7 +331,11 @@ async fn tighten_role(
 
     let documents = current.documents();
     let current_docs: Vec<&PolicyDocument> = documents.iter().map(|(_, d)| *d).collect();
-    let (doc, carried) = replacement::build(&proposal.policy, &documents, opts.carry);
+    let replacement::Replacement {
+        document: doc,
+        carried,
+        sid_conflicts,
+    } = replacement::build(&proposal.policy, &documents, opts.carry);
     let catalog = crate::catalog::active();
     let comparison = compare::compare(catalog, &documents, &doc, proposal, rows);
     let text = replacement::to_text(&doc);
@@ -381,6 +385,7 @@ async fn tighten_role(
     report.replacement = Some(doc.clone());
 
     let mut refusals = gates::evidence_refusals(report.evidence.as_ref(), opts.thresholds);
+    refusals.extend(sid_conflicts);
     if !passed {
         refusals.push(
             "validation failed (its problems are listed with it): the proposal would not be a safe \

@@ -5,6 +5,7 @@ use super::compare::statement_name;
 use crate::policy::eval::action_matches;
 use crate::policy::{Effect, PolicyDocument, Statement};
 use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Statements whose Sid starts with this are opted out of tightening: kept verbatim.
 pub const NOREPO_PREFIX: &str = "NOREPO";
@@ -33,12 +34,22 @@ pub struct Carried {
     pub statement: Statement,
 }
 
+/// The document tighten would write, and what it needs to say about it.
+#[derive(Debug, Clone)]
+pub struct Replacement {
+    pub document: PolicyDocument,
+    pub carried: Vec<Carried>,
+    /// NOREPO statements that differ but share a Sid: IAM refuses a policy with a Sid twice, and
+    /// neither may be renamed, so an apply must be refused.
+    pub sid_conflicts: Vec<String>,
+}
+
 /// Builds the replacement document: the proposal's statements, then the carried-over ones.
 pub fn build(
     proposal: &PolicyDocument,
     current: &[(String, &PolicyDocument)],
     opts: CarryOptions,
-) -> (PolicyDocument, Vec<Carried>) {
+) -> Replacement {
     let mut carried: Vec<Carried> = Vec::new();
     let push = |c: Carried, list: &mut Vec<Carried>| {
         if !list.iter().any(|x| x.statement == c.statement) {
@@ -106,40 +117,82 @@ pub fn build(
             }
         }
     }
+    // Carried Sids are kept verbatim (NOREPO ones may not change): the others fit around them.
+    let mut first_with: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut sid_conflicts = Vec::new();
+    for c in &carried {
+        let Some(sid) = c.statement.sid.as_deref() else {
+            continue;
+        };
+        match first_with.get(sid) {
+            Some(first) => sid_conflicts.push(format!(
+                "{first} and {} are carried over with the same Sid {sid:?}: IAM requires Sids to \
+                 be unique in a policy, and NOREPO statements are never changed; rename one of \
+                 them by hand",
+                c.source
+            )),
+            None => {
+                first_with.insert(sid, &c.source);
+            }
+        }
+    }
+    let mut sids: BTreeSet<String> = first_with.keys().map(|s| s.to_string()).collect();
     let mut statements = proposal.statement.clone();
-    let mut sids: std::collections::BTreeSet<String> =
-        statements.iter().filter_map(|s| s.sid.clone()).collect();
+    // Only the proposal's statements that must change are renamed, around all the others.
+    let keep: Vec<bool> = statements
+        .iter()
+        .map(|st| match &st.sid {
+            Some(sid) => !sid.starts_with(NOREPO_PREFIX) && sids.insert(sid.clone()),
+            None => true,
+        })
+        .collect();
+    for (st, keep) in statements.iter_mut().zip(keep) {
+        if let (Some(sid), false) = (&st.sid, keep) {
+            let free = free_sid(sid, &sids);
+            sids.insert(free.clone());
+            st.sid = Some(free);
+        }
+    }
     let mut n = 0;
     for c in &mut carried {
         let st = &mut c.statement;
-        match &st.sid {
-            // A Sid must be unique in a document; a clash between two policies gets a suffix
-            // that keeps the NOREPO prefix.
-            Some(sid) if sids.contains(sid) => {
-                let mut k = 2;
-                while sids.contains(&format!("{sid}{k}")) {
-                    k += 1;
-                }
-                st.sid = Some(format!("{sid}{k}"));
-            }
-            Some(_) => {}
-            None => loop {
+        if st.sid.is_none() {
+            let sid = loop {
                 n += 1;
                 let sid = format!("CarriedOver{n}");
                 if !sids.contains(&sid) {
-                    st.sid = Some(sid);
-                    break;
+                    break sid;
                 }
-            },
-        }
-        if let Some(sid) = &st.sid {
+            };
             sids.insert(sid.clone());
+            st.sid = Some(sid);
         }
         statements.push(st.clone());
     }
-    let mut doc = PolicyDocument::new(statements);
-    doc.version = proposal.version.clone();
-    (doc, carried)
+    let mut document = PolicyDocument::new(statements);
+    document.version = proposal.version.clone();
+    Replacement {
+        document,
+        carried,
+        sid_conflicts,
+    }
+}
+
+/// `sid`, or a variant of it no statement has yet. A mined statement never keeps a NOREPO
+/// prefix: once written it would opt itself out of every later tightening.
+fn free_sid(sid: &str, taken: &BTreeSet<String>) -> String {
+    let base = if sid.starts_with(NOREPO_PREFIX) {
+        format!("Mined{sid}")
+    } else {
+        sid.to_string()
+    };
+    if !taken.contains(&base) {
+        return base;
+    }
+    (2u64..)
+        .map(|k| format!("{base}{k}"))
+        .find(|s| !taken.contains(s))
+        .unwrap_or(base)
 }
 
 /// IAM's size measure: characters other than whitespace.
@@ -174,7 +227,11 @@ mod tests {
             norepo: true,
             pass_role: true,
         };
-        let (out, carried) = build(&proposal, &[("inline policy broad".into(), &current)], opts);
+        let Replacement {
+            document: out,
+            carried,
+            ..
+        } = build(&proposal, &[("inline policy broad".into(), &current)], opts);
         assert_eq!(carried.len(), 2);
         assert_eq!(out.statement.len(), 3);
         assert_eq!(out.statement[1], current.statement[1]);
@@ -187,9 +244,101 @@ mod tests {
             norepo: false,
             pass_role: false,
         };
-        let (out, carried) = build(&proposal, &[("x".into(), &current)], off);
+        let Replacement {
+            document: out,
+            carried,
+            ..
+        } = build(&proposal, &[("x".into(), &current)], off);
         assert!(carried.is_empty());
         assert_eq!(out, proposal);
+    }
+
+    /// A proposal Sid that clashes with a NOREPO one: the proposal's statement is renamed (and
+    /// loses the prefix, or it would opt itself out of the next tightening), the NOREPO one is
+    /// written exactly as it is today.
+    #[test]
+    fn a_sid_clash_renames_the_proposal_never_the_norepo_statement() {
+        let proposal = doc(r#"{"Version":"2012-10-17","Statement":[
+                {"Sid":"NOREPOKeep","Effect":"Allow","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::b/*"]},
+                {"Sid":"MinedNOREPOKeep","Effect":"Allow","Action":["sqs:SendMessage"],"Resource":["arn:aws:sqs:eu-west-1:1:q"]},
+                {"Sid":"Kms1","Effect":"Allow","Action":["kms:Decrypt"],"Resource":["arn:aws:kms:eu-west-1:1:key/k"]}]}"#);
+        let current = doc(r#"{"Version":"2012-10-17","Statement":[
+                {"Sid":"NOREPOKeep","Effect":"Allow","Action":"sqs:*","Resource":"*"},
+                {"Sid":"Kms1","Effect":"Allow","Action":"iam:PassRole","Resource":"*"}]}"#);
+        let opts = CarryOptions {
+            norepo: true,
+            pass_role: true,
+        };
+        let r = build(
+            &proposal,
+            &[("inline policy legacy".into(), &current)],
+            opts,
+        );
+        assert!(r.sid_conflicts.is_empty(), "{:?}", r.sid_conflicts);
+        let sids: Vec<_> = r
+            .document
+            .statement
+            .iter()
+            .map(|s| s.sid.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            sids,
+            [
+                "MinedNOREPOKeep2",
+                "MinedNOREPOKeep",
+                "Kms1",
+                "NOREPOKeep",
+                "CarriedOver1"
+            ]
+        );
+        assert_eq!(r.document.statement[3], current.statement[0]);
+        assert_eq!(r.carried[0].statement, current.statement[0]);
+        for (mine, theirs) in r.document.statement.iter().zip(&proposal.statement) {
+            assert_eq!(
+                (&mine.action, &mine.resource),
+                (&theirs.action, &theirs.resource)
+            );
+        }
+    }
+
+    /// Two different NOREPO statements with one Sid cannot both be written unchanged: neither is
+    /// renamed, and the apply is refused with both named.
+    #[test]
+    fn norepo_statements_sharing_a_sid_are_a_refusal_not_a_rename() {
+        let proposal = doc(r#"{"Version":"2012-10-17","Statement":[]}"#);
+        let a = doc(
+            r#"{"Statement":[{"Sid":"NOREPOKeep","Effect":"Allow","Action":"sqs:*","Resource":"*"}]}"#,
+        );
+        let b = doc(
+            r#"{"Statement":[{"Sid":"NOREPOKeep","Effect":"Allow","Action":"sns:*","Resource":"*"}]}"#,
+        );
+        let opts = CarryOptions {
+            norepo: true,
+            pass_role: true,
+        };
+        let r = build(
+            &proposal,
+            &[
+                ("inline policy a".into(), &a),
+                ("inline policy b".into(), &b),
+            ],
+            opts,
+        );
+        assert_eq!(
+            r.document.statement,
+            [a.statement[0].clone(), b.statement[0].clone()]
+        );
+        assert_eq!(r.sid_conflicts.len(), 1);
+        let why = &r.sid_conflicts[0];
+        assert!(
+            why.contains("inline policy a, statement")
+                && why.contains("inline policy b, statement"),
+            "{why}"
+        );
+        // The same statement in both is one statement: no conflict.
+        let r = build(&proposal, &[("a".into(), &a), ("a again".into(), &a)], opts);
+        assert!(r.sid_conflicts.is_empty());
+        assert_eq!(r.document.statement.len(), 1);
     }
 
     #[test]
