@@ -393,15 +393,17 @@ async fn tighten_role(
                 .to_string(),
         );
     }
-    if report.inline_size_after > replacement::INLINE_LIMIT {
-        refusals.push(format!(
-            "inline policies would total {} characters (without whitespace), over IAM's {} per \
-             role; pass --remove-inline to replace the other inline policies, or split the \
-             grants by hand",
-            report.inline_size_after,
-            replacement::INLINE_LIMIT
-        ));
-    }
+    let sizes = replacement::InlineSizes {
+        proposal: proposal.policy_characters,
+        replacement: report.replacement_size,
+        after: report.inline_size_after,
+    };
+    refusals.extend(replacement::size_refusal(
+        sizes,
+        &proposal.role_arn,
+        proposal.managed_policies.len(),
+        opts.wildcard_threshold,
+    ));
     if !comparison.can_tighten() {
         report.outcome = "nothing to tighten";
         return report;

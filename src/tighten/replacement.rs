@@ -195,6 +195,70 @@ fn free_sid(sid: &str, taken: &BTreeSet<String>) -> String {
         .unwrap_or(base)
 }
 
+/// What an apply would leave in the role's inline policies, in characters without whitespace.
+#[derive(Debug, Clone, Copy)]
+pub struct InlineSizes {
+    /// The mined proposal alone.
+    pub proposal: usize,
+    /// The proposal with the statements carried over.
+    pub replacement: usize,
+    /// The replacement with the other inline policies that stay.
+    pub after: usize,
+}
+
+/// Why the role's inline policies would be over IAM's limit, with what would bring them under
+/// it, judged from the first part that is over; None when they fit. `managed_parts`: how many
+/// managed policies the proposal splits into (0 when it fits inline); `wildcard_threshold`: the
+/// one it was mined with, for a `propose` that gives the same policy.
+pub fn size_refusal(
+    s: InlineSizes,
+    role_arn: &str,
+    managed_parts: usize,
+    wildcard_threshold: usize,
+) -> Option<String> {
+    let over = |n: usize| n.saturating_sub(INLINE_LIMIT);
+    if s.proposal > INLINE_LIMIT {
+        let parts = match managed_parts {
+            0 | 1 => "several".to_string(),
+            n => n.to_string(),
+        };
+        return Some(format!(
+            "the proposal alone has {} characters (without whitespace), {} over IAM's \
+             {INLINE_LIMIT} for a role's inline policies, and tighten writes a single inline \
+             policy: no option makes it fit. `policy-miner propose --role {role_arn} \
+             --wildcard-threshold {wildcard_threshold} --out DIR` writes it as {parts} managed \
+             policies of at most {} characters; create those, \
+             attach them to the role, then remove its broader policies by hand",
+            s.proposal,
+            over(s.proposal),
+            crate::synth::size::MANAGED_LIMIT
+        ));
+    }
+    if s.replacement > INLINE_LIMIT {
+        return Some(format!(
+            "the replacement has {} characters (without whitespace), {} over IAM's \
+             {INLINE_LIMIT} for a role's inline policies: the proposal's {} and the statements \
+             carried over from the current policies (NOREPO, iam:PassRole, logs:PutLogEvents); \
+             --remove-inline does not change that: shorten the carried-over statements in the \
+             current policies",
+            s.replacement,
+            over(s.replacement),
+            s.proposal
+        ));
+    }
+    (s.after > INLINE_LIMIT).then(|| {
+        format!(
+            "inline policies would total {} characters (without whitespace), {} over IAM's \
+             {INLINE_LIMIT} per role: the replacement's {} and {} of other inline policies that \
+             stay; pass --remove-inline to replace them",
+            s.after,
+            over(s.after),
+            s.replacement,
+            s.after.saturating_sub(s.replacement)
+        )
+    })
+}
+
 /// IAM's size measure: characters other than whitespace.
 pub fn policy_size(text: &str) -> usize {
     text.chars().filter(|c| !c.is_whitespace()).count()
@@ -339,6 +403,56 @@ mod tests {
         let r = build(&proposal, &[("a".into(), &a), ("a again".into(), &a)], opts);
         assert!(r.sid_conflicts.is_empty());
         assert_eq!(r.document.statement.len(), 1);
+    }
+
+    /// Each size refusal names the part that is over and the remedy that works for it.
+    #[test]
+    fn a_size_refusal_says_what_is_over_and_what_helps() {
+        let role = "arn:aws:iam::1:role/big";
+        let sizes = |proposal, replacement, after| InlineSizes {
+            proposal,
+            replacement,
+            after,
+        };
+        assert_eq!(size_refusal(sizes(9_000, 9_500, 10_240), role, 0, 3), None);
+
+        let alone = size_refusal(sizes(12_000, 12_300, 15_000), role, 2, 3).unwrap();
+        assert!(
+            alone.starts_with(
+                "the proposal alone has 12000 characters (without whitespace), 1760 over IAM's \
+                 10240 for a role's inline policies"
+            ),
+            "{alone}"
+        );
+        assert!(
+            alone.contains(
+                "`policy-miner propose --role arn:aws:iam::1:role/big --wildcard-threshold 3 --out \
+                 DIR` writes it as 2 managed policies of at most 6144 characters"
+            ),
+            "{alone}"
+        );
+        assert!(!alone.contains("--remove-inline"), "{alone}");
+
+        let carried = size_refusal(sizes(10_000, 10_300, 10_300), role, 0, 3).unwrap();
+        assert!(
+            carried
+                .starts_with("the replacement has 10300 characters (without whitespace), 60 over"),
+            "{carried}"
+        );
+        assert!(
+            carried.contains("--remove-inline does not change that"),
+            "{carried}"
+        );
+
+        let others = size_refusal(sizes(5_000, 5_100, 11_000), role, 0, 3).unwrap();
+        assert!(
+            others.starts_with("inline policies would total 11000 characters (without whitespace), 760 over IAM's 10240 per role: the replacement's 5100 and 5900 of other inline policies"),
+            "{others}"
+        );
+        assert!(
+            others.ends_with("pass --remove-inline to replace them"),
+            "{others}"
+        );
     }
 
     #[test]
