@@ -26,6 +26,8 @@ pub enum PrincipalKind {
     Federated,
     /// `AssumedRole` without a role issuer (e.g. a session whose issuer is missing).
     AssumedRoleWithoutIssuer,
+    /// `AssumedRole` whose issuer ARN is empty or not an IAM role's: no role to credit it to.
+    IssuerNotRole,
     AwsAccount,
     /// A service-linked role (`role/aws-service-role/…`): AWS owns its policy, nothing to mine.
     ServiceLinkedRole,
@@ -40,6 +42,7 @@ impl PrincipalKind {
             PrincipalKind::Root => "root",
             PrincipalKind::Federated => "federated user",
             PrincipalKind::AssumedRoleWithoutIssuer => "assumed role without issuer",
+            PrincipalKind::IssuerNotRole => "assumed role whose issuer is not a role ARN",
             PrincipalKind::AwsAccount => "other AWS account",
             PrincipalKind::ServiceLinkedRole => "service-linked role",
             PrincipalKind::Unknown => "unknown identity type",

@@ -278,6 +278,28 @@ fn observing_the_same_files_again_counts_nothing_twice() {
     );
 }
 
+/// The fleet's noise, by who made it: the KMS key rotation AWS makes itself (`AwsServiceEvent`,
+/// a userIdentity with only `accountId` and `invokedBy`) is an AWS service's, not an unknown's.
+#[test]
+fn calls_aws_makes_itself_are_counted_as_aws_services() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("e.db");
+    let out = run(&[
+        "observe",
+        "--db",
+        db.to_str().unwrap(),
+        fixture("fleet/trail").to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    // 21 AWSService AssumeRole calls by ECS, and the rotation.
+    assert!(
+        err.contains("  not role evidence, AWS service: 22\n"),
+        "{err}"
+    );
+    assert!(!err.contains("unknown identity type"), "{err}");
+}
+
 #[test]
 fn policy_files_parse_back_as_the_proposed_documents() {
     let fleet = observe_and_propose();

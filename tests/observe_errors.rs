@@ -356,3 +356,41 @@ fn usage_errors_exit_2_and_touch_nothing() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(!db.exists());
 }
+
+/// A session whose issuer ARN is empty or no role ARN is counted, never made a role of that name.
+#[test]
+fn an_issuer_that_is_not_a_role_is_counted_not_kept() {
+    let (dir, day) = trail_with_good_file();
+    let bogus: Vec<_> = ["", "not-an-arn"]
+        .iter()
+        .enumerate()
+        .map(|(n, issuer)| {
+            let mut e = role_event(
+                &format!("b{n}"),
+                "2026-11-20T10:00:00Z",
+                "orders-task",
+                "/orders/bogus",
+            );
+            e["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = (*issuer).into();
+            e
+        })
+        .collect();
+    let file = day.join("bogus-issuers.json");
+    std::fs::write(&file, serde_json::json!({ "Records": bogus }).to_string()).unwrap();
+    let out = observe(dir.path(), &[&dir.path().join("trail")]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("  not role evidence, assumed role whose issuer is not a role ARN: 2\n"),
+        "{err}"
+    );
+    let proposal = proposal_json(dir.path().join("evidence.db").to_str().unwrap());
+    let roles: Vec<_> = proposal["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["role_arn"])
+        .collect();
+    assert_eq!(roles, [ROLE]);
+    assert!(!granted_parameters(dir.path()).contains(&parameter_arn("/orders/bogus")));
+}

@@ -195,20 +195,73 @@ async fn an_organization_trail_is_filtered_by_account_region_and_date() {
     );
 }
 
+/// The warnings of an observe run that failed on `url`: exit status 3, and each warning names it.
+fn warnings_for(out: &std::process::Output, url: &str) -> Vec<String> {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    let warnings: Vec<String> = err
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .map(str::to_string)
+        .collect();
+    let prefix = format!("warning: skipped {url}: ");
+    assert!(warnings.iter().all(|w| w.starts_with(&prefix)), "{err}");
+    warnings
+}
+
+/// A failed request is one line: the operation and the bucket, S3's own error code and message,
+/// and the one hint that fits that error.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_bucket_is_named_with_what_to_do() {
     let Some(moto) = Moto::start() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let out = observe(
-        &moto,
-        &dir.path().join("x.db"),
-        &["s3://no-such-trail-bucket/AWSLogs/"],
-    );
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let url = "s3://no-such-trail-bucket/AWSLogs/";
+    let out = observe(&moto, &dir.path().join("x.db"), &[url]);
+    let warnings = warnings_for(&out, url);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let line = &warnings[0];
     assert!(
-        stderr(&out).contains("no-such-trail-bucket"),
-        "{}",
-        stderr(&out)
+        line.contains(
+            ": ListObjectsV2 on bucket no-such-trail-bucket under \"AWSLogs/\" failed: \
+             NoSuchBucket: The specified bucket does not exist; "
+        ),
+        "{line}"
     );
-    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+    assert!(line.ends_with("; check the bucket name"), "{line}");
+}
+
+/// No answer at all: the causes without the SDK's dump of its structures, and the hint is about
+/// the endpoint, not the bucket.
+#[test]
+fn an_endpoint_that_does_not_answer_is_named_with_what_to_do() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.db");
+    let url = "s3://trail/AWSLogs/";
+    let out = bin()
+        .args(["observe", "--db", db.to_str().unwrap(), url])
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}"))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .output()
+        .unwrap();
+    let warnings = warnings_for(&out, url);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let line = &warnings[0];
+    assert!(line.contains("ListObjectsV2 on bucket trail"), "{line}");
+    assert!(line.contains("Connection refused"), "{line}");
+    assert!(
+        line.ends_with(
+            "; check the endpoint and network access (AWS_ENDPOINT_URL, proxy settings)"
+        ),
+        "{line}"
+    );
+    for noise in ["DispatchFailure", "ConnectorError", "{", "check the path"] {
+        assert!(!line.contains(noise), "{noise} in {line}");
+    }
 }

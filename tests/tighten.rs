@@ -698,6 +698,113 @@ async fn each_gate_refuses_until_its_flag_overrides_it() {
     assert_eq!(attached(&iam, "orders-api-task").await.len(), 1);
 }
 
+/// A proposal over the inline size limit by itself: the refusal says so, and points at the
+/// managed policies `propose --out` writes, not at --remove-inline (which cannot help).
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_proposal_too_large_for_an_inline_policy_is_refused_with_what_to_do() {
+    let Some(moto) = start_moto(&[]) else { return };
+    let iam = moto.iam();
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    iam.create_role()
+        .role_name("params-task")
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap();
+    put(
+        &iam,
+        "params-task",
+        "broad",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:*","Resource":"*"}]}"#,
+    )
+    .await;
+    // 250 parameters read one by one, each granted on its own ARN (no generalization).
+    let dir = tempfile::tempdir().unwrap();
+    let day = dir
+        .path()
+        .join("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20");
+    std::fs::create_dir_all(&day).unwrap();
+    let records: Vec<Value> = (0..250)
+        .map(|i| {
+            role_event(
+                &format!("p{i}"),
+                &format!("2026-11-20T{:02}:{:02}:00Z", i / 60, i % 60),
+                "params-task",
+                &format!("/params/{i:04}/value"),
+            )
+        })
+        .collect();
+    std::fs::write(
+        day.join("111122223333_CloudTrail_eu-west-1_20261120T0000Z_p.json"),
+        serde_json::json!({ "Records": records }).to_string(),
+    )
+    .unwrap();
+    let db = dir.path().join("e.db").display().to_string();
+    let out = run(&["observe", "--db", &db, dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let role_arn = "arn:aws:iam::111122223333:role/params-task";
+    let out = moto.cli(
+        &[
+            "tighten",
+            "--db",
+            &db,
+            "--role",
+            role_arn,
+            "--format",
+            "json",
+            "--no-access-analyzer",
+            "--wildcard-threshold",
+            "0",
+            "--allow-short-evidence",
+            "--remove-inline",
+            "--apply",
+        ],
+        "2026-11-21T00:00:00Z",
+    );
+    assert_eq!(out.status.code(), Some(11), "{}", stderr(&out));
+    let report = json(&out);
+    let r = role(&report, role_arn);
+    assert_eq!(r["outcome"], "refused", "{r}");
+    let refusals: Vec<&str> = r["refusals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    let why = refusals[0];
+    let size = r["replacement_size"].as_u64().unwrap();
+    assert!(size > 10_240, "{size}");
+    assert!(
+        why.starts_with(&format!(
+            "the proposal alone has {size} characters (without whitespace), {} over IAM's 10240 \
+             for a role's inline policies",
+            size - 10_240
+        )),
+        "{why}"
+    );
+    let command =
+        format!("policy-miner propose --role {role_arn} --wildcard-threshold 0 --out DIR");
+    assert!(
+        why.contains(&format!("`{command}` writes it as 3 managed policies")),
+        "{why}"
+    );
+    assert!(!why.contains("--remove-inline"), "{why}");
+    assert_eq!(
+        inline(&iam, "params-task").await.len(),
+        1,
+        "nothing written"
+    );
+    // The command it names does what it says.
+    let out_dir = dir.path().join("policies");
+    let mut args: Vec<&str> = command.split(' ').skip(1).collect();
+    args.pop();
+    args.extend([out_dir.to_str().unwrap(), "--db", &db]);
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(walk(&out_dir).len(), 3);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_role_gone_from_iam_is_an_error_that_says_so() {
     let Some(moto) = start_moto(&[]) else { return };

@@ -63,6 +63,12 @@ pub struct Skipped {
 
 impl fmt::Display for Skipped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // An S3 location or object is unreadable only when a request failed, and the S3 source
+        // words that failure whole, with the hint that fits it (s3::S3Error): "check the path"
+        // would only contradict it.
+        if self.reason == SkipReason::Unreadable && self.unit.starts_with("s3://") {
+            return write!(f, "{}: {}", self.unit, self.detail);
+        }
         write!(
             f,
             "{}: {} ({}); {}",

@@ -8,6 +8,8 @@
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use chrono::NaiveDate;
 
+mod error;
+
 /// `s3://bucket[/prefix]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrailLocation {
@@ -52,6 +54,8 @@ impl TrailObject {
     }
 }
 
+/// A failed request. `message` is one whole line that ends with its own hint, chosen by the
+/// failure: the unit it is reported for needs no other.
 #[derive(Debug, thiserror::Error)]
 #[error("{what}: {message}")]
 pub struct S3Error {
@@ -95,7 +99,7 @@ impl S3Source {
                     .set_continuation_token(token)
                     .send()
                     .await
-                    .map_err(|e| self.error(&prefix, e))?;
+                    .map_err(|e| self.error(&prefix, "ListObjectsV2", self.place(&prefix), e))?;
                 for p in page.common_prefixes() {
                     if let Some(p) = p.prefix() {
                         if prefix_allowed(p, &self.filter) {
@@ -133,10 +137,13 @@ impl S3Source {
             .key(key)
             .send()
             .await
-            .map_err(|e| self.error(key, e))?;
+            .map_err(|e| self.error(key, "GetObject", self.place(""), e))?;
         let body = resp.body.collect().await.map_err(|e| S3Error {
             what: self.url(key),
-            message: format!("download interrupted: {e}"),
+            message: format!(
+                "GetObject on {} was interrupted: {e}; run observe again",
+                self.place("")
+            ),
         })?;
         Ok(body.into_bytes().to_vec())
     }
@@ -145,27 +152,29 @@ impl S3Source {
         format!("s3://{}/{key}", self.location.bucket)
     }
 
-    fn error<E>(&self, key: &str, e: aws_sdk_s3::error::SdkError<E>) -> S3Error
+    /// The bucket, and the prefix listed if any, for a message whose unit is already named.
+    fn place(&self, prefix: &str) -> String {
+        match prefix {
+            "" => format!("bucket {}", self.location.bucket),
+            _ => format!("bucket {} under \"{prefix}\"", self.location.bucket),
+        }
+    }
+
+    /// `key`: the object, or the prefix listed.
+    fn error<E>(
+        &self,
+        key: &str,
+        operation: &str,
+        target: String,
+        e: aws_sdk_s3::error::SdkError<E>,
+    ) -> S3Error
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let bucket = &self.location.bucket;
-        let message = match e.code() {
-            Some("NoSuchBucket") => format!("bucket {bucket} does not exist"),
-            Some("AccessDenied") => format!(
-                "access denied: reading a trail needs s3:ListBucket on arn:aws:s3:::{bucket} and \
-                 s3:GetObject on arn:aws:s3:::{bucket}/{}*",
-                self.location.prefix
-            ),
-            Some(code) => format!("{code}: {}", e.message().unwrap_or("no message")),
-            None => format!(
-                "{} (check AWS credentials, AWS_REGION and network access)",
-                aws_sdk_s3::error::DisplayErrorContext(&e)
-            ),
-        };
+        let TrailLocation { bucket, prefix } = &self.location;
         S3Error {
             what: self.url(key),
-            message,
+            message: error::describe(operation, &target, (bucket, prefix), &e),
         }
     }
 }

@@ -318,7 +318,11 @@ async fn tighten_role(
 
     let documents = current.documents();
     let current_docs: Vec<&PolicyDocument> = documents.iter().map(|(_, d)| *d).collect();
-    let (doc, carried) = replacement::build(&proposal.policy, &documents, opts.carry);
+    let replacement::Replacement {
+        document: doc,
+        carried,
+        sid_conflicts,
+    } = replacement::build(&proposal.policy, &documents, opts.carry);
     let catalog = crate::catalog::active();
     let comparison = compare::compare(catalog, &documents, &doc, proposal, rows);
     let text = replacement::to_text(&doc);
@@ -368,6 +372,7 @@ async fn tighten_role(
     report.replacement = Some(doc.clone());
 
     let mut refusals = gates::evidence_refusals(report.evidence.as_ref(), opts.thresholds);
+    refusals.extend(sid_conflicts);
     if !passed {
         refusals.push(
             "validation failed (its problems are listed with it): the proposal would not be a safe \
@@ -375,15 +380,17 @@ async fn tighten_role(
                 .to_string(),
         );
     }
-    if report.inline_size_after > replacement::INLINE_LIMIT {
-        refusals.push(format!(
-            "inline policies would total {} characters (without whitespace), over IAM's {} per \
-             role; pass --remove-inline to replace the other inline policies, or split the \
-             grants by hand",
-            report.inline_size_after,
-            replacement::INLINE_LIMIT
-        ));
-    }
+    let sizes = replacement::InlineSizes {
+        proposal: proposal.policy_characters,
+        replacement: report.replacement_size,
+        after: report.inline_size_after,
+    };
+    refusals.extend(replacement::size_refusal(
+        sizes,
+        &proposal.role_arn,
+        proposal.managed_policies.len(),
+        opts.wildcard_threshold,
+    ));
     if !comparison.can_tighten() {
         report.outcome = "nothing to tighten";
         return report;
