@@ -387,3 +387,58 @@ fn calls_received_while_the_database_is_locked_are_written_once_it_is_free() {
         "{rest}"
     );
 }
+
+/// A write that waits for the database (another process holds it) must not stop the listener
+/// from reading datagrams: the socket's buffer would overflow and calls would be lost.
+#[test]
+fn calls_keep_being_read_while_a_write_waits_for_the_database() {
+    use sqlx::{ConnectOptions, Executor};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let port = free_udp_port();
+    let mut cmd = bin();
+    cmd.args(["observe", "--db"]).arg(&db).args([
+        "--listen-csm",
+        &format!("127.0.0.1:{port}"),
+        "--role",
+        ROLE,
+        "--flush-every",
+        "1",
+    ]);
+    let listener = Running::start(&mut cmd, "listening for SDK monitoring");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut lock = runtime
+        .block_on(
+            sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&db)
+                .connect(),
+        )
+        .unwrap();
+    runtime.block_on(lock.execute("BEGIN EXCLUSIVE")).unwrap();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let datagram = get_parameter_datagram();
+    // Spread over ~3 s, so that writes start (and wait) meanwhile; far more than a socket
+    // buffer holds.
+    let sent = 3000;
+    for i in 0..sent {
+        socket
+            .send_to(datagram.as_bytes(), ("127.0.0.1", port))
+            .unwrap();
+        if i % 10 == 9 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    runtime.block_on(lock.execute("COMMIT")).unwrap();
+    drop(lock);
+    let (status, rest) = listener.terminate();
+    assert!(status.success(), "{rest}");
+    let (evidence, _) = stored(&db);
+    assert_eq!(
+        evidence,
+        [("ssm:GetParameter".to_string(), "?".to_string(), sent)],
+        "{rest}"
+    );
+}
