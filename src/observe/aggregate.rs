@@ -35,21 +35,25 @@ struct UngrantedKey {
     error_code: String,
 }
 
-/// An event time or id, kept inline when short (times are 20 bytes, ids 36): every evidence key
-/// of every file keeps three, and allocating each was a large part of folding.
+/// An event time or id, kept inline when short: every evidence key of every file keeps three,
+/// and allocating each was a large part of folding. `N` bytes inline: 22 for times (CloudTrail's
+/// are 20), 38 for event ids (36), so that a tag, a length and the text make 24 and 40 bytes.
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) enum Stamp {
-    Inline(u8, [u8; STAMP_INLINE]),
+pub(crate) enum Stamp<const N: usize> {
+    Inline(u8, [u8; N]),
     Heap(Box<str>),
 }
 
-const STAMP_INLINE: usize = 39;
+/// An event time (`2026-11-02T10:00:00Z`).
+pub(crate) type TimeStamp = Stamp<22>;
+/// An event id (a UUID).
+pub(crate) type IdStamp = Stamp<38>;
 
-impl Stamp {
+impl<const N: usize> Stamp<N> {
     fn new(s: &str) -> Self {
         match u8::try_from(s.len()) {
-            Ok(len) if s.len() <= STAMP_INLINE => {
-                let mut bytes = [0; STAMP_INLINE];
+            Ok(len) if s.len() <= N => {
+                let mut bytes = [0; N];
                 bytes[..s.len()].copy_from_slice(s.as_bytes());
                 Stamp::Inline(len, bytes)
             }
@@ -71,29 +75,33 @@ impl Stamp {
     }
 }
 
-impl std::fmt::Debug for Stamp {
+impl<const N: usize> std::fmt::Debug for Stamp<N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.as_str().fmt(f)
     }
 }
+
+// Batches hold one `Seen` per key, twice while they are merged: its size is the memory a batch
+// takes, more than anything else.
+const _: () = assert!(std::mem::size_of::<Seen>() <= 96);
 
 /// How often a key was seen, when first and last, and the id of the first event (on a tie, the
 /// event met first keeps it).
 #[derive(Debug, Clone)]
 pub(crate) struct Seen {
     pub(crate) count: i64,
-    pub(crate) first: Stamp,
-    pub(crate) last: Stamp,
-    pub(crate) example: Stamp,
+    pub(crate) first: TimeStamp,
+    pub(crate) last: TimeStamp,
+    pub(crate) example: IdStamp,
 }
 
 impl Seen {
     fn new(call: &ApiCall) -> Self {
         Seen {
             count: 0,
-            first: Stamp::new(call.event_time),
-            last: Stamp::new(call.event_time),
-            example: Stamp::new(call.event_id),
+            first: TimeStamp::new(call.event_time),
+            last: TimeStamp::new(call.event_time),
+            example: IdStamp::new(call.event_id),
         }
     }
 
@@ -103,14 +111,14 @@ impl Seen {
         self.count += 1;
         let time = call.event_time.as_bytes();
         if time > self.last.bytes() {
-            self.last = Stamp::new(call.event_time);
+            self.last = TimeStamp::new(call.event_time);
         }
         // Ties on time go to the smaller event id, so the example does not depend on the order
         // in which workers and batches met the events.
         let earlier = (time, call.event_id.as_bytes()) < (self.first.bytes(), self.example.bytes());
         if earlier {
-            self.first = Stamp::new(call.event_time);
-            self.example = Stamp::new(call.event_id);
+            self.first = TimeStamp::new(call.event_time);
+            self.example = IdStamp::new(call.event_id);
         }
         earlier
     }

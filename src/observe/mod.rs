@@ -179,11 +179,13 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
     let mut batch: Vec<(ObservedFile, FileEvidence)> = Vec::new();
     let mut batch_keys = 0;
     let mut roles = BTreeSet::new();
-    // Commits run beside the receiving loop: the workers go on while SQLite writes a batch.
+    // Commits run beside the receiving loop: the workers go on while SQLite writes a batch. One
+    // batch at a time is the committer's (the permit), so at most two are held: that one and
+    // the one being filled, which waits when full.
     let store = Arc::new(store);
     let (commit_tx, commit_rx) = tokio::sync::mpsc::channel(1);
-    let committing = Arc::new(AtomicBool::new(false));
-    let committer = tokio::spawn(commit_batches(store.clone(), commit_rx, committing.clone()));
+    let committer_free = Arc::new(tokio::sync::Semaphore::new(1));
+    let committer = tokio::spawn(commit_batches(store.clone(), commit_rx));
     while let Some((path, outcome)) = rx.recv().await {
         unreceived = unreceived.saturating_sub(1);
         match outcome {
@@ -211,12 +213,17 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
         let full = batch.len() >= BATCH_FILES || batch_keys >= BATCH_KEYS;
         // Near the end, what has come is committed whenever the committer is free: once the
         // last file is read, only what came during the last commit is left to wait for.
-        let tail = unreceived < BATCH_FILES
-            && !batch.is_empty()
-            && !committing.load(Ordering::Acquire)
-            && commit_tx.capacity() > 0;
+        let tail =
+            unreceived < BATCH_FILES && !batch.is_empty() && committer_free.available_permits() > 0;
         if full || tail {
-            if commit_tx.send(std::mem::take(&mut batch)).await.is_err() {
+            let Ok(free) = committer_free.clone().acquire_owned().await else {
+                break;
+            };
+            if commit_tx
+                .send((std::mem::take(&mut batch), free))
+                .await
+                .is_err()
+            {
                 break; // the committer failed: its error is returned below
             }
             batch_keys = 0;
@@ -224,7 +231,9 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
     }
     let interrupted = stop.load(Ordering::Relaxed);
     if !batch.is_empty() {
-        let _ = commit_tx.send(batch).await;
+        if let Ok(free) = committer_free.clone().acquire_owned().await {
+            let _ = commit_tx.send((batch, free)).await;
+        }
     }
     drop(commit_tx);
     let committed = committer.await?;
@@ -304,17 +313,22 @@ struct Committed {
     left_out_events: u64,
 }
 
-/// Commits batches as they come; `committing` is set while one is being written.
+/// A batch to commit, with the permit that makes it the committer's only one.
+type Handed = (
+    Vec<(ObservedFile, FileEvidence)>,
+    tokio::sync::OwnedSemaphorePermit,
+);
+
+/// Commits batches as they come; each one's permit is given back once it is written.
 async fn commit_batches(
     store: Arc<Store>,
-    mut batches: tokio::sync::mpsc::Receiver<Vec<(ObservedFile, FileEvidence)>>,
-    committing: Arc<AtomicBool>,
+    mut batches: tokio::sync::mpsc::Receiver<Handed>,
 ) -> anyhow::Result<Committed> {
     let mut done = Committed::default();
-    while let Some(mut batch) = batches.recv().await {
-        committing.store(true, Ordering::Release);
+    while let Some((mut batch, free)) = batches.recv().await {
         let flushed = flush(&store, &mut batch, &mut done).await;
-        committing.store(false, Ordering::Release);
+        drop(batch);
+        drop(free);
         flushed?;
     }
     Ok(done)
