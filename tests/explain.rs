@@ -190,3 +190,35 @@ fn unknown_role_or_action_is_a_clear_error() {
         stderr(&out)
     );
 }
+
+/// An action the role called but never successfully: the answer to "why is it not granted?"
+/// names the failed calls.
+#[test]
+fn an_action_whose_calls_all_failed_is_explained_by_them() {
+    let o = observe();
+    let (r, denied) = o.proposal["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|r| {
+            r["denied_calls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|d| d["granted_by_successful_calls"] == false)
+                .map(|d| (r, d))
+        })
+        .expect("the fixture has a denied call that is not granted anyway");
+    let action = denied["action"].as_str().unwrap();
+    let out = explain(&o.db, &["--role", r["role_arn"].as_str().unwrap(), action]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    for want in [
+        format!("has no grant of {action}: "),
+        format!("failed with {}", denied["error_code"].as_str().unwrap()),
+        denied["example_event_id"].as_str().unwrap().to_string(),
+        "failed calls are never granted".to_string(),
+    ] {
+        assert!(err.contains(&want), "{want:?} not in {err}");
+    }
+}

@@ -49,13 +49,37 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
         if let Some(action) = &args.action {
             let actions: BTreeSet<&str> = role.grants.iter().map(|g| g.action.as_str()).collect();
             anyhow::bail!(
-                "{role_arn} has no grant of {action}; its actions: {}",
+                "{role_arn} has no grant of {action}{}; its actions: {}",
+                why_not_granted(role, action),
                 actions.into_iter().collect::<Vec<_>>().join(", ")
             );
         }
     }
     write_stdout(&render(role, &grants, &evidence, args.action.is_none()))?;
     Ok(0)
+}
+
+/// When the role did call `action` but every call failed: which calls, since failed calls are
+/// never granted (the answer to "why is it not in the policy?").
+fn why_not_granted(role: &RoleProposal, action: &str) -> String {
+    let failed: Vec<String> = role
+        .denied_calls
+        .iter()
+        .filter(|d| d.action.eq_ignore_ascii_case(action))
+        .map(|d| {
+            format!(
+                "{} call(s) on {} failed with {} (e.g. event {})",
+                d.count, d.resource, d.error_code, d.example_event_id
+            )
+        })
+        .collect();
+    if failed.is_empty() {
+        return String::new();
+    }
+    format!(
+        ": {}; failed calls are never granted (`propose` lists them as denied calls)",
+        failed.join(", ")
+    )
 }
 
 /// The one proposal `wanted` names: the role of that exact ARN, else the only one of that name
