@@ -3,7 +3,8 @@
 //! `verify` finds no uncovered call; near misses built from every observed call (another name,
 //! another account, another action on the same resource, KMS without or through another service
 //! or for another resource)
-//! are denied; failed calls are not granted; every execution role carries the log and secret
+//! are denied; failed calls are not granted; every wildcard made of S3 keys or SSM names stands on
+//! at least three observed names under its prefix; every execution role carries the log and secret
 //! grants its task definitions imply.
 
 mod common;
@@ -317,6 +318,38 @@ fn verify_is_clean_near_misses_are_denied_and_execution_roles_carry_derived_gran
         ),
         "the shared execution role is proposed"
     );
+
+    // Every wildcard made from S3 keys or SSM parameter names stands on evidence: at least the
+    // default threshold (3) of distinct names observed under its prefix, which keeps the bucket.
+    let mut wildcards = 0;
+    for (role, doc) in &policies {
+        let resources = doc
+            .statement
+            .iter()
+            .filter(|s| s.effect == policy_miner::policy::document::Effect::Allow)
+            .flat_map(|s| s.resource.iter().flatten());
+        for res in resources {
+            let path_like = res.starts_with("arn:aws:s3:::") || res.contains(":parameter/");
+            let Some(prefix) = res.strip_suffix('*').filter(|_| path_like) else {
+                continue;
+            };
+            if let Some(key) = prefix.strip_prefix("arn:aws:s3:::") {
+                assert!(key.contains('/'), "{res} reaches across a bucket");
+            }
+            let under: BTreeSet<&str> = succeeded
+                .iter()
+                .filter(|(r, _, name)| r == role && name.starts_with(prefix) && !name.contains('*'))
+                .map(|(_, _, name)| *name)
+                .collect();
+            assert!(
+                under.len() >= 3,
+                "{role}: {res} stands on {} observed name(s): {under:?}",
+                under.len()
+            );
+            wildcards += 1;
+        }
+    }
+    assert!(wildcards > 0, "the fleet's proposals generalize some names");
 
     let decide = |p: &Probe| {
         evaluate(
