@@ -129,11 +129,17 @@ fn place(action: &crate::catalog::Action, step: &Step, call: &ApiCall) -> Vec<(S
     let why = if step.candidates.is_empty() {
         "the event names no resource this action accepts; granted on \"*\"".to_string()
     } else {
-        format!(
-            "{} is not a resource type {} accepts; granted on \"*\"",
-            step.candidates.join(", "),
-            action.full_name()
-        )
+        match step.candidates.as_slice() {
+            [one] => format!(
+                "{one} is not a resource type {} accepts; granted on \"*\"",
+                action.full_name()
+            ),
+            many => format!(
+                "none of {} is a resource type {} accepts; granted on \"*\"",
+                many.join(", "),
+                action.full_name()
+            ),
+        }
     };
     vec![(ANY_RESOURCE.to_string(), why)]
 }
