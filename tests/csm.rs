@@ -324,43 +324,92 @@ fn get_parameter_datagram() -> String {
         .replace('\n', "")
 }
 
+/// A listener writing every second to a database another connection holds locked, and that
+/// lock: what the live sources meet when another process writes the same file.
+struct LockedDb {
+    _dir: tempfile::TempDir,
+    db: std::path::PathBuf,
+    port: u16,
+    listener: Running,
+    runtime: tokio::runtime::Runtime,
+    lock: Option<sqlx::SqliteConnection>,
+}
+
+impl LockedDb {
+    fn start(extra: &[&str]) -> LockedDb {
+        use sqlx::{ConnectOptions, Executor};
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("live.db");
+        let port = free_udp_port();
+        let mut cmd = bin();
+        cmd.args(["observe", "--db"])
+            .arg(&db)
+            .args([
+                "--listen-csm",
+                &format!("127.0.0.1:{port}"),
+                "--role",
+                ROLE,
+                "--flush-every",
+                "1",
+            ])
+            .args(extra);
+        let listener = Running::start(&mut cmd, "listening for SDK monitoring");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut lock = runtime
+            .block_on(
+                sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(&db)
+                    .connect(),
+            )
+            .unwrap();
+        runtime.block_on(lock.execute("BEGIN EXCLUSIVE")).unwrap();
+        LockedDb {
+            _dir: dir,
+            db,
+            port,
+            listener,
+            runtime,
+            lock: Some(lock),
+        }
+    }
+
+    fn unlock(&mut self) {
+        use sqlx::Executor;
+        if let Some(mut lock) = self.lock.take() {
+            self.runtime.block_on(lock.execute("COMMIT")).unwrap();
+        }
+    }
+
+    /// SIGTERM; then the (action, resource, count) evidence, which must be `calls` of
+    /// ssm:GetParameter on an unknown resource.
+    fn stop_and_expect(self, calls: i64) {
+        let (status, rest) = self.listener.terminate();
+        assert!(status.success(), "{rest}");
+        let (evidence, _) = stored(&self.db);
+        assert_eq!(
+            evidence,
+            [("ssm:GetParameter".to_string(), "?".to_string(), calls)],
+            "{rest}"
+        );
+    }
+}
+
 /// While the database cannot be written, calls stay in memory (and go on being read); once it
 /// can, they are all written: none is lost, none counted twice.
 #[test]
 fn calls_received_while_the_database_is_locked_are_written_once_it_is_free() {
-    use sqlx::{ConnectOptions, Executor};
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("live.db");
-    let port = free_udp_port();
-    let mut cmd = bin();
-    cmd.args(["observe", "--db"]).arg(&db).args([
-        "--listen-csm",
-        &format!("127.0.0.1:{port}"),
-        "--role",
-        ROLE,
-        "--flush-every",
-        "1",
-        "--lock-timeout",
-        "0",
-    ]);
-    let listener = Running::start(&mut cmd, "listening for SDK monitoring");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut lock = runtime
-        .block_on(
-            sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(&db)
-                .connect(),
-        )
-        .unwrap();
-    runtime.block_on(lock.execute("BEGIN EXCLUSIVE")).unwrap();
+    let mut locked = LockedDb::start(&["--lock-timeout", "0"]);
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let send = |n: usize| {
         for _ in 0..n {
             socket
-                .send_to(get_parameter_datagram().as_bytes(), ("127.0.0.1", port))
+                .send_to(
+                    get_parameter_datagram().as_bytes(),
+                    ("127.0.0.1", locked.port),
+                )
                 .unwrap();
             // UDP on loopback still drops what a full socket buffer cannot hold.
             std::thread::sleep(Duration::from_millis(2));
@@ -370,54 +419,22 @@ fn calls_received_while_the_database_is_locked_are_written_once_it_is_free() {
     // Several flushes fail meanwhile.
     std::thread::sleep(Duration::from_millis(2500));
     send(25);
-    let warned = listener
+    let warned = locked
+        .listener
         .stderr
         .try_iter()
         .any(|line| line.contains("kept in memory and written later"));
     assert!(warned, "no write failed while the database was locked");
-    runtime.block_on(lock.execute("COMMIT")).unwrap();
-    drop(lock);
+    locked.unlock();
     std::thread::sleep(Duration::from_millis(1500));
-    let (status, rest) = listener.terminate();
-    assert!(status.success(), "{rest}");
-    let (evidence, _) = stored(&db);
-    assert_eq!(
-        evidence,
-        [("ssm:GetParameter".to_string(), "?".to_string(), 65)],
-        "{rest}"
-    );
+    locked.stop_and_expect(65);
 }
 
 /// A write that waits for the database (another process holds it) must not stop the listener
 /// from reading datagrams: the socket's buffer would overflow and calls would be lost.
 #[test]
 fn calls_keep_being_read_while_a_write_waits_for_the_database() {
-    use sqlx::{ConnectOptions, Executor};
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("live.db");
-    let port = free_udp_port();
-    let mut cmd = bin();
-    cmd.args(["observe", "--db"]).arg(&db).args([
-        "--listen-csm",
-        &format!("127.0.0.1:{port}"),
-        "--role",
-        ROLE,
-        "--flush-every",
-        "1",
-    ]);
-    let listener = Running::start(&mut cmd, "listening for SDK monitoring");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut lock = runtime
-        .block_on(
-            sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(&db)
-                .connect(),
-        )
-        .unwrap();
-    runtime.block_on(lock.execute("BEGIN EXCLUSIVE")).unwrap();
+    let mut locked = LockedDb::start(&[]);
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let datagram = get_parameter_datagram();
     // Spread over ~3 s, so that writes start (and wait) meanwhile; far more than a socket
@@ -425,20 +442,12 @@ fn calls_keep_being_read_while_a_write_waits_for_the_database() {
     let sent = 3000;
     for i in 0..sent {
         socket
-            .send_to(datagram.as_bytes(), ("127.0.0.1", port))
+            .send_to(datagram.as_bytes(), ("127.0.0.1", locked.port))
             .unwrap();
         if i % 10 == 9 {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
-    runtime.block_on(lock.execute("COMMIT")).unwrap();
-    drop(lock);
-    let (status, rest) = listener.terminate();
-    assert!(status.success(), "{rest}");
-    let (evidence, _) = stored(&db);
-    assert_eq!(
-        evidence,
-        [("ssm:GetParameter".to_string(), "?".to_string(), sent)],
-        "{rest}"
-    );
+    locked.unlock();
+    locked.stop_and_expect(sent);
 }

@@ -77,34 +77,23 @@ pub(super) async fn add_evidence(
         )
         .await;
     }
-    sqlx::query(
-        "INSERT INTO evidence (role_arn, action, resource, condition, error_code, count,
-           first_seen, last_seen, example_event_id, event_source, event_name, rule)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (role_arn, action, resource, condition, error_code) DO UPDATE SET
-           count = count + excluded.count,
-           -- As for CloudTrail (rows.rs): the example follows the earliest call.
-           example_event_id = CASE WHEN excluded.first_seen < first_seen
-               OR (excluded.first_seen = first_seen
-                   AND excluded.example_event_id < example_event_id)
-               THEN excluded.example_event_id ELSE example_event_id END,
-           first_seen = min(first_seen, excluded.first_seen),
-           last_seen = max(last_seen, excluded.last_seen)",
-    )
-    .bind(&r.role_arn)
-    .bind(&r.action)
-    .bind(&r.resource)
-    .bind(&r.condition)
-    .bind(&r.error_code)
-    .bind(r.count)
-    .bind(&r.first_seen)
-    .bind(&r.last_seen)
-    .bind(&r.example_event_id)
-    .bind(&r.event_source)
-    .bind(&r.event_name)
-    .bind(&r.rule)
-    .execute(&mut **tx)
-    .await?;
+    // The same upsert as CloudTrail's: every column that names the example follows the
+    // earliest call, whichever source and batch brought it.
+    sqlx::query(super::rows::EVIDENCE_UPSERT)
+        .bind(&r.role_arn)
+        .bind(&r.action)
+        .bind(&r.resource)
+        .bind(&r.condition)
+        .bind(&r.error_code)
+        .bind(r.count)
+        .bind(&r.first_seen)
+        .bind(&r.last_seen)
+        .bind(&r.example_event_id)
+        .bind(&r.event_source)
+        .bind(&r.event_name)
+        .bind(&r.rule)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -170,32 +159,19 @@ pub(super) async fn add_ungranted(
         )
         .await;
     }
-    sqlx::query(
-        "INSERT INTO ungranted_calls (role_arn, event_source, event_name, error_code, kind,
-           reason, count, first_seen, last_seen, example_event_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (role_arn, event_source, event_name, error_code) DO UPDATE SET
-           count = count + excluded.count,
-           -- As for CloudTrail (rows.rs): the example follows the earliest call.
-           example_event_id = CASE WHEN excluded.first_seen < first_seen
-               OR (excluded.first_seen = first_seen
-                   AND excluded.example_event_id < example_event_id)
-               THEN excluded.example_event_id ELSE example_event_id END,
-           first_seen = min(first_seen, excluded.first_seen),
-           last_seen = max(last_seen, excluded.last_seen)",
-    )
-    .bind(&u.role_arn)
-    .bind(&u.event_source)
-    .bind(&u.event_name)
-    .bind(&u.error_code)
-    .bind(&u.kind)
-    .bind(&u.reason)
-    .bind(u.count)
-    .bind(&u.first_seen)
-    .bind(&u.last_seen)
-    .bind(&u.example_event_id)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query(super::rows::UNGRANTED_UPSERT)
+        .bind(&u.role_arn)
+        .bind(&u.event_source)
+        .bind(&u.event_name)
+        .bind(&u.error_code)
+        .bind(&u.kind)
+        .bind(&u.reason)
+        .bind(u.count)
+        .bind(&u.first_seen)
+        .bind(&u.last_seen)
+        .bind(&u.example_event_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

@@ -98,7 +98,7 @@ pub trait BatchRows {
 // SET reads the old row. The example, and what the key records of the event it came from,
 // follow the earliest event (the smaller event id on a tie): whatever order files, workers and
 // batches meet the events in, the rows come out the same.
-const EVIDENCE_UPSERT: &str = "INSERT INTO evidence (role_arn, action, resource, condition,
+pub(super) const EVIDENCE_UPSERT: &str = "INSERT INTO evidence (role_arn, action, resource, condition,
        error_code, count, first_seen, last_seen, example_event_id, event_source, event_name, rule)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (role_arn, action, resource, condition, error_code) DO UPDATE SET
@@ -114,7 +114,7 @@ const EVIDENCE_UPSERT: &str = "INSERT INTO evidence (role_arn, action, resource,
        first_seen = min(first_seen, excluded.first_seen),
        last_seen = max(last_seen, excluded.last_seen)";
 
-const UNGRANTED_UPSERT: &str = "INSERT INTO ungranted_calls (role_arn, event_source, event_name,
+pub(super) const UNGRANTED_UPSERT: &str = "INSERT INTO ungranted_calls (role_arn, event_source, event_name,
        error_code, kind, reason, count, first_seen, last_seen, example_event_id)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (role_arn, event_source, event_name, error_code) DO UPDATE SET
