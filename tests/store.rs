@@ -205,6 +205,26 @@ fn propose_without_a_database_says_to_observe_first_and_creates_nothing() {
     assert!(!db.exists());
 }
 
+/// After observe, the database file holds all the evidence by itself: copied alone (a backup,
+/// another machine), nothing is missing from it.
+#[tokio::test]
+async fn the_database_file_alone_holds_the_evidence_after_observe() {
+    let dir = tempfile::tempdir().unwrap();
+    // The log was left behind only now and then: several runs give it several chances.
+    for run in 0..6 {
+        let db = observed_db(&dir.path().join(format!("run-{run}")), 40);
+        let wal = std::fs::metadata(format!("{}-wal", db.display())).map_or(0, |m| m.len());
+        assert_eq!(
+            wal, 0,
+            "run {run}: the write-ahead log still holds {wal} bytes"
+        );
+        let copy = dir.path().join(format!("copy-{run}.db"));
+        std::fs::copy(&db, &copy).unwrap();
+        let (count, files, check) = evidence_total(&copy).await;
+        assert_eq!((count, files, check.as_str()), (400, 40, "ok"), "run {run}");
+    }
+}
+
 #[tokio::test]
 async fn a_damaged_database_says_to_restore_or_rebuild_without_panicking() {
     let dir = tempfile::tempdir().unwrap();

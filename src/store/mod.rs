@@ -229,7 +229,19 @@ impl Store {
         Ok(())
     }
 
+    /// Moves what the write-ahead log holds into the database file, then closes. SQLite does
+    /// that when its last connection closes, but the pool may not have closed it before the
+    /// process exits: the database file alone (copied, backed up) would then miss the latest
+    /// evidence. Never waits: with another process at work on the file, it is left to that one.
     pub async fn close(self) {
+        if let Ok(mut conn) = self.pool.acquire().await {
+            let _ = sqlx::query("PRAGMA busy_timeout = 0")
+                .execute(&mut *conn)
+                .await;
+            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&mut *conn)
+                .await;
+        }
         self.pool.close().await;
     }
 }
