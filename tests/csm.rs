@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::live::{free_udp_port, Running};
+use common::live::{free_udp_port, start_csm, Running};
 use common::moto::Moto;
 use common::*;
 use sqlx::Row;
@@ -17,16 +17,7 @@ const ROLE: &str = "arn:aws:iam::123456789012:role/app-task";
 
 /// Starts the listener and waits until it says it listens.
 fn start_listener(db: &Path, port: u16) -> Running {
-    let mut cmd = bin();
-    cmd.args(["observe", "--db"]).arg(db).args([
-        "--listen-csm",
-        &format!("127.0.0.1:{port}"),
-        "--role",
-        ROLE,
-        "--flush-every",
-        "60",
-    ]);
-    Running::start(&mut cmd, "listening for SDK monitoring")
+    start_csm(db, port, ROLE, &["--flush-every", "60"])
 }
 
 /// SIGTERM, then the exit status, which must come within a few seconds.
@@ -341,19 +332,9 @@ impl LockedDb {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("live.db");
         let port = free_udp_port();
-        let mut cmd = bin();
-        cmd.args(["observe", "--db"])
-            .arg(&db)
-            .args([
-                "--listen-csm",
-                &format!("127.0.0.1:{port}"),
-                "--role",
-                ROLE,
-                "--flush-every",
-                "1",
-            ])
-            .args(extra);
-        let listener = Running::start(&mut cmd, "listening for SDK monitoring");
+        let mut flags = vec!["--flush-every", "1"];
+        flags.extend_from_slice(extra);
+        let listener = start_csm(&db, port, ROLE, &flags);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::live::{free_udp_port, Running};
+use common::live::{free_udp_port, start_csm, Running};
 use common::moto::Moto;
 use common::*;
 use sqlx::Row;
@@ -259,14 +259,7 @@ fn write_cloudtrail(dir: &Path) -> PathBuf {
 /// SDK monitoring saw two actions: one the proxy will give a resource, one it will not.
 fn record_csm(db: &Path) {
     let port = free_udp_port();
-    let mut cmd = bin();
-    cmd.args(["observe", "--db"]).arg(db).args([
-        "--listen-csm",
-        &format!("127.0.0.1:{port}"),
-        "--role",
-        ROLE,
-    ]);
-    let listener = Running::start(&mut cmd, "listening for SDK monitoring");
+    let listener = start_csm(db, port, ROLE, &[]);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     for (service, api) in [("SSM", "GetParameter"), ("DynamoDB", "DescribeTable")] {
         let d = format!(

@@ -91,3 +91,13 @@ pub fn free_udp_port() -> u16 {
         .map(|a| a.port())
         .expect("a free UDP port")
 }
+
+/// `observe --listen-csm` on `port` for `role`, with `extra` flags, once it says it listens.
+pub fn start_csm(db: &std::path::Path, port: u16, role: &str, extra: &[&str]) -> Running {
+    let mut cmd = super::bin();
+    cmd.args(["observe", "--db"])
+        .arg(db)
+        .args(["--listen-csm", &format!("127.0.0.1:{port}"), "--role", role])
+        .args(extra);
+    Running::start(&mut cmd, "listening for SDK monitoring")
+}
