@@ -124,7 +124,7 @@ fn decode_records_in_one_pass(
 /// (escapes in the fields it reads, other top-level keys, deep nesting); **the sink may then
 /// already have seen some events**, so the caller must discard what it made of them and fall back
 /// to [`decode`], which gives serde_json's answer. When it returns `Some`, it is exactly what
-/// [`decode`] would have returned (`tests/fuzz_decoder.rs` checks that they agree).
+/// [`decode`] would have returned (`tests/integration/fuzz_decoder.rs` checks that they agree).
 pub fn decode_delivery(bytes: &[u8], sink: &mut dyn FnMut(&ApiCall<'_>)) -> Option<DecodeStats> {
     records::scan(bytes, sink)
 }

@@ -2,10 +2,8 @@
 //! a snapshot after each write, `import` adds it, a newer snapshot of the same database replaces
 //! the older one, and importing the same or an older file again changes nothing.
 
-mod common;
-
-use common::live::Running;
-use common::*;
+use crate::common::live::Running;
+use crate::common::*;
 use sqlx::Row;
 use std::net::UdpSocket;
 use std::path::Path;

@@ -7,9 +7,7 @@
 //! at least three observed names under its prefix; every execution role carries the log and secret
 //! grants its task definitions imply.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use policy_miner::bench::generate::{fleet, generate, TrailSpec, EXECUTION_ROLE};
 use policy_miner::policy::escape::unescape_literal;
 use policy_miner::policy::eval::{evaluate, Context, Decision, Request};

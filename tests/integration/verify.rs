@@ -1,9 +1,7 @@
 //! `policy-miner verify`: every stored successful call replayed against the proposal or a policy
 //! file, with the real binary on a database observed from the fleet fixture.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 fn write(dir: &std::path::Path, name: &str, v: &Value) -> String {

@@ -12,12 +12,10 @@
 //! mutants, on byte-level damage of real documents, and on arbitrary JSON; and it must give an
 //! answer on real, undamaged deliveries, or observe would not be fast.
 //!
-//! `PROPTEST_CASES=100000 cargo test --test fuzz_decoder` runs a longer campaign. Every crasher
+//! `PROPTEST_CASES=100000 cargo test --test integration fuzz_decoder::` runs a longer campaign. Every crasher
 //! or disagreement found is kept below as a named regression test.
 
-mod common;
-
-use common::{fixture, walk};
+use crate::common::{fixture, walk};
 use policy_miner::catalog;
 use policy_miner::mapping::map_call;
 use policy_miner::source::cloudtrail::{decode, decode_delivery};

@@ -2,9 +2,7 @@
 //! std::net), and the cache's use by `catalog show`: written, preferred, and ignored with a
 //! warning when corrupt; a failed update never touches it.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;

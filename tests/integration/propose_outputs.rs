@@ -2,9 +2,7 @@
 //! statement by statement with the JSON contract's policies; determinism across every format;
 //! derived execution-role grants; escaped names end to end; the size limits.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use policy_miner::policy::eval::{evaluate, Context, Decision, Request};
 use policy_miner::policy::{Effect, PolicyDocument, Statement};
 use serde_json::{json, Value};

@@ -1052,7 +1052,7 @@ fn every_fixture_event_maps_to_valid_grants_or_is_explained() {
 
 /// Maps every event under `$POLICY_MINER_SCAN_DIR` (e.g. a directory of real trails) and prints
 /// the unmapped events by reason; fails if any emitted action or ARN is invalid.
-/// Run with `POLICY_MINER_SCAN_DIR=… cargo test --test mapping_rules -- --ignored --nocapture`.
+/// Run with `POLICY_MINER_SCAN_DIR=… cargo test --test integration mapping_rules:: -- --ignored --nocapture`.
 #[test]
 #[ignore = "reads a trail directory named by POLICY_MINER_SCAN_DIR"]
 fn scan_trail_directory() {

@@ -1,9 +1,7 @@
 //! `policy-miner explain`: the real binary on the fleet fixture, checked against what `propose
 //! --format json` reports for the same database.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 struct Observed {

@@ -2,9 +2,7 @@
 //! shapes), propose, and check the proposals with the IAM evaluator against hand-written probes:
 //! every successful call allowed, every near miss and every failed call denied.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use policy_miner::attribution::RoleKey;
 use policy_miner::catalog;
 use policy_miner::policy::eval::{evaluate, Decision, Request};

@@ -3,9 +3,7 @@
 //! are left byte for byte as they were; two observers on one database neither corrupt it nor
 //! count a file twice; a held lock is waited for, boundedly.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
 use std::path::{Path, PathBuf};

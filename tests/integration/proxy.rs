@@ -5,11 +5,9 @@
 //! a restart adds to the same rows; and propose merges proxy, SDK-monitoring and CloudTrail
 //! evidence into one policy per role.
 
-mod common;
-
-use common::live::{free_udp_port, start_csm, Running};
-use common::moto::Moto;
-use common::*;
+use crate::common::live::{free_udp_port, start_csm, Running};
+use crate::common::moto::Moto;
+use crate::common::*;
 use sqlx::Row;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};

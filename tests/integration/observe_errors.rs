@@ -2,9 +2,7 @@
 //! gzipped CloudTrail file, and must be named on stderr with its reason, counted in the summary,
 //! and cost nothing else: exit status 3, and the good file's evidence recorded all the same.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -2,9 +2,7 @@
 //! evidence of one clean run; `--since`/`--until` filter events and skip whole delivery days.
 //! Also a smoke run of `bench`. All against the real binary on generated gzipped trails.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use policy_miner::bench::generate::{generate, Generated, TrailSpec};
 use policy_miner::store::Store;
 use std::path::Path;

@@ -1,9 +1,7 @@
 //! What the help and the READMEs promise is what the binary does: flag ranges, exit statuses, the
 //! test command, the quick-start's output.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn a_wildcard_threshold_of_1_is_refused_by_every_command_that_takes_one() {

@@ -1,10 +1,8 @@
 //! `observe s3://…` against a real S3 wire protocol (moto server): both trail layouts, filters by
 //! account, region and date, checkpoints by key + ETag, and the same evidence as local files.
 
-mod common;
-
-use common::moto::Moto;
-use common::*;
+use crate::common::moto::Moto;
+use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
 

@@ -5,11 +5,9 @@
 //! Each test starts its own `moto_server` on a free port (`.ci/run` installs it); a missing
 //! moto_server fails the tests unless POLICY_MINER_SKIP_MOTO=1 is set explicitly.
 
-mod common;
-
+use crate::common::moto::Moto;
+use crate::common::*;
 use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
-use common::moto::Moto;
-use common::*;
 use policy_miner::catalog;
 use serde_json::Value;
 use std::collections::BTreeSet;

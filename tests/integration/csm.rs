@@ -2,11 +2,9 @@
 //! moto server while the real binary listens; SIGTERM flushes and exits; `propose` grants what has
 //! no resource and lists the rest as lacking resource evidence, never inventing a resource.
 
-mod common;
-
-use common::live::{free_udp_port, start_csm, Running};
-use common::moto::Moto;
-use common::*;
+use crate::common::live::{free_udp_port, start_csm, Running};
+use crate::common::moto::Moto;
+use crate::common::*;
 use sqlx::Row;
 use std::net::UdpSocket;
 use std::path::Path;

@@ -2,9 +2,7 @@
 //! ARN without the path, or by its name; a role known only from task definitions can be named
 //! too, and a name that matches nothing is an error, never an empty success.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const BILLING: &str = "arn:aws:iam::111122223333:role/service-role/billing-worker-task";

@@ -1,0 +1,24 @@
+//! All integration tests in one binary: each file below drove a separate test binary before, and
+//! every one of them linked the whole AWS SDK again (about 0.5 GB each in a debug build).
+//! One binary links once, which keeps CI's build time and disk use down.
+
+mod common;
+
+mod acceptance;
+mod catalog_update;
+mod csm;
+mod exchange;
+mod explain;
+mod fuzz_decoder;
+mod generated_fleet;
+mod mapping_rules;
+mod observe_errors;
+mod observe_schedule;
+mod propose_outputs;
+mod proxy;
+mod role_selection;
+mod s3_source;
+mod store;
+mod tighten;
+mod usage;
+mod verify;
