@@ -278,6 +278,16 @@ impl ArnFormat {
         ArnFormat { alternatives }
     }
 
+    /// The most [`ArnFormat::specificity`] can return: the literal bytes of its longest
+    /// alternative.
+    pub(crate) fn max_specificity(&self) -> usize {
+        self.alternatives
+            .iter()
+            .map(|a| a.literal_len)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// If `arn` matches, how specific the match is: the number of literal bytes in the
     /// best matching alternative. `None` if no alternative matches.
     pub(crate) fn specificity(&self, arn: &Subject) -> Option<usize> {

@@ -75,7 +75,7 @@ pub fn map_call(call: &ApiCall, catalog: &Catalog) -> Mapped {
     }
     let mut grants = Vec::new();
     for step in steps {
-        let full = format!("{prefix}:{}", step.action);
+        let full = [prefix, ":", &step.action].concat();
         let Some(action) = catalog.action(&full) else {
             return Mapped::Unmapped(explained(format!(
                 "event {} maps to {full}, which is not an IAM action in the catalog",
@@ -88,7 +88,9 @@ pub fn map_call(call: &ApiCall, catalog: &Catalog) -> Mapped {
                 action: action.full_name(),
                 resource,
                 condition: condition.clone(),
-                rule: format!("action: {}; resource: {resource_rule}", step.action_rule),
+                // Once per distinct call (hundreds of thousands on a big trail): plain
+                // concatenation costs a fraction of `format!`.
+                rule: ["action: ", step.action_rule, "; resource: ", &resource_rule].concat(),
             });
         }
     }

@@ -297,9 +297,9 @@ fn s3_bucket_arn(partition: &str, bucket: &str) -> String {
 fn s3_object_arn(partition: &str, bucket: &str, key: &str) -> String {
     // An access point ARN addresses objects as `<access point ARN>/object/<key>`.
     if bucket.starts_with("arn:") && bucket.contains(":accesspoint/") {
-        lit(&format!("{bucket}/object/{key}"))
+        lit(&[bucket, "/object/", key].concat())
     } else {
-        lit(&format!("arn:{partition}:s3:::{bucket}/{key}"))
+        lit(&["arn:", partition, ":s3:::", bucket, "/", key].concat())
     }
 }
 

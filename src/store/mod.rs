@@ -111,6 +111,12 @@ impl Store {
             // and statement journals in memory keep them off the disk until commit.
             .pragma("cache_size", "-8192")
             .pragma("temp_store", "memory");
+        if !exists {
+            // Each observe commit rewrites most leaf pages of the evidence table (new keys land
+            // all over it): with 64 KiB pages its commits took about a third less time than with
+            // the 4 KiB default (1M-event bench: observe 3.4 s → 2.9 s). Fixed at creation.
+            options = options.pragma("page_size", "65536");
+        }
         if !marked {
             // A write: only on a new file, so that reading a database never waits for a writer.
             options = options.pragma("application_id", APPLICATION_ID.to_string());

@@ -223,6 +223,20 @@ async fn the_database_file_alone_holds_the_evidence_after_observe() {
     }
 }
 
+/// observe rewrites most of the evidence table's pages at each commit: a new database is made
+/// with SQLite's largest page, which makes that cheaper (see README, Performance).
+#[tokio::test]
+async fn a_new_database_has_large_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = observed_db(dir.path(), 3);
+    let mut conn = connect(&db, SqliteJournalMode::Wal).await;
+    let page: i64 = sqlx::query_scalar("PRAGMA page_size")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(page, 65536);
+}
+
 #[tokio::test]
 async fn a_damaged_database_says_to_restore_or_rebuild_without_panicking() {
     let dir = tempfile::tempdir().unwrap();
