@@ -76,6 +76,14 @@ fn observed_db(dir: &Path, files: usize) -> PathBuf {
     db
 }
 
+/// The one value `sql` returns.
+async fn scalar<T>(conn: &mut SqliteConnection, sql: &str) -> T
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send + Unpin,
+{
+    sqlx::query_scalar(sql).fetch_one(conn).await.unwrap()
+}
+
 async fn evidence_total(db: &Path) -> (i64, i64, String) {
     let mut conn = SqliteConnectOptions::new()
         .filename(db)
@@ -83,18 +91,9 @@ async fn evidence_total(db: &Path) -> (i64, i64, String) {
         .connect()
         .await
         .unwrap();
-    let count: i64 = sqlx::query_scalar("SELECT coalesce(sum(count), 0) FROM evidence")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    let files: i64 = sqlx::query_scalar("SELECT count(*) FROM observed_files")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let count = scalar(&mut conn, "SELECT coalesce(sum(count), 0) FROM evidence").await;
+    let files = scalar(&mut conn, "SELECT count(*) FROM observed_files").await;
+    let check = scalar(&mut conn, "PRAGMA integrity_check").await;
     conn.close().await.unwrap();
     (count, files, check)
 }
@@ -230,10 +229,7 @@ async fn a_new_database_has_large_pages() {
     let dir = tempfile::tempdir().unwrap();
     let db = observed_db(dir.path(), 3);
     let mut conn = connect(&db, SqliteJournalMode::Wal).await;
-    let page: i64 = sqlx::query_scalar("PRAGMA page_size")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let page: i64 = scalar(&mut conn, "PRAGMA page_size").await;
     assert_eq!(page, 65536);
 }
 

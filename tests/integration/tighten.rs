@@ -88,20 +88,44 @@ impl MotoIam for Moto {
 /// The fleet's roles, over-granted: inline policies (one with a NOREPO statement and a PassRole
 /// grant), a customer-managed policy, and the AWS-managed execution role policy.
 async fn create_fleet(iam: &aws_sdk_iam::Client) {
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
     for (name, path) in [
         ("orders-api-task", "/"),
         ("ecsTaskExecutionRole", "/"),
         ("billing-worker-task", "/service-role/"),
     ] {
-        iam.create_role()
-            .role_name(name)
-            .path(path)
-            .assume_role_policy_document(trust)
-            .send()
-            .await
-            .unwrap();
+        create_role(iam, name, path, ECS_TRUST).await;
     }
+    orders_policies(iam).await;
+    put(iam, "ecsTaskExecutionRole", "secrets", EXEC_SECRETS).await;
+    attach(iam, "ecsTaskExecutionRole", EXEC_MANAGED).await;
+    put(iam, "billing-worker-task", "everything", BILLING_ALL).await;
+}
+
+const ECS_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+/// A trust policy that trusts nobody: for roles only read and written, never assumed.
+const NO_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[]}"#;
+
+async fn create_role(iam: &aws_sdk_iam::Client, name: &str, path: &str, trust: &str) {
+    iam.create_role()
+        .role_name(name)
+        .path(path)
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn attach(iam: &aws_sdk_iam::Client, role: &str, policy_arn: &str) {
+    iam.attach_role_policy()
+        .role_name(role)
+        .policy_arn(policy_arn)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// orders-api-task's current policies: the inline `legacy` and the managed `orders-app`.
+async fn orders_policies(iam: &aws_sdk_iam::Client) {
     put(iam, "orders-api-task", "legacy", ORDERS_LEGACY).await;
     let app = iam
         .create_policy()
@@ -110,21 +134,18 @@ async fn create_fleet(iam: &aws_sdk_iam::Client) {
         .send()
         .await
         .unwrap();
-    let app_arn = app.policy().unwrap().arn().unwrap().to_string();
-    iam.attach_role_policy()
-        .role_name("orders-api-task")
-        .policy_arn(&app_arn)
-        .send()
-        .await
-        .unwrap();
-    put(iam, "ecsTaskExecutionRole", "secrets", EXEC_SECRETS).await;
-    iam.attach_role_policy()
-        .role_name("ecsTaskExecutionRole")
-        .policy_arn(EXEC_MANAGED)
-        .send()
-        .await
-        .unwrap();
-    put(iam, "billing-worker-task", "everything", BILLING_ALL).await;
+    attach(iam, "orders-api-task", app.policy().unwrap().arn().unwrap()).await;
+}
+
+/// Asserts the exit status, showing both streams when it differs.
+fn assert_status(out: &std::process::Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        stdout(out),
+        stderr(out)
+    );
 }
 
 async fn put(iam: &aws_sdk_iam::Client, role: &str, name: &str, doc: &str) {
@@ -434,13 +455,7 @@ async fn tighten_reports_the_unused_grants_applies_and_rolls_back_exactly() {
         )),
         FRESH_NOW,
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout: {}\nstderr: {}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_status(&out, 0);
     let applied = json(&out);
     for (arn, name) in [
         (ORDERS, "orders-api-task"),
@@ -667,25 +682,14 @@ async fn each_gate_refuses_until_its_flag_overrides_it() {
         .as_str()
         .unwrap()
         .starts_with("validation failed"));
-    iam.attach_role_policy()
-        .role_name("orders-api-task")
-        .policy_arn(&app)
-        .send()
-        .await
-        .unwrap();
+    attach(&iam, "orders-api-task", &app).await;
 
     // All gates passed (the padding removed with --remove-inline): applied.
     let out = moto.cli(
         &refs(&with(&["--allow-short-evidence", "--remove-inline"])),
         FRESH_NOW,
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_status(&out, 0);
     let names: Vec<String> = inline(&iam, "orders-api-task")
         .await
         .into_iter()
@@ -702,13 +706,7 @@ async fn each_gate_refuses_until_its_flag_overrides_it() {
 async fn a_proposal_too_large_for_an_inline_policy_is_refused_with_what_to_do() {
     let Some(moto) = start_moto(&[]) else { return };
     let iam = moto.iam();
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    iam.create_role()
-        .role_name("params-task")
-        .assume_role_policy_document(trust)
-        .send()
-        .await
-        .unwrap();
+    create_role(&iam, "params-task", "/", ECS_TRUST).await;
     put(
         &iam,
         "params-task",
@@ -869,12 +867,7 @@ async fn access_denied_names_the_permission_the_runner_needs() {
         r#"["iam:GetRole","iam:ListRolePolicies","iam:ListAttachedRolePolicies","sts:GetCallerIdentity"]"#,
     )
     .await;
-    iam.create_role()
-        .role_name("orders-api-task")
-        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
-        .send()
-        .await
-        .unwrap();
+    create_role(&iam, "orders-api-task", "/", NO_TRUST).await;
     put(&iam, "orders-api-task", "legacy", ORDERS_LEGACY).await;
     let db = observed_fleet();
     let out = moto.cli_as(
@@ -889,13 +882,7 @@ async fn access_denied_names_the_permission_the_runner_needs() {
         ],
         FRESH_NOW,
     );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_status(&out, 1);
     let err = stderr(&out);
     assert!(
         err.contains(
@@ -944,26 +931,8 @@ async fn a_half_done_apply_is_recorded_as_failed_and_rolled_back() {
     )
     .await;
     let admin = user_keys(&iam, "admin", r#""*""#).await;
-    iam.create_role()
-        .role_name("orders-api-task")
-        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
-        .send()
-        .await
-        .unwrap();
-    put(&iam, "orders-api-task", "legacy", ORDERS_LEGACY).await;
-    let app = iam
-        .create_policy()
-        .policy_name("orders-app")
-        .policy_document(ORDERS_APP)
-        .send()
-        .await
-        .unwrap();
-    iam.attach_role_policy()
-        .role_name("orders-api-task")
-        .policy_arn(app.policy().unwrap().arn().unwrap())
-        .send()
-        .await
-        .unwrap();
+    create_role(&iam, "orders-api-task", "/", NO_TRUST).await;
+    orders_policies(&iam).await;
     let db = observed_fleet();
 
     let out = moto.cli_as(
@@ -981,13 +950,7 @@ async fn a_half_done_apply_is_recorded_as_failed_and_rolled_back() {
         ],
         FRESH_NOW,
     );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_status(&out, 1);
     let err = stderr(&out);
     assert!(
         err.contains("iam:DeleteRolePolicy on inline policy legacy"),
