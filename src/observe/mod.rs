@@ -105,50 +105,8 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
     let directory = RoleDirectory::from_definitions(stored_defs.iter().map(|d| &d.definition));
     summary.families = directory.families().len() as u64;
 
-    let (buckets, paths): (Vec<&PathBuf>, Vec<&PathBuf>) = opts
-        .inputs
-        .iter()
-        .partition(|p| p.to_str().is_some_and(|s| s.starts_with("s3://")));
-    let paths: Vec<PathBuf> = paths.into_iter().cloned().collect();
-    let found = local::discover(&paths);
-    summary.files_found = found.files.len() as u64;
-    summary.files_ignored = found.ignored;
-    summary.skipped.extend(found.skipped);
-    let named: HashSet<&Path> = paths.iter().map(PathBuf::as_path).collect();
-    let (files, outside): (Vec<PathBuf>, Vec<PathBuf>) =
-        found.files.into_iter().partition(|path| {
-            named.contains(path.as_path()) || !opts.window.excludes_delivery_path(path)
-        });
-    summary.files_outside_window = outside.len() as u64;
-    let mut units: Vec<Unit> = files.into_iter().map(Unit::File).collect();
-    for url in buckets {
-        let url = url.to_string_lossy();
-        let objects = list_bucket(&url, &opts).await;
-        match objects {
-            Ok((source, objects)) => {
-                summary.files_found += objects.len() as u64;
-                let (inside, outside): (Vec<TrailObject>, Vec<TrailObject>) = objects
-                    .into_iter()
-                    .partition(|o| !opts.window.excludes_delivery_path(Path::new(&o.key)));
-                summary.files_outside_window += outside.len() as u64;
-                units.extend(inside.into_iter().map(|object| Unit::Object {
-                    source: source.clone(),
-                    object,
-                }));
-            }
-            Err(skipped) => summary.skipped.push(skipped),
-        }
-    }
-    let known: Known = store
-        .observed_files()
-        .await?
-        .into_iter()
-        .filter_map(|(f, windows)| {
-            let fingerprint = u128::from_str_radix(&f, 16).ok()?;
-            // Unreadable windows (edited by hand?) count as the whole file: never twice.
-            Some((fingerprint, windows.and_then(|w| Counted::parse(&w))))
-        })
-        .collect();
+    let units = units(&opts, &mut summary).await;
+    let known = known(&store).await?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let signals = watch_signals(stop.clone());
@@ -263,6 +221,61 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
         .await?;
     store.close().await;
     Ok(summary)
+}
+
+/// The trace units to read: local files (found under the inputs, less those whose delivery
+/// date lies outside the window) and the objects of the trail buckets named, counted in the
+/// summary as found, outside the window or skipped.
+async fn units(opts: &Options, summary: &mut Summary) -> Vec<Unit> {
+    let (buckets, paths): (Vec<&PathBuf>, Vec<&PathBuf>) = opts
+        .inputs
+        .iter()
+        .partition(|p| p.to_str().is_some_and(|s| s.starts_with("s3://")));
+    let paths: Vec<PathBuf> = paths.into_iter().cloned().collect();
+    let found = local::discover(&paths);
+    summary.files_found = found.files.len() as u64;
+    summary.files_ignored = found.ignored;
+    summary.skipped.extend(found.skipped);
+    let named: HashSet<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    let (files, outside): (Vec<PathBuf>, Vec<PathBuf>) =
+        found.files.into_iter().partition(|path| {
+            named.contains(path.as_path()) || !opts.window.excludes_delivery_path(path)
+        });
+    summary.files_outside_window = outside.len() as u64;
+    let mut units: Vec<Unit> = files.into_iter().map(Unit::File).collect();
+    for url in buckets {
+        let url = url.to_string_lossy();
+        let objects = list_bucket(&url, opts).await;
+        match objects {
+            Ok((source, objects)) => {
+                summary.files_found += objects.len() as u64;
+                let (inside, outside): (Vec<TrailObject>, Vec<TrailObject>) = objects
+                    .into_iter()
+                    .partition(|o| !opts.window.excludes_delivery_path(Path::new(&o.key)));
+                summary.files_outside_window += outside.len() as u64;
+                units.extend(inside.into_iter().map(|object| Unit::Object {
+                    source: source.clone(),
+                    object,
+                }));
+            }
+            Err(skipped) => summary.skipped.push(skipped),
+        }
+    }
+    units
+}
+
+/// The units observed so far, by fingerprint.
+async fn known(store: &Store) -> anyhow::Result<Known> {
+    Ok(store
+        .observed_files()
+        .await?
+        .into_iter()
+        .filter_map(|(f, windows)| {
+            let fingerprint = u128::from_str_radix(&f, 16).ok()?;
+            // Unreadable windows (edited by hand?) count as the whole file: never twice.
+            Some((fingerprint, windows.and_then(|w| Counted::parse(&w))))
+        })
+        .collect())
 }
 
 /// glibc gives every thread that allocates its own arena and keeps freed memory in each: with
