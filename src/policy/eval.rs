@@ -46,10 +46,19 @@ pub const VARIABLES_VERSION: &str = "2012-10-17";
 /// Identity-policy evaluation over several documents: any explicit Deny wins, else any Allow, else
 /// implicit deny.
 pub fn evaluate(policies: &[PolicyDocument], req: &Request) -> Decision {
+    evaluate_with(policies, req, |_, _| None)
+}
+
+/// [`evaluate`], with the statements' Resource lists looked up in prepared indexes where given.
+fn evaluate_with<'i>(
+    policies: &[PolicyDocument],
+    req: &Request,
+    index: impl Fn(usize, usize) -> Option<&'i StatementIndex>,
+) -> Decision {
     let mut allowed = false;
-    for doc in policies {
-        for st in &doc.statement {
-            if statement_matches(doc, st, req) {
+    for (pi, doc) in policies.iter().enumerate() {
+        for (si, st) in doc.statement.iter().enumerate() {
+            if statement_matches_indexed(doc, st, req, index(pi, si)) {
                 match st.effect {
                     Effect::Deny => return Decision::ExplicitDeny,
                     Effect::Allow => allowed = true,
@@ -61,6 +70,103 @@ pub fn evaluate(policies: &[PolicyDocument], req: &Request) -> Decision {
         Decision::Allow
     } else {
         Decision::ImplicitDeny
+    }
+}
+
+/// Policies made ready for evaluating many requests (replaying every observed call of a role):
+/// each statement's Resource list and condition values are parsed once, and literal entries put
+/// in hash sets, so a statement granting thousands of objects (or pinning them in a KMS
+/// encryption context) costs a lookup per request, not a parse of each.
+pub struct PreparedPolicies<'p> {
+    policies: &'p [PolicyDocument],
+    /// By policy, then statement.
+    indexes: Vec<Vec<StatementIndex>>,
+}
+
+/// One statement, prepared.
+struct StatementIndex {
+    /// Its `Resource` list, if it has one.
+    resource: Option<ResourceIndex>,
+    conditions: ConditionCache,
+}
+
+impl<'p> PreparedPolicies<'p> {
+    pub fn new(policies: &'p [PolicyDocument]) -> Self {
+        let indexes = policies
+            .iter()
+            .map(|doc| {
+                let vars = doc.version == VARIABLES_VERSION;
+                doc.statement
+                    .iter()
+                    .map(|st| {
+                        let mut conditions = ConditionCache::new();
+                        prepare_conditions(&st.condition, vars, &mut conditions);
+                        StatementIndex {
+                            resource: st
+                                .resource
+                                .as_ref()
+                                .map(|pats| ResourceIndex::new(pats, vars)),
+                            conditions,
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        PreparedPolicies { policies, indexes }
+    }
+
+    /// The same decision as [`evaluate`] on the same policies.
+    pub fn evaluate(&self, req: &Request) -> Decision {
+        evaluate_with(self.policies, req, |pi, si| Some(&self.indexes[pi][si]))
+    }
+}
+
+/// A Resource list, parsed: literal entries (no wildcard, no variable) by their text, the others
+/// with the literal text every match starts with.
+struct ResourceIndex {
+    literal: std::collections::HashSet<String>,
+    patterns: Vec<(String, Vec<Piece>)>,
+}
+
+impl ResourceIndex {
+    fn new(patterns: &[String], vars: bool) -> Self {
+        let mut index = ResourceIndex {
+            literal: Default::default(),
+            patterns: Vec::new(),
+        };
+        for p in patterns {
+            let pieces = parse_pieces(p, vars, true);
+            let prefix: String = pieces
+                .iter()
+                .map_while(|piece| match piece {
+                    Piece::Tok(Tok::Lit(c)) => Some(*c),
+                    _ => None,
+                })
+                .collect();
+            if prefix.chars().count() == pieces.len() {
+                index.literal.insert(prefix);
+            } else {
+                index.patterns.push((prefix, pieces));
+            }
+        }
+        index
+    }
+
+    /// Whether any entry matches, as `resource_match(..) == Some(true)` for one of them.
+    fn any_match(&self, resource: &str, ctx: &Context) -> bool {
+        if self.literal.contains(resource) {
+            return true;
+        }
+        let mut text: Option<Vec<char>> = None;
+        self.patterns.iter().any(|(prefix, pieces)| {
+            resource.starts_with(prefix.as_str())
+                && resolve(pieces, ctx).is_some_and(|toks| {
+                    glob_match(
+                        &toks,
+                        text.get_or_insert_with(|| resource.chars().collect()),
+                    )
+                })
+        })
     }
 }
 
@@ -84,6 +190,17 @@ pub fn matching_statements(
 /// Whether one statement of `doc` applies to the request (action, resource and condition all
 /// match), with the fail-closed rules described in the module documentation.
 pub fn statement_matches(doc: &PolicyDocument, st: &Statement, req: &Request) -> bool {
+    statement_matches_indexed(doc, st, req, None)
+}
+
+/// [`statement_matches`], with the statement's Resource list and conditions prepared in `index`
+/// if given.
+fn statement_matches_indexed(
+    doc: &PolicyDocument,
+    st: &Statement,
+    req: &Request,
+    index: Option<&StatementIndex>,
+) -> bool {
     let deny = st.effect == Effect::Deny;
     let vars = doc.version == VARIABLES_VERSION;
 
@@ -102,10 +219,14 @@ pub fn statement_matches(doc: &PolicyDocument, st: &Statement, req: &Request) ->
 
     let resource = combine(
         deny,
-        st.resource.as_ref().map(|pats| {
-            pats.iter()
-                .any(|p| resource_match(p, req.resource, vars, req.context) == Some(true))
-        }),
+        st.resource
+            .as_ref()
+            .map(|pats| match index.and_then(|i| i.resource.as_ref()) {
+                Some(index) => index.any_match(req.resource, req.context),
+                None => pats
+                    .iter()
+                    .any(|p| resource_match(p, req.resource, vars, req.context) == Some(true)),
+            }),
         st.not_resource.as_ref().map(|pats| {
             let mut unresolved = false;
             let mut hit = false;
@@ -125,7 +246,12 @@ pub fn statement_matches(doc: &PolicyDocument, st: &Statement, req: &Request) ->
         return false;
     }
 
-    match eval_conditions(&st.condition, vars, req.context) {
+    match eval_conditions(
+        &st.condition,
+        vars,
+        req.context,
+        index.map(|i| &i.conditions),
+    ) {
         Tri::True => true,
         Tri::False => false,
         Tri::Unknown => deny,
@@ -166,6 +292,46 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
     let pat = literal_or_wild(pattern, true);
     let text: Vec<char> = text.chars().collect();
     glob_match(&pat, &text)
+}
+
+/// A Resource pattern parsed and resolved once, to be matched against many resources: what
+/// [`resource_matches`] does per call, for callers that compare sets of resources.
+#[derive(Debug, Clone)]
+pub struct ResourcePattern {
+    /// None when a policy variable in it cannot be resolved: it then matches nothing.
+    toks: Option<Vec<Tok>>,
+}
+
+impl ResourcePattern {
+    pub fn new(pattern: &str, version: &str, context: &Context) -> Self {
+        let vars = version == VARIABLES_VERSION;
+        ResourcePattern {
+            toks: resolve(&parse_pieces(pattern, vars, true), context),
+        }
+    }
+
+    /// Whether the pattern matches `resource` (its characters, as [`ResourcePattern::chars`]
+    /// gives them: a set of resources is split once, not once per pattern).
+    pub fn matches_chars(&self, resource: &[char]) -> bool {
+        self.toks.as_ref().is_some_and(|t| glob_match(t, resource))
+    }
+
+    /// The text every resource it matches starts with (None when it matches nothing).
+    pub fn literal_prefix(&self) -> Option<String> {
+        let toks = self.toks.as_ref()?;
+        Some(
+            toks.iter()
+                .map_while(|t| match t {
+                    Tok::Lit(c) => Some(*c),
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+
+    pub fn chars(resource: &str) -> Vec<char> {
+        resource.chars().collect()
+    }
 }
 
 /// `None` when the pattern contains a policy variable that cannot be resolved.
@@ -418,16 +584,43 @@ fn and_all(items: impl Iterator<Item = Tri>) -> Tri {
     acc
 }
 
-fn eval_conditions(block: &super::document::ConditionBlock, vars: bool, ctx: &Context) -> Tri {
-    and_all(block.iter().map(|(op, keys)| {
-        match parse_operator(op) {
-            Err(_) => Tri::Unknown,
-            Ok(pop) => and_all(
-                keys.iter()
-                    .map(|(key, values)| eval_key(&pop, key, values, vars, ctx)),
-            ),
-        }
+fn eval_conditions(
+    block: &super::document::ConditionBlock,
+    vars: bool,
+    ctx: &Context,
+    cache: Option<&ConditionCache>,
+) -> Tri {
+    and_all(block.iter().map(|(op, keys)| match parse_operator(op) {
+        Err(_) => Tri::Unknown,
+        Ok(pop) => and_all(keys.iter().map(|(key, values)| {
+            let cached = cache.and_then(|c| c.get(&(values.as_ptr() as usize)));
+            eval_key(&pop, key, values, vars, ctx, cached)
+        })),
     }))
+}
+
+/// Condition values prepared once, for the value lists whose preparation does not depend on the
+/// request (no policy variable in them): by the address of the list in the borrowed policies.
+type ConditionCache = std::collections::HashMap<usize, Result<(Prepared, bool), String>>;
+
+/// The cache entries for one statement's condition block.
+fn prepare_conditions(
+    block: &super::document::ConditionBlock,
+    vars: bool,
+    cache: &mut ConditionCache,
+) {
+    let none = Context::new();
+    for (op, keys) in block {
+        let Ok(pop) = parse_operator(op) else {
+            continue;
+        };
+        for values in keys.values() {
+            if !vars || !values.iter().any(|v| v.contains("${")) {
+                let prepared = prepare(pop.base, values, vars, &none);
+                cache.insert(values.as_ptr() as usize, prepared);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -535,7 +728,7 @@ fn parse_operator(op: &str) -> Result<Operator, String> {
 enum Prepared {
     Str(Vec<String>),
     StrLower(Vec<String>),
-    Glob(Vec<Vec<Tok>>),
+    Glob(GlobSet),
     Arn(Vec<Vec<Vec<Tok>>>),
     Numeric(Cmp, Vec<f64>),
     Date(Cmp, Vec<i128>),
@@ -570,7 +763,7 @@ fn prepare(
         Base::StringEqualsIgnoreCase => {
             Prepared::StrLower(strings().map(|s| s.to_lowercase()).collect())
         }
-        Base::StringLike => Prepared::Glob(resolved.clone()),
+        Base::StringLike => Prepared::Glob(GlobSet::new(&resolved)),
         Base::Arn => {
             let mut arns = Vec::with_capacity(resolved.len());
             for toks in &resolved {
@@ -622,6 +815,49 @@ fn prepare(
     Ok((prepared, unresolved))
 }
 
+/// StringLike values: the literal ones by their text, the others with the literal text every
+/// match starts with (a KMS grant may pin thousands of object ARNs in its context).
+#[derive(Debug, Clone)]
+struct GlobSet {
+    literal: std::collections::HashSet<String>,
+    patterns: Vec<(String, Vec<Tok>)>,
+}
+
+impl GlobSet {
+    fn new(resolved: &[Vec<Tok>]) -> Self {
+        let mut set = GlobSet {
+            literal: Default::default(),
+            patterns: Vec::new(),
+        };
+        for toks in resolved {
+            let prefix: String = toks
+                .iter()
+                .map_while(|t| match t {
+                    Tok::Lit(c) => Some(*c),
+                    _ => None,
+                })
+                .collect();
+            if prefix.chars().count() == toks.len() {
+                set.literal.insert(prefix);
+            } else {
+                set.patterns.push((prefix, toks.clone()));
+            }
+        }
+        set
+    }
+
+    fn any_match(&self, cv: &str) -> bool {
+        if self.literal.contains(cv) {
+            return true;
+        }
+        let mut text: Option<Vec<char>> = None;
+        self.patterns.iter().any(|(prefix, toks)| {
+            cv.starts_with(prefix.as_str())
+                && glob_match(toks, text.get_or_insert_with(|| cv.chars().collect()))
+        })
+    }
+}
+
 impl Prepared {
     /// Whether one context value matches any of the policy values (the positive operator).
     fn any_match(&self, cv: &str) -> bool {
@@ -631,10 +867,7 @@ impl Prepared {
                 let cv = cv.to_lowercase();
                 vs.contains(&cv)
             }
-            Prepared::Glob(pats) => {
-                let text: Vec<char> = cv.chars().collect();
-                pats.iter().any(|p| glob_match(p, &text))
-            }
+            Prepared::Glob(set) => set.any_match(cv),
             Prepared::Arn(pats) => {
                 let parts: Vec<Vec<char>> =
                     cv.splitn(6, ':').map(|s| s.chars().collect()).collect();
@@ -677,11 +910,26 @@ fn split_arn_toks(toks: &[Tok]) -> Vec<Vec<Tok>> {
     parts
 }
 
-fn eval_key(op: &Operator, key: &str, values: &[String], vars: bool, ctx: &Context) -> Tri {
+fn eval_key(
+    op: &Operator,
+    key: &str,
+    values: &[String],
+    vars: bool,
+    ctx: &Context,
+    cached: Option<&Result<(Prepared, bool), String>>,
+) -> Tri {
     let present = lookup(ctx, key);
-    let (prepared, unresolved) = match prepare(op.base, values, vars, ctx) {
-        Ok(p) => p,
-        Err(_) => return Tri::Unknown,
+    let fresh;
+    let (prepared, unresolved) = match cached {
+        Some(Ok((p, u))) => (p, *u),
+        Some(Err(_)) => return Tri::Unknown,
+        None => match prepare(op.base, values, vars, ctx) {
+            Ok(p) => {
+                fresh = p;
+                (&fresh.0, fresh.1)
+            }
+            Err(_) => return Tri::Unknown,
+        },
     };
     if op.base == Base::Null {
         // "true": the key must be absent; "false": it must be present.
@@ -2910,6 +3158,99 @@ mod tests {
             assert_eq!(decision, expected);
             let _ = lint(&d);
         }
+    }
+
+    /// Prepared policies decide exactly as `evaluate`: random Resource lists and condition
+    /// values of literals, wildcards, escapes and variables (resolvable or not), in both grammar
+    /// versions, against requests drawn from the same small alphabet so that many match.
+    #[test]
+    fn prepared_policies_decide_as_evaluate() {
+        let mut rng = Lcg(7);
+        let frag = [
+            "a", "b", "/", "*", "?", "${*}", "${$}", "${k}", "${nope}", "$", ":",
+        ];
+        let text = ["a", "b", "/", "*", "$", ":", "x"];
+        let value = ["a", "b", "*", "?", "${*}", "${k}"];
+        let ops = [
+            "StringLike",
+            "StringNotLike",
+            "StringEquals",
+            "ForAnyValue:StringLike",
+            "ForAllValues:StringLike",
+            "StringLikeIfExists",
+            "ArnLike",
+            "Null",
+        ];
+        let (mut allowed, mut denied, mut checked) = (0, 0, 0);
+        for _ in 0..300 {
+            let statements = (0..1 + rng.below(3))
+                .map(|_| {
+                    let effect = if rng.below(4) == 0 {
+                        Effect::Deny
+                    } else {
+                        Effect::Allow
+                    };
+                    let mut st = stmt(effect, &["s3:GetObject"], &[]);
+                    st.resource = match rng.below(6) {
+                        0 => None,
+                        1..=2 => Some(vec!["*".to_string()]),
+                        _ => Some((0..rng.below(6)).map(|_| rng.string(&frag, 4)).collect()),
+                    };
+                    if rng.below(5) == 0 {
+                        st.not_resource = Some(vec![rng.string(&frag, 3)]);
+                    }
+                    for _ in 0..rng.below(3) {
+                        let op = ops[rng.below(ops.len())];
+                        let values: Vec<String> =
+                            (0..rng.below(4)).map(|_| rng.string(&value, 2)).collect();
+                        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                        st = with_cond(st, op, "c", &values);
+                    }
+                    st
+                })
+                .collect();
+            let mut d = doc(statements);
+            if rng.below(3) == 0 {
+                d.version = "2008-10-17".into();
+            }
+            let policies = [d];
+            let prepared = PreparedPolicies::new(&policies);
+            let mut c = Context::new();
+            if rng.below(2) == 0 {
+                c.insert("k".to_string(), vec![rng.string(&text, 2)]);
+            }
+            for _ in 0..40 {
+                match rng.below(3) {
+                    0 => c.remove("c"),
+                    _ => c.insert(
+                        "c".to_string(),
+                        (0..1 + rng.below(2))
+                            .map(|_| rng.string(&["a", "b", "*"], 2))
+                            .collect(),
+                    ),
+                };
+                let resource = rng.string(&text, 4);
+                let req = Request {
+                    action: "s3:GetObject",
+                    resource: &resource,
+                    context: &c,
+                };
+                let want = evaluate(&policies, &req);
+                assert_eq!(
+                    prepared.evaluate(&req),
+                    want,
+                    "{resource} {:?}",
+                    policies[0]
+                );
+                checked += 1;
+                allowed += usize::from(want == A);
+                denied += usize::from(want == XD);
+            }
+        }
+        assert!(
+            checked == 12_000 && allowed > 1000 && denied > 100,
+            "{allowed} {denied}"
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! across a bucket, account, region, or a path segment that was not observed.
 
 use crate::policy::escape::unescape_literal;
-use crate::policy::eval::{resource_matches, Context, VARIABLES_VERSION};
-use std::collections::{BTreeMap, BTreeSet};
+use crate::policy::eval::{Context, ResourcePattern, VARIABLES_VERSION};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What [`generalize`] made of a set of resources.
 #[derive(Debug, Default)]
@@ -223,21 +223,40 @@ fn safe_prefix(prefix: &str, min_len: usize) -> &str {
 }
 
 /// Drops resources that another, wildcard resource of the same set already matches.
+///
+/// Sets can hold a hundred thousand object ARNs and thousands of wildcards (the KMS contexts of
+/// a busy S3 role), so each wildcard is parsed once and a resource is compared only with the
+/// wildcards whose literal prefix it starts with: every match starts with that prefix.
 pub fn drop_covered(resources: BTreeSet<String>) -> BTreeSet<String> {
-    let wildcards: Vec<String> = resources
-        .iter()
-        .filter(|r| has_wildcard(r))
-        .cloned()
-        .collect();
     let none = Context::new();
+    // prefix → the wildcards with that literal prefix; and the prefixes' lengths, to look up.
+    let mut by_prefix: HashMap<String, Vec<(&str, ResourcePattern)>> = HashMap::new();
+    for w in resources.iter().filter(|r| has_wildcard(r)) {
+        let pattern = ResourcePattern::new(w, VARIABLES_VERSION, &none);
+        if let Some(prefix) = pattern.literal_prefix() {
+            by_prefix.entry(prefix).or_default().push((w, pattern));
+        }
+    }
+    let lengths: BTreeSet<usize> = by_prefix.keys().map(String::len).collect();
+    let covered = |r: &String| {
+        let literal = unescape_literal(r);
+        let mut chars = None;
+        lengths
+            .iter()
+            .filter_map(|&n| by_prefix.get(literal.get(..n)?))
+            .flatten()
+            .any(|(w, pattern)| {
+                *w != r.as_str()
+                    && pattern.matches_chars(
+                        chars.get_or_insert_with(|| ResourcePattern::chars(&literal)),
+                    )
+            })
+    };
+    let keep: Vec<bool> = resources.iter().map(|r| !covered(r)).collect();
     resources
         .into_iter()
-        .filter(|r| {
-            let literal = unescape_literal(r);
-            !wildcards
-                .iter()
-                .any(|w| w != r && resource_matches(w, &literal, VARIABLES_VERSION, &none))
-        })
+        .zip(keep)
+        .filter_map(|(r, keep)| keep.then_some(r))
         .collect()
 }
 

@@ -19,7 +19,7 @@ pub use model::*;
 use crate::attribution::{taskdef::TaskDefinition, RoleDirectory, RoleKind, RoleSelection};
 use crate::mapping::ANY_RESOURCE;
 use crate::policy::escape::unescape_literal;
-use crate::policy::eval::Context;
+use crate::policy::eval::{Context, ResourcePattern, VARIABLES_VERSION};
 use crate::store::UNKNOWN_RESOURCE;
 use crate::store::{EvidenceRow, UngrantedRow};
 use derive::{Derived, DerivedFrom};
@@ -228,11 +228,82 @@ fn build_role(
         .collect();
     let mut findings = role_findings(role, &usages, &families);
 
-    // (action, resource) → conditions and evidence of the successful calls.
-    let mut granted: BTreeMap<(String, String), (Conditions, Tally)> = BTreeMap::new();
-    // SDK monitoring sees the action but not the resource: such evidence is granted on "*" only
-    // for actions that take no resource; for the others it is never widened to "*" nor given an
-    // invented resource, only listed as lacking resource evidence.
+    let (granted, no_resource_evidence) = successful_grants(evidence);
+    for action in no_resource_evidence {
+        if granted.keys().any(|(a, _)| a == action) {
+            continue;
+        }
+        findings.push(Finding {
+            kind: "no-resource-evidence",
+            severity: "warning",
+            message: format!(
+                "{action}: observed by SDK monitoring only; no resource evidence yet — collect \
+                 CloudTrail data events or run the proxy (not granted)"
+            ),
+        });
+    }
+
+    let refused = refused_resources(evidence, &granted);
+
+    let (mut by_action, generalized_from) =
+        generalize_grants(&granted, wildcard_threshold, &refused, &mut findings);
+
+    let catalog = crate::catalog::active();
+    let derived = if usage.contains(&RoleKind::Execution) {
+        let (derived, problems) = derive::execution_role_needs(role, definitions, catalog);
+        findings.extend(problems.into_iter().map(|message| Finding {
+            kind: "not-derived",
+            severity: "warning",
+            message,
+        }));
+        derived
+    } else {
+        Vec::new()
+    };
+    add_derived(&mut by_action, &derived);
+    pin_context_to_grants(&mut by_action);
+    let kms_sources = secret_keys(&by_action, &derived, &mut findings);
+    let policy = statements::build_policy(&by_action, catalog, &mut findings);
+    let grants = grant_evidence(
+        &by_action,
+        &granted,
+        &generalized_from,
+        &Derivations {
+            grants: &derived,
+            keys: &kms_sources,
+        },
+        &families,
+        definitions,
+        role,
+    );
+    let policy_characters = size::characters(&policy);
+
+    let denied_calls = denied_calls(evidence, &granted);
+    let ungranted_calls = ungranted_calls(ungranted, &mut findings);
+    RoleProposal {
+        role_arn: role.to_string(),
+        usage,
+        families,
+        policy,
+        delivery: "inline",
+        policy_characters,
+        managed_policies: Vec::new(),
+        denied_calls,
+        findings,
+        grants,
+        ungranted_calls,
+    }
+}
+
+/// (action, resource) → conditions and evidence of the successful calls.
+type Granted = BTreeMap<(String, String), (Conditions, Tally)>;
+
+/// The successful calls by (action, resource), and the actions SDK monitoring saw without a
+/// resource: those are granted on "*" only for actions that take no resource; for the others
+/// they are never widened to "*" nor given an invented resource, only listed as lacking
+/// resource evidence.
+fn successful_grants<'e>(evidence: &[&'e EvidenceRow]) -> (Granted, BTreeSet<&'e str>) {
+    let mut granted = Granted::new();
     let mut no_resource_evidence: BTreeSet<&str> = BTreeSet::new();
     for r in evidence.iter().filter(|r| r.error_code.is_empty()) {
         let resource = if r.resource == UNKNOWN_RESOURCE {
@@ -259,23 +330,15 @@ fn build_role(
             (None, Some(_)) => {}
         }
     }
+    (granted, no_resource_evidence)
+}
 
-    for action in no_resource_evidence {
-        if granted.keys().any(|(a, _)| a == action) {
-            continue;
-        }
-        findings.push(Finding {
-            kind: "no-resource-evidence",
-            severity: "warning",
-            message: format!(
-                "{action}: observed by SDK monitoring only; no resource evidence yet — collect \
-                 CloudTrail data events or run the proxy (not granted)"
-            ),
-        });
-    }
-
-    // action → resources it was refused on (and never succeeded on): no wildcard may reach them.
-    let mut refused: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+/// action → resources it was refused on (and never succeeded on): no wildcard may reach them.
+fn refused_resources<'e>(
+    evidence: &[&'e EvidenceRow],
+    granted: &Granted,
+) -> BTreeMap<&'e str, BTreeSet<String>> {
+    let mut refused: BTreeMap<&'e str, BTreeSet<String>> = BTreeMap::new();
     for r in evidence
         .iter()
         .filter(|r| is_authorization_failure(&r.error_code))
@@ -287,10 +350,22 @@ fn build_role(
                 .insert(r.resource.clone());
         }
     }
+    refused
+}
 
-    // (action, conditions) → resources, generalized and without covered ones.
-    let mut by_action: BTreeMap<(String, Conditions), BTreeSet<String>> = BTreeMap::new();
-    for ((action, resource), (cond, _)) in &granted {
+/// (action, conditions) → resources.
+pub(crate) type ByAction = BTreeMap<(String, Conditions), BTreeSet<String>>;
+
+/// (action, conditions) → resources, generalized and without covered ones; and each wildcard
+/// made with the names it stands for.
+fn generalize_grants(
+    granted: &Granted,
+    wildcard_threshold: usize,
+    refused: &BTreeMap<&str, BTreeSet<String>>,
+    findings: &mut Vec<Finding>,
+) -> (ByAction, BTreeMap<(String, String), Vec<String>>) {
+    let mut by_action = ByAction::new();
+    for ((action, resource), (cond, _)) in granted {
         let cond = cond.clone().map(|c| c.generalized(wildcard_threshold));
         by_action
             .entry((action.clone(), cond))
@@ -345,38 +420,12 @@ fn build_role(
             generalize::drop_covered(set)
         };
     }
+    (by_action, generalized_from)
+}
 
-    let catalog = crate::catalog::active();
-    let derived = if usage.contains(&RoleKind::Execution) {
-        let (derived, problems) = derive::execution_role_needs(role, definitions, catalog);
-        findings.extend(problems.into_iter().map(|message| Finding {
-            kind: "not-derived",
-            severity: "warning",
-            message,
-        }));
-        derived
-    } else {
-        Vec::new()
-    };
-    add_derived(&mut by_action, &derived);
-    pin_context_to_grants(&mut by_action);
-    let kms_sources = secret_keys(&by_action, &derived, &mut findings);
-    let policy = statements::build_policy(&by_action, catalog, &mut findings);
-    let grants = grant_evidence(
-        &by_action,
-        &granted,
-        &generalized_from,
-        &Derivations {
-            grants: &derived,
-            keys: &kms_sources,
-        },
-        &families,
-        definitions,
-        role,
-    );
-    let policy_characters = size::characters(&policy);
-
-    let denied_calls = evidence
+/// The failed calls, each marked when successful calls grant it anyway.
+fn denied_calls(evidence: &[&EvidenceRow], granted: &Granted) -> Vec<DeniedCall> {
+    evidence
         .iter()
         .filter(|r| !r.error_code.is_empty())
         .map(|r| DeniedCall {
@@ -390,7 +439,11 @@ fn build_role(
             granted_by_successful_calls: granted
                 .contains_key(&(r.action.clone(), r.resource.clone())),
         })
-        .collect();
+        .collect()
+}
+
+/// The calls that produce no grant, each also a finding.
+fn ungranted_calls(ungranted: &[&UngrantedRow], findings: &mut Vec<Finding>) -> Vec<UngrantedCall> {
     let ungranted_calls: Vec<UngrantedCall> = ungranted
         .iter()
         .map(|u| UngrantedCall {
@@ -417,19 +470,7 @@ fn build_role(
             ),
         });
     }
-    RoleProposal {
-        role_arn: role.to_string(),
-        usage,
-        families,
-        policy,
-        delivery: "inline",
-        policy_characters,
-        managed_policies: Vec::new(),
-        denied_calls,
-        findings,
-        grants,
-        ungranted_calls,
-    }
+    ungranted_calls
 }
 
 /// The role's own grants that a service's encryption-context key names: KMS used through SSM for
@@ -455,7 +496,7 @@ fn context_grants(context_key: &str) -> &'static [&'static str] {
 
 /// Widens each pinned encryption-context key of the KMS grants to the role's grants it names
 /// (see [`context_grants`]).
-fn pin_context_to_grants(by_action: &mut BTreeMap<(String, Conditions), BTreeSet<String>>) {
+fn pin_context_to_grants(by_action: &mut ByAction) {
     let granted_on = |actions: &[&str]| -> Vec<String> {
         by_action
             .iter()
@@ -493,10 +534,7 @@ fn pin_context_to_grants(by_action: &mut BTreeMap<(String, Conditions), BTreeSet
 }
 
 /// Adds the derived grants (unconditional) and drops what they cover.
-fn add_derived(
-    by_action: &mut BTreeMap<(String, Conditions), BTreeSet<String>>,
-    derived: &[Derived],
-) {
+fn add_derived(by_action: &mut ByAction, derived: &[Derived]) {
     for d in derived {
         by_action
             .entry((d.action.clone(), None))
@@ -520,7 +558,7 @@ fn add_derived(
 /// name: only keys observed being used through SSM or Secrets Manager for the role are known.
 /// Returns the (via service, source) pairs whose key was observed; says so for the others.
 fn secret_keys(
-    by_action: &BTreeMap<(String, Conditions), BTreeSet<String>>,
+    by_action: &ByAction,
     derived: &[Derived],
     findings: &mut Vec<Finding>,
 ) -> Vec<(String, DerivedFrom)> {
@@ -697,8 +735,8 @@ impl Derivations<'_> {
 }
 
 fn grant_evidence(
-    by_action: &BTreeMap<(String, Conditions), BTreeSet<String>>,
-    granted: &BTreeMap<(String, String), (Conditions, Tally)>,
+    by_action: &ByAction,
+    granted: &Granted,
     generalized_from: &BTreeMap<(String, String), Vec<String>>,
     derivations: &Derivations,
     families: &[String],
@@ -713,26 +751,18 @@ fn grant_evidence(
                 .cloned()
                 .unwrap_or_default();
             // Evidence of this grant: the resource itself, what it generalizes, what it covers.
+            let same_via =
+                |c: &Conditions| c.as_ref().map(|c| &c.via) == cond.as_ref().map(|c| &c.via);
             let mut tally: Option<Tally> = None;
-            // Only a wildcard covers other names; matching every pair would be quadratic in the
-            // evaluator for roles with thousands of resources.
-            let wildcard = generalize::has_wildcard(resource);
-            let members: std::collections::HashSet<&str> =
-                observed.iter().map(String::as_str).collect();
-            let same_action = granted
-                .range((action.clone(), String::new())..)
-                .take_while(|((a, _), _)| a == action);
-            for ((_, r), (c, t)) in same_action {
-                // The grant's conditions were generalized from the calls': one key has one
-                // set of calls, so the services alone tell which grant a call belongs to.
-                let belongs = c.as_ref().map(|c| &c.via) == cond.as_ref().map(|c| &c.via)
-                    && (r == resource
-                        || (wildcard && (members.contains(r.as_str()) || covers(resource, r))));
-                if belongs {
-                    match tally.as_mut() {
-                        Some(mine) => mine.merge(t),
-                        None => tally = Some(t.clone()),
-                    }
+            let mut add = |t: &Tally| match tally.as_mut() {
+                Some(mine) => mine.merge(t),
+                None => tally = Some(t.clone()),
+            };
+            // The grant's conditions were generalized from the calls': one key has one set of
+            // calls, so the services alone tell which grant a call belongs to.
+            for (c, t) in covered_calls(granted, action, resource, &observed) {
+                if same_via(c) {
+                    add(t);
                 }
             }
             let derived_from = derivations.behind(action, resource, cond);
@@ -784,6 +814,44 @@ fn grant_evidence(
                 derived_from,
             });
         }
+    }
+    out
+}
+
+/// The successful calls of `action` that `resource` accounts for, in key order: the call on
+/// the resource itself and, for a wildcard, those it was generalized from and those it matches.
+///
+/// Roles with tens of thousands of S3 objects have thousands of wildcards: a literal is looked
+/// up, and a wildcard is parsed once and compared only with the calls that start with its
+/// literal prefix (the text before its first `*`, `?` or `$`, which escaping leaves alone, so
+/// the stored, escaped names start with it too).
+fn covered_calls<'g>(
+    granted: &'g Granted,
+    action: &str,
+    resource: &str,
+    generalized_from: &[String],
+) -> Vec<&'g (Conditions, Tally)> {
+    let key = (action.to_string(), resource.to_string());
+    if !generalize::has_wildcard(resource) {
+        return granted.get(&key).into_iter().collect();
+    }
+    let pattern = ResourcePattern::new(resource, VARIABLES_VERSION, &Context::new());
+    let prefix = &resource[..resource.find(['*', '?', '$']).unwrap_or(resource.len())];
+    let members: std::collections::HashSet<&str> =
+        generalized_from.iter().map(String::as_str).collect();
+    let mut out: Vec<_> = granted
+        .range((action.to_string(), prefix.to_string())..)
+        .take_while(|((a, r), _)| a == action && r.starts_with(prefix))
+        .filter(|((_, r), _)| {
+            r == resource
+                || members.contains(r.as_str())
+                || pattern.matches_chars(&ResourcePattern::chars(&unescape_literal(r)))
+        })
+        .map(|(_, calls)| calls)
+        .collect();
+    // Names it was generalized from always count, even one the prefix would not reach.
+    for m in generalized_from.iter().filter(|m| !m.starts_with(prefix)) {
+        out.extend(granted.get(&(action.to_string(), m.clone())));
     }
     out
 }

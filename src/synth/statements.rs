@@ -7,7 +7,7 @@ use crate::policy::{PolicyDocument, Statement};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub(super) fn build_policy(
-    by_action: &BTreeMap<(String, Conditions), BTreeSet<String>>,
+    by_action: &super::ByAction,
     catalog: &crate::catalog::Catalog,
     findings: &mut Vec<Finding>,
 ) -> PolicyDocument {

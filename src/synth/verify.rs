@@ -2,7 +2,7 @@
 //! policy that would deny one) and `policy-miner verify` (which lists them).
 
 use crate::policy::escape::unescape_literal;
-use crate::policy::eval::{evaluate, Context, Decision, Request};
+use crate::policy::eval::{Context, Decision, PreparedPolicies, Request};
 use crate::policy::PolicyDocument;
 use crate::store::EvidenceRow;
 use serde::Serialize;
@@ -57,6 +57,7 @@ fn scalar(v: &serde_json::Value) -> String {
 
 /// Every successful row of `rows` that `policies` (all attached to the same role) would deny.
 pub fn replay(policies: &[PolicyDocument], rows: &[&EvidenceRow]) -> Vec<Uncovered> {
+    let prepared = PreparedPolicies::new(policies);
     rows.iter()
         .filter(|r| r.error_code.is_empty())
         .filter_map(|r| {
@@ -66,7 +67,7 @@ pub fn replay(policies: &[PolicyDocument], rows: &[&EvidenceRow]) -> Vec<Uncover
                 resource: &resource,
                 context: &context,
             };
-            let decision = match evaluate(policies, &req) {
+            let decision = match prepared.evaluate(&req) {
                 Decision::Allow => return None,
                 Decision::ExplicitDeny => "explicit deny",
                 Decision::ImplicitDeny => "implicit deny",
