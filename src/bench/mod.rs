@@ -41,6 +41,11 @@ pub struct Report {
     pub observe_cpu: Duration,
     /// Peak resident set of the observe process, in bytes (0 when the kernel does not say).
     pub observe_peak_rss: u64,
+    /// Wall time of `propose` on the database observe made (the whole fleet, JSON output):
+    /// the step that reads all the evidence back, generalizes it and replays every call.
+    pub propose: Duration,
+    /// Roles it proposed a policy for.
+    pub proposed_roles: usize,
     pub dir: PathBuf,
     pub kept: bool,
 }
@@ -87,6 +92,8 @@ fn measure(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
     let decompress_cpu = cpu_time(libc::RUSAGE_SELF).saturating_sub(cpu_before);
     let (observe, observe_peak_rss) = observe_child(&opts.binary, &dir, &trail)?;
     let observe_cpu = cpu_time(libc::RUSAGE_CHILDREN);
+    // After observe's figures are read: its CPU and peak RSS are those of the children so far.
+    let (propose, proposed_roles) = propose_child(&opts.binary, &dir)?;
     Ok(Report {
         trail,
         generation,
@@ -96,6 +103,8 @@ fn measure(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
         observe,
         observe_cpu,
         observe_peak_rss,
+        propose,
+        proposed_roles,
         dir,
         kept: false,
     })
@@ -172,8 +181,8 @@ fn observe_child(binary: &Path, dir: &Path, trail: &Generated) -> anyhow::Result
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
-    let clock = Instant::now();
-    let out = Command::new(binary)
+    let mut observe = Command::new(binary);
+    observe
         .arg("observe")
         .arg("--db")
         .arg(&db)
@@ -181,21 +190,45 @@ fn observe_child(binary: &Path, dir: &Path, trail: &Generated) -> anyhow::Result
         .arg("--task-definitions")
         .arg(&trail.task_definitions)
         .arg(&trail.trail)
+        .stdout(Stdio::null());
+    let (wall, _) = timed_child(observe, "observe")?;
+    Ok((wall, children_peak_rss()))
+}
+
+/// Runs `propose` on the database observe made; its wall time and the number of roles proposed.
+fn propose_child(binary: &Path, dir: &Path) -> anyhow::Result<(Duration, usize)> {
+    let mut propose = Command::new(binary);
+    propose
+        .arg("propose")
+        .arg("--db")
+        .arg(dir.join("bench.db"))
+        .args(["--format", "json"]);
+    let (wall, stdout) = timed_child(propose, "propose")?;
+    let proposal: serde_json::Value =
+        serde_json::from_slice(&stdout).context("reading propose's JSON")?;
+    let roles = proposal["roles"].as_array().map_or(0, Vec::len);
+    Ok((wall, roles))
+}
+
+/// Runs one subcommand to its end: its wall time and standard output, or an error with what it
+/// printed on standard error.
+fn timed_child(mut command: Command, what: &str) -> anyhow::Result<(Duration, Vec<u8>)> {
+    let clock = Instant::now();
+    let out = command
         .env_remove("POLICY_MINER_DB")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
-        .with_context(|| format!("running {} observe", binary.display()))?;
+        .with_context(|| format!("running {what}"))?;
     let wall = clock.elapsed();
     if !out.status.success() {
         bail!(
-            "observe failed ({}): {}",
+            "{what} failed ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    Ok((wall, children_peak_rss()))
+    Ok((wall, out.stdout))
 }
 
 fn rusage(who: libc::c_int) -> Option<libc::rusage> {
@@ -287,6 +320,11 @@ impl Report {
             "observe peak RSS:             {:>7.1} MB (target: under 100 MB for 1M events)\n",
             mb(self.observe_peak_rss)
         );
+        s += &format!(
+            "propose (whole fleet, JSON):  {:>7.2} s wall, {} roles\n",
+            self.propose.as_secs_f64(),
+            self.proposed_roles
+        );
         if self.kept {
             s += &format!("trail kept in {}\n", self.dir.display());
         }
@@ -310,6 +348,8 @@ impl Report {
             "observe_cpu_seconds": self.observe_cpu.as_secs_f64(),
             "observe_to_decompress_cpu_ratio": self.cpu_ratio(),
             "observe_peak_rss_bytes": self.observe_peak_rss,
+            "propose_seconds": self.propose.as_secs_f64(),
+            "proposed_roles": self.proposed_roles,
         })
     }
 }

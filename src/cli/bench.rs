@@ -6,8 +6,8 @@ use std::path::PathBuf;
 /// Generates a realistic trail (gzipped 5-minute files in the S3 delivery layout, task
 /// definitions; generation is not timed), then reports in one run: the wall time of merely
 /// decompressing every file on every core, observe's wall time (run as a child process),
-/// events/s, uncompressed MB/s, the ratio observe/decompress, and observe's peak RSS.
-/// Figures only: nothing fails on a slow machine. The `--db` flag is not used.
+/// events/s, uncompressed MB/s, the ratio observe/decompress, observe's peak RSS, and the wall
+/// time of `propose` on the database observe made. Figures only: nothing fails on a slow machine. The `--db` flag is not used.
 ///
 /// With --proxy, measures `observe --proxy` instead: requests per second and latency (p50, p99)
 /// through the proxy against a local upstream, compared in the same run with calling it directly;

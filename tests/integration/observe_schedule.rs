@@ -315,9 +315,12 @@ fn bench_reports_every_figure_in_one_run() {
         "observe_events_per_second",
         "observe_uncompressed_mb_per_second",
         "observe_to_decompress_ratio",
+        "propose_seconds",
     ] {
         assert!(r[key].as_f64().unwrap() > 0.0, "{key}: {r}");
     }
+    // The generated fleet's task and execution roles all get a proposal.
+    assert!(r["proposed_roles"].as_u64().unwrap() >= 10, "{r}");
     assert!(
         r["observe_peak_rss_bytes"].as_u64().unwrap() > 1_000_000,
         "{r}"
