@@ -121,52 +121,44 @@ impl<'p> PreparedPolicies<'p> {
     }
 }
 
-/// A Resource list, parsed: literal entries (no wildcard, no variable) by their text, the others
-/// with the literal text every match starts with.
+/// A Resource list, parsed: the entries without a policy variable resolved once into a
+/// [`GlobSet`], those with one kept to resolve against each request's context.
 struct ResourceIndex {
-    literal: std::collections::HashSet<String>,
-    patterns: Vec<(String, Vec<Piece>)>,
+    fixed: GlobSet,
+    variable: Vec<Vec<Piece>>,
 }
 
 impl ResourceIndex {
     fn new(patterns: &[String], vars: bool) -> Self {
-        let mut index = ResourceIndex {
-            literal: Default::default(),
-            patterns: Vec::new(),
-        };
+        let none = Context::new();
+        let mut fixed = Vec::new();
+        let mut variable = Vec::new();
         for p in patterns {
             let pieces = parse_pieces(p, vars, true);
-            let prefix: String = pieces
+            if pieces
                 .iter()
-                .map_while(|piece| match piece {
-                    Piece::Tok(Tok::Lit(c)) => Some(*c),
-                    _ => None,
-                })
-                .collect();
-            if prefix.chars().count() == pieces.len() {
-                index.literal.insert(prefix);
-            } else {
-                index.patterns.push((prefix, pieces));
-            }
+                .any(|piece| matches!(piece, Piece::Var { .. }))
+            {
+                variable.push(pieces);
+            } else if let Some(toks) = resolve(&pieces, &none) {
+                fixed.push(toks);
+            } // else malformed: it matches nothing, whatever the context
         }
-        index
+        ResourceIndex {
+            fixed: GlobSet::new(&fixed),
+            variable,
+        }
     }
 
     /// Whether any entry matches, as `resource_match(..) == Some(true)` for one of them.
     fn any_match(&self, resource: &str, ctx: &Context) -> bool {
-        if self.literal.contains(resource) {
+        if self.fixed.any_match(resource) {
             return true;
         }
-        let mut text: Option<Vec<char>> = None;
-        self.patterns.iter().any(|(prefix, pieces)| {
-            resource.starts_with(prefix.as_str())
-                && resolve(pieces, ctx).is_some_and(|toks| {
-                    glob_match(
-                        &toks,
-                        text.get_or_insert_with(|| resource.chars().collect()),
-                    )
-                })
-        })
+        let text: Vec<char> = resource.chars().collect();
+        self.variable
+            .iter()
+            .any(|pieces| resolve(pieces, ctx).is_some_and(|toks| glob_match(&toks, &text)))
     }
 }
 
@@ -318,15 +310,7 @@ impl ResourcePattern {
 
     /// The text every resource it matches starts with (None when it matches nothing).
     pub fn literal_prefix(&self) -> Option<String> {
-        let toks = self.toks.as_ref()?;
-        Some(
-            toks.iter()
-                .map_while(|t| match t {
-                    Tok::Lit(c) => Some(*c),
-                    _ => None,
-                })
-                .collect(),
-        )
+        self.toks.as_deref().map(leading_literal)
     }
 
     pub fn chars(resource: &str) -> Vec<char> {
@@ -823,6 +807,16 @@ struct GlobSet {
     patterns: Vec<(String, Vec<Tok>)>,
 }
 
+/// The literal characters a token sequence starts with: every text it matches starts with them.
+fn leading_literal(toks: &[Tok]) -> String {
+    toks.iter()
+        .map_while(|t| match t {
+            Tok::Lit(c) => Some(*c),
+            _ => None,
+        })
+        .collect()
+}
+
 impl GlobSet {
     fn new(resolved: &[Vec<Tok>]) -> Self {
         let mut set = GlobSet {
@@ -830,13 +824,7 @@ impl GlobSet {
             patterns: Vec::new(),
         };
         for toks in resolved {
-            let prefix: String = toks
-                .iter()
-                .map_while(|t| match t {
-                    Tok::Lit(c) => Some(*c),
-                    _ => None,
-                })
-                .collect();
+            let prefix = leading_literal(toks);
             if prefix.chars().count() == toks.len() {
                 set.literal.insert(prefix);
             } else {
