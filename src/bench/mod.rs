@@ -4,6 +4,11 @@
 //! `observe` run as a child process of this same binary, so that its peak RSS is its own and can be
 //! read from the kernel (`getrusage(RUSAGE_CHILDREN)` after the child is reaped). Figures are
 //! reported, never judged: a slow machine is not a failure.
+//!
+//! Between the two, the same files are read by observe's own stages in-process, each stage
+//! adding to the one before: decompress + read every event (the JSON scan), then + map and fold
+//! them into evidence (no store). What observe adds beyond the last is the store (SQLite). These
+//! floors say where observe's time goes, and how fast it could be with a stage made free.
 
 pub mod generate;
 pub mod proxy;
@@ -36,6 +41,10 @@ pub struct Report {
     pub decompress: Duration,
     /// CPU time (user + system, all threads) of the decompression.
     pub decompress_cpu: Duration,
+    /// Decompressing and reading every event, in-process: what any observe must do.
+    pub decode: Stage,
+    /// The same, with every event mapped and folded into evidence: all but the store.
+    pub fold: Stage,
     pub observe: Duration,
     /// CPU time (user + system, all threads) of the observe process.
     pub observe_cpu: Duration,
@@ -48,6 +57,26 @@ pub struct Report {
     pub proposed_roles: usize,
     pub dir: PathBuf,
     pub kept: bool,
+}
+
+/// Wall and CPU time (user + system, all threads) of one in-process stage.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stage {
+    pub wall: Duration,
+    pub cpu: Duration,
+}
+
+impl Stage {
+    /// Times `f` on this process's clock and CPU counters.
+    fn time(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<Stage> {
+        let cpu_before = cpu_time(libc::RUSAGE_SELF);
+        let clock = Instant::now();
+        f()?;
+        Ok(Stage {
+            wall: clock.elapsed(),
+            cpu: cpu_time(libc::RUSAGE_SELF).saturating_sub(cpu_before),
+        })
+    }
 }
 
 const MANIFEST: &str = "bench-trail.json";
@@ -90,6 +119,8 @@ fn measure(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
     let cpu_before = cpu_time(libc::RUSAGE_SELF);
     let decompress = decompress_all(&trail.trail)?;
     let decompress_cpu = cpu_time(libc::RUSAGE_SELF).saturating_sub(cpu_before);
+    let decode = Stage::time(|| read_events(&trail.trail, false))?;
+    let fold = Stage::time(|| read_events(&trail.trail, true))?;
     let (observe, observe_peak_rss) = observe_child(&opts.binary, &dir, &trail)?;
     let observe_cpu = cpu_time(libc::RUSAGE_CHILDREN);
     // After observe's figures are read: its CPU and peak RSS are those of the children so far.
@@ -100,6 +131,8 @@ fn measure(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
         threads: rayon::current_num_threads(),
         decompress,
         decompress_cpu,
+        decode,
+        fold,
         observe,
         observe_cpu,
         observe_peak_rss,
@@ -173,6 +206,37 @@ pub fn decompress_all(trail: &Path) -> anyhow::Result<Duration> {
             }
         })?;
     Ok(clock.elapsed())
+}
+
+/// Reads every file of the trail on every core as observe's workers do (decompressing while
+/// reading events); with `fold`, also maps and folds every event into evidence, which is then
+/// dropped instead of stored.
+fn read_events(trail: &Path, fold: bool) -> anyhow::Result<()> {
+    use crate::observe::aggregate::Folder;
+    let files = crate::source::local::discover(&[trail.to_path_buf()]).files;
+    let catalog = crate::catalog::active();
+    files.par_iter().try_for_each_init(
+        || (Folder::new(catalog), Vec::new(), 0u64),
+        |(folder, window, events), path| -> anyhow::Result<()> {
+            let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let read = crate::source::cloudtrail::decode_delivery_gz(&raw, window, &mut |call| {
+                if fold {
+                    folder.add(call);
+                } else {
+                    // Something of each event must be used, or reading it could be skipped.
+                    *events += std::hint::black_box(call.event_name.len() as u64);
+                }
+            });
+            if read.is_none() {
+                bail!(
+                    "{}: not a delivery file observe reads in one pass",
+                    path.display()
+                );
+            }
+            std::hint::black_box(folder.finish());
+            Ok(())
+        },
+    )
 }
 
 /// Runs `observe` on the trail as a child process; its wall time and peak RSS.
@@ -275,6 +339,11 @@ impl Report {
         mb(self.trail.uncompressed_bytes) / self.decompress.as_secs_f64().max(1e-9)
     }
 
+    /// A stage's wall time against decompression alone.
+    pub fn stage_ratio(&self, stage: &Stage) -> f64 {
+        stage.wall.as_secs_f64() / self.decompress.as_secs_f64().max(1e-9)
+    }
+
     pub fn ratio(&self) -> f64 {
         self.observe.as_secs_f64() / self.decompress.as_secs_f64().max(1e-9)
     }
@@ -304,6 +373,17 @@ impl Report {
             self.decompress_cpu.as_secs_f64(),
             self.decompress_mb_per_sec()
         );
+        for (name, stage) in [
+            ("+ read every event:        ", &self.decode),
+            ("+ map and fold (no store): ", &self.fold),
+        ] {
+            s += &format!(
+                "{name}   {:>7.2} s wall {:>7.2} s CPU  {:>6.2}x decompress\n",
+                stage.wall.as_secs_f64(),
+                stage.cpu.as_secs_f64(),
+                self.stage_ratio(stage)
+            );
+        }
         s += &format!(
             "observe:                      {:>7.2} s wall {:>7.2} s CPU  {:>6.0} MB/s  {:.0} events/s\n",
             self.observe.as_secs_f64(),
@@ -340,6 +420,10 @@ impl Report {
             "threads": self.threads,
             "generation_seconds": self.generation.map(|d| d.as_secs_f64()),
             "decompress_seconds": self.decompress.as_secs_f64(),
+            "read_events_seconds": self.decode.wall.as_secs_f64(),
+            "read_events_cpu_seconds": self.decode.cpu.as_secs_f64(),
+            "fold_seconds": self.fold.wall.as_secs_f64(),
+            "fold_cpu_seconds": self.fold.cpu.as_secs_f64(),
             "observe_seconds": self.observe.as_secs_f64(),
             "observe_events_per_second": self.events_per_sec(),
             "observe_uncompressed_mb_per_second": self.observe_mb_per_sec(),

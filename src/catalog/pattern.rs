@@ -65,6 +65,8 @@ pub(crate) struct Subject<'a> {
     text: &'a str,
     /// Bit `127 - p` for a colon at byte `p` (texts under 128 bytes only).
     colons: u128,
+    /// The text's first five fields, split at its first five colons (None with fewer).
+    head: Option<[&'a str; 5]>,
 }
 
 impl<'a> Subject<'a> {
@@ -77,7 +79,14 @@ impl<'a> Subject<'a> {
         } else {
             0
         };
-        Subject { text, colons }
+        let mut fields = text.splitn(6, ':');
+        let head: [Option<&str>; 5] = std::array::from_fn(|_| fields.next());
+        // The sixth piece (the rest) must exist: five colons were found.
+        let head = match (head, fields.next()) {
+            ([Some(a), Some(b), Some(c), Some(d), Some(e)], Some(_)) => Some([a, b, c, d, e]),
+            _ => None,
+        };
+        Subject { text, colons, head }
     }
 }
 
@@ -228,9 +237,85 @@ pub(crate) struct ArnFormat {
 struct Alternative {
     tokens: Vec<Token>,
     literal_len: usize,
+    /// What the format fixes of an ARN's first five fields, when it fixes them field by field.
+    head: Option<[Field; 5]>,
+}
+
+/// One of the fields an ARN opens with (`arn`, partition, service, region, account), as a
+/// format gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Field {
+    /// Nothing: `arn:aws:s3:::bucket` has no region or account.
+    Empty,
+    /// This text exactly (`s3`).
+    Literal(Box<str>),
+    /// One placeholder alone (`${Region}`): any text but empty.
+    Named,
+    /// Anything else (literal text and placeholders mixed): not checked here.
+    Other,
+}
+
+/// The first five fields of a format's alternative, if its first five colons are literal and
+/// the final placeholder (the only one that may match `:`) comes after them. Then the colons of
+/// a matching ARN line up with the format's, field for field, so comparing fields is a
+/// necessary condition of a match; for other formats there is none to check.
+fn head_fields(tokens: &[Token]) -> Option<[Field; 5]> {
+    // Per field: its literal text, and how many placeholders it holds.
+    let mut fields: Vec<(String, usize)> = vec![(String::new(), 0)];
+    for (i, token) in tokens.iter().enumerate() {
+        if fields.len() > 5 {
+            break;
+        }
+        match token {
+            Token::Literal(lit) => {
+                for (k, piece) in lit.split(':').enumerate() {
+                    if k > 0 {
+                        fields.push((String::new(), 0));
+                    }
+                    if let Some(field) = fields.last_mut() {
+                        field.0.push_str(piece);
+                    }
+                }
+            }
+            Token::Placeholder if i + 1 == tokens.len() => return None,
+            Token::Placeholder => {
+                if let Some(field) = fields.last_mut() {
+                    field.1 += 1;
+                }
+            }
+        }
+    }
+    if fields.len() <= 5 {
+        return None;
+    }
+    let mut head = fields.into_iter().take(5).map(|(text, placeholders)| {
+        match (text.is_empty(), placeholders) {
+            (true, 0) => Field::Empty,
+            (false, 0) => Field::Literal(text.into()),
+            (true, 1) => Field::Named,
+            _ => Field::Other,
+        }
+    });
+    Some(std::array::from_fn(|_| head.next().unwrap_or(Field::Other)))
 }
 
 impl Alternative {
+    /// Whether the ARN's first five fields are as the format fixes them: a necessary condition
+    /// that rejects most of a service's types at once (`arn:aws:s3:::b/k` has no region, so no
+    /// access point, job or storage-lens format can match it).
+    fn head_fits(&self, arn: &Subject) -> bool {
+        let (Some(want), Some(have)) = (&self.head, &arn.head) else {
+            // An ARN with fewer than five colons matches no format that has five.
+            return self.head.is_none();
+        };
+        want.iter().zip(have).all(|(field, text)| match field {
+            Field::Empty => text.is_empty(),
+            Field::Literal(lit) => **lit == **text,
+            Field::Named => !text.is_empty(),
+            Field::Other => true,
+        })
+    }
+
     /// A cheap necessary condition, to skip the matcher for most non-matching types:
     /// the literals occur in order, the first one at the start and the last one at the end.
     fn may_match(&self, arn: &str) -> bool {
@@ -270,6 +355,7 @@ impl ArnFormat {
                     })
                     .sum();
                 Alternative {
+                    head: head_fields(&tokens),
                     tokens,
                     literal_len,
                 }
@@ -293,7 +379,22 @@ impl ArnFormat {
     pub(crate) fn specificity(&self, arn: &Subject) -> Option<usize> {
         self.alternatives
             .iter()
-            .filter(|alt| alt.may_match(arn.text) && matches_tokens(&alt.tokens, arn, Mode::Arn))
+            .filter(|alt| {
+                alt.head_fits(arn)
+                    && alt.may_match(arn.text)
+                    && matches_tokens(&alt.tokens, arn, Mode::Arn)
+            })
+            .map(|alt| alt.literal_len)
+            .max()
+    }
+
+    /// [`ArnFormat::specificity`] by the matcher alone, without the necessary conditions that
+    /// spare it: what they must never change.
+    #[cfg(test)]
+    pub(crate) fn specificity_by_matching(&self, arn: &Subject) -> Option<usize> {
+        self.alternatives
+            .iter()
+            .filter(|alt| matches_tokens(&alt.tokens, arn, Mode::Arn))
             .map(|alt| alt.literal_len)
             .max()
     }

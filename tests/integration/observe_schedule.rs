@@ -311,6 +311,8 @@ fn bench_reports_every_figure_in_one_run() {
     assert_eq!(r["files"], 3);
     for key in [
         "decompress_seconds",
+        "read_events_seconds",
+        "fold_seconds",
         "observe_seconds",
         "observe_events_per_second",
         "observe_uncompressed_mb_per_second",
