@@ -619,17 +619,19 @@ mod tests {
 
     /// The necessary conditions that spare the matcher (an ARN's first five fields, literals in
     /// order) never turn a match away: every format of every service, against ARNs made from
-    /// each of that service's formats (placeholders filled three ways) and from each with one of
+    /// each of that service's formats (placeholders filled four ways) and from each with one of
     /// its first five fields emptied, gives the matcher's own answer.
     #[test]
     fn prefilters_never_change_what_the_matcher_finds() {
         let mut compared = 0;
         let mut matched = 0;
+        // Past 128 bytes an ARN is matched another way.
+        let long = "l".repeat(130);
         for svc in &cat().services {
             let mut arns = Vec::new();
             for r in &svc.resources {
                 for alt in r.1.split(", ") {
-                    for fill in ["x", "a:b", "a/b/c"] {
+                    for fill in ["x", "a:b", "a/b/c", &long] {
                         let arn = alt
                             .split("${")
                             .enumerate()
@@ -638,7 +640,8 @@ mod tests {
                                 (_, Some((_, rest))) => format!("{fill}{rest}"),
                             })
                             .collect::<String>();
-                        for emptied in 1..5 {
+                        // (Not the long ones: matching them by the matcher alone is slow.)
+                        for emptied in (fill.len() < 10).then_some(1..5).into_iter().flatten() {
                             let mut fields: Vec<&str> = arn.splitn(6, ':').collect();
                             if let Some(f) = fields.get_mut(emptied) {
                                 *f = "";

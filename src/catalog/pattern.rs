@@ -66,26 +66,49 @@ pub(crate) struct Subject<'a> {
     /// Bit `127 - p` for a colon at byte `p` (texts under 128 bytes only).
     colons: u128,
     /// The text's first five fields, split at its first five colons (None with fewer).
-    head: Option<[&'a str; 5]>,
+    head: Option<Head<'a>>,
+}
+
+/// An ARN's first five fields (`arn`, partition, service, region, account).
+struct Head<'a> {
+    fields: [&'a str; 5],
+    /// Bit `i` set when field `i` is empty.
+    empty: u8,
 }
 
 impl<'a> Subject<'a> {
     pub(crate) fn new(text: &'a str) -> Self {
-        let colons = if text.len() < 128 {
-            text.bytes()
+        let bytes = text.as_bytes();
+        let short = bytes.len() < 128;
+        let mut colons = 0;
+        let mut at = [0; 5];
+        let mut found = 0;
+        for (p, &b) in bytes.iter().enumerate() {
+            if b != b':' {
+                continue;
+            }
+            if short {
+                colons |= 1u128 << (127 - p);
+            }
+            if found < at.len() {
+                at[found] = p;
+                found += 1;
+            } else if !short {
+                break;
+            }
+        }
+        let head = (found == at.len()).then(|| {
+            let fields: [&str; 5] = std::array::from_fn(|i| {
+                let start = if i == 0 { 0 } else { at[i - 1] + 1 };
+                // Colons are ASCII: both ends are character boundaries.
+                text.get(start..at[i]).unwrap_or_default()
+            });
+            let empty = fields
+                .iter()
                 .enumerate()
-                .filter(|(_, b)| *b == b':')
-                .fold(0, |m, (p, _)| m | 1u128 << (127 - p))
-        } else {
-            0
-        };
-        let mut fields = text.splitn(6, ':');
-        let head: [Option<&str>; 5] = std::array::from_fn(|_| fields.next());
-        // The sixth piece (the rest) must exist: five colons were found.
-        let head = match (head, fields.next()) {
-            ([Some(a), Some(b), Some(c), Some(d), Some(e)], Some(_)) => Some([a, b, c, d, e]),
-            _ => None,
-        };
+                .fold(0, |m, (i, f)| m | u8::from(f.is_empty()) << i);
+            Head { fields, empty }
+        });
         Subject { text, colons, head }
     }
 }
@@ -238,28 +261,38 @@ struct Alternative {
     tokens: Vec<Token>,
     literal_len: usize,
     /// What the format fixes of an ARN's first five fields, when it fixes them field by field.
-    head: Option<[Field; 5]>,
+    head: Option<HeadRule>,
 }
 
-/// One of the fields an ARN opens with (`arn`, partition, service, region, account), as a
-/// format gives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Field {
-    /// Nothing: `arn:aws:s3:::bucket` has no region or account.
-    Empty,
-    /// This text exactly (`s3`).
-    Literal(Box<str>),
-    /// One placeholder alone (`${Region}`): any text but empty.
-    Named,
-    /// Anything else (literal text and placeholders mixed): not checked here.
-    Other,
+/// What a format fixes of the first five fields of an ARN (`arn`, partition, service, region,
+/// account): each empty, one placeholder alone (any text but empty), literal text, or a mix
+/// that is not checked here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct HeadRule {
+    /// Bit `i`: field `i` must be empty.
+    empty: u8,
+    /// Bit `i`: field `i` must not be empty (a placeholder alone, or literal text).
+    filled: u8,
+    /// Fields given as literal text, by index.
+    literals: Vec<(usize, Box<str>)>,
+}
+
+impl HeadRule {
+    fn admits(&self, head: &Head) -> bool {
+        head.empty & self.filled == 0
+            && !head.empty & self.empty == 0
+            && self
+                .literals
+                .iter()
+                .all(|(i, lit)| head.fields.get(*i).is_some_and(|f| **f == **lit))
+    }
 }
 
 /// The first five fields of a format's alternative, if its first five colons are literal and
 /// the final placeholder (the only one that may match `:`) comes after them. Then the colons of
 /// a matching ARN line up with the format's, field for field, so comparing fields is a
 /// necessary condition of a match; for other formats there is none to check.
-fn head_fields(tokens: &[Token]) -> Option<[Field; 5]> {
+fn head_rule(tokens: &[Token]) -> Option<HeadRule> {
     // Per field: its literal text, and how many placeholders it holds.
     let mut fields: Vec<(String, usize)> = vec![(String::new(), 0)];
     for (i, token) in tokens.iter().enumerate() {
@@ -288,15 +321,21 @@ fn head_fields(tokens: &[Token]) -> Option<[Field; 5]> {
     if fields.len() <= 5 {
         return None;
     }
-    let mut head = fields.into_iter().take(5).map(|(text, placeholders)| {
+    let mut rule = HeadRule::default();
+    for (i, (text, placeholders)) in fields.into_iter().take(5).enumerate() {
         match (text.is_empty(), placeholders) {
-            (true, 0) => Field::Empty,
-            (false, 0) => Field::Literal(text.into()),
-            (true, 1) => Field::Named,
-            _ => Field::Other,
+            (true, 0) => rule.empty |= 1 << i,
+            (true, 1) => rule.filled |= 1 << i,
+            (false, 0) => {
+                rule.filled |= 1 << i;
+                rule.literals.push((i, text.into()));
+            }
+            _ => {}
         }
-    });
-    Some(std::array::from_fn(|_| head.next().unwrap_or(Field::Other)))
+    }
+    // Later fields first: the region and the service tell formats apart, `arn` never does.
+    rule.literals.sort_by_key(|(i, _)| std::cmp::Reverse(*i));
+    Some(rule)
 }
 
 impl Alternative {
@@ -304,16 +343,12 @@ impl Alternative {
     /// that rejects most of a service's types at once (`arn:aws:s3:::b/k` has no region, so no
     /// access point, job or storage-lens format can match it).
     fn head_fits(&self, arn: &Subject) -> bool {
-        let (Some(want), Some(have)) = (&self.head, &arn.head) else {
+        match (&self.head, &arn.head) {
+            (Some(rule), Some(head)) => rule.admits(head),
             // An ARN with fewer than five colons matches no format that has five.
-            return self.head.is_none();
-        };
-        want.iter().zip(have).all(|(field, text)| match field {
-            Field::Empty => text.is_empty(),
-            Field::Literal(lit) => **lit == **text,
-            Field::Named => !text.is_empty(),
-            Field::Other => true,
-        })
+            (Some(_), None) => false,
+            (None, _) => true,
+        }
     }
 
     /// A cheap necessary condition, to skip the matcher for most non-matching types:
@@ -355,7 +390,7 @@ impl ArnFormat {
                     })
                     .sum();
                 Alternative {
-                    head: head_fields(&tokens),
+                    head: head_rule(&tokens),
                     tokens,
                     literal_len,
                 }
