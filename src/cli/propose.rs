@@ -41,7 +41,8 @@ pub enum Format {
 pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
     let (_, proposal) = load(&db, &args.roles, args.wildcard_threshold).await?;
     match args.format {
-        Format::Json => println!("{}", output::json(&proposal)),
+        Format::Json => output::write_json(&proposal, std::io::stdout().lock())
+            .map_err(|e| anyhow::anyhow!("cannot write the proposal to standard output: {e}"))?,
         Format::Text => print!("{}", output::text(&proposal)),
         Format::Iam => print!("{}", output::iam::iam(&proposal)),
         Format::Terraform => print!("{}", output::terraform::terraform(&proposal)),

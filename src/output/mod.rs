@@ -14,8 +14,12 @@ use std::path::{Path, PathBuf};
 
 /// The `--format json` contract: `{"roles": [{"role_arn", "usage", "families", "policy",
 /// "denied_calls", "findings", …}]}`. Keys may be added, never removed.
-pub fn json(proposal: &Proposal) -> String {
-    serde_json::to_string_pretty(proposal).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+/// Written as it is serialized: on a large database the document is tens of megabytes.
+pub fn write_json(proposal: &Proposal, out: impl std::io::Write) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(out);
+    serde_json::to_writer_pretty(&mut out, proposal)?;
+    std::io::Write::write_all(&mut out, b"\n")?;
+    std::io::Write::flush(&mut out)
 }
 
 /// The documents to deploy for a role, with their names: its inline policy (`policy-miner`), or

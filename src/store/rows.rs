@@ -3,6 +3,7 @@
 use super::bulk::{Failure, Statement, Value};
 use super::{now, Store, StoreError};
 use crate::attribution::taskdef::TaskDefinition;
+use futures_util::TryStreamExt;
 use sqlx::sqlite::LockedSqliteHandle;
 use sqlx::Row;
 
@@ -195,19 +196,18 @@ impl Store {
             .collect())
     }
 
-    /// All evidence, in a stable order.
+    /// All evidence, in a stable order. Rows are converted as SQLite yields them: holding
+    /// every driver row until the last came doubled the memory of `propose` on a large database.
     pub async fn evidence(&self) -> Result<Vec<EvidenceRow>, StoreError> {
-        let rows = sqlx::query(
+        let mut rows = sqlx::query(
             "SELECT role_arn, action, resource, condition, error_code, count, first_seen, last_seen,
                     example_event_id, event_source, event_name, rule
              FROM evidence ORDER BY role_arn, action, resource, condition, error_code",
         )
-        .fetch_all(self.pool())
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(rows
-            .iter()
-            .map(|r| EvidenceRow {
+        .fetch(self.pool());
+        let mut out = Vec::new();
+        while let Some(r) = rows.try_next().await.map_err(|e| self.err(e))? {
+            out.push(EvidenceRow {
                 role_arn: r.get(0),
                 action: r.get(1),
                 resource: r.get(2),
@@ -220,22 +220,21 @@ impl Store {
                 event_source: r.get(9),
                 event_name: r.get(10),
                 rule: r.get(11),
-            })
-            .collect())
+            });
+        }
+        Ok(out)
     }
 
     pub async fn ungranted(&self) -> Result<Vec<UngrantedRow>, StoreError> {
-        let rows = sqlx::query(
+        let mut rows = sqlx::query(
             "SELECT role_arn, event_source, event_name, error_code, kind, reason, count, first_seen,
                     last_seen, example_event_id
              FROM ungranted_calls ORDER BY role_arn, event_source, event_name, error_code",
         )
-        .fetch_all(self.pool())
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(rows
-            .iter()
-            .map(|r| UngrantedRow {
+        .fetch(self.pool());
+        let mut out = Vec::new();
+        while let Some(r) = rows.try_next().await.map_err(|e| self.err(e))? {
+            out.push(UngrantedRow {
                 role_arn: r.get(0),
                 event_source: r.get(1),
                 event_name: r.get(2),
@@ -246,8 +245,9 @@ impl Store {
                 first_seen: r.get(7),
                 last_seen: r.get(8),
                 example_event_id: r.get(9),
-            })
-            .collect())
+            });
+        }
+        Ok(out)
     }
 
     pub async fn task_definitions(&self) -> Result<Vec<StoredTaskDefinition>, StoreError> {
