@@ -38,9 +38,8 @@ pub struct Report {
     /// None when an existing trail was reused.
     pub generation: Option<Duration>,
     pub threads: usize,
-    pub decompress: Duration,
-    /// CPU time (user + system, all threads) of the decompression.
-    pub decompress_cpu: Duration,
+    /// Merely decompressing every file on every core: the floor.
+    pub decompress: Stage,
     /// Decompressing and reading every event, in-process: what any observe must do.
     pub decode: Stage,
     /// The same, with every event mapped and folded into evidence: all but the store.
@@ -116,9 +115,7 @@ fn measure(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
             (t, Some(clock.elapsed()))
         }
     };
-    let cpu_before = cpu_time(libc::RUSAGE_SELF);
-    let decompress = decompress_all(&trail.trail)?;
-    let decompress_cpu = cpu_time(libc::RUSAGE_SELF).saturating_sub(cpu_before);
+    let decompress = Stage::time(|| decompress_all(&trail.trail))?;
     let decode = Stage::time(|| read_events(&trail.trail, false))?;
     let fold = Stage::time(|| read_events(&trail.trail, true))?;
     let (observe, observe_peak_rss) = observe_child(&opts.binary, &dir, &trail)?;
@@ -130,7 +127,6 @@ fn measure(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
         generation,
         threads: rayon::current_num_threads(),
         decompress,
-        decompress_cpu,
         decode,
         fold,
         observe,
@@ -187,8 +183,7 @@ fn write_manifest(dir: &Path, spec: &TrailSpec, g: &Generated) -> anyhow::Result
 }
 
 /// Reads and gunzips every file of the trail on every core, discarding the output: the floor.
-pub fn decompress_all(trail: &Path) -> anyhow::Result<Duration> {
-    let clock = Instant::now();
+pub fn decompress_all(trail: &Path) -> anyhow::Result<()> {
     let found = crate::source::local::discover(&[trail.to_path_buf()]);
     found
         .files
@@ -204,8 +199,7 @@ pub fn decompress_all(trail: &Path) -> anyhow::Result<Duration> {
                     Err(e) => bail!("{}: {e}", path.display()),
                 }
             }
-        })?;
-    Ok(clock.elapsed())
+        })
 }
 
 /// Reads every file of the trail on every core as observe's workers do (decompressing while
@@ -336,21 +330,21 @@ impl Report {
     }
 
     pub fn decompress_mb_per_sec(&self) -> f64 {
-        mb(self.trail.uncompressed_bytes) / self.decompress.as_secs_f64().max(1e-9)
+        mb(self.trail.uncompressed_bytes) / self.decompress.wall.as_secs_f64().max(1e-9)
     }
 
     /// A stage's wall time against decompression alone.
     pub fn stage_ratio(&self, stage: &Stage) -> f64 {
-        stage.wall.as_secs_f64() / self.decompress.as_secs_f64().max(1e-9)
+        stage.wall.as_secs_f64() / self.decompress.wall.as_secs_f64().max(1e-9)
     }
 
     pub fn ratio(&self) -> f64 {
-        self.observe.as_secs_f64() / self.decompress.as_secs_f64().max(1e-9)
+        self.observe.as_secs_f64() / self.decompress.wall.as_secs_f64().max(1e-9)
     }
 
     /// The ratio in CPU time: steadier than wall time on a machine shared with other work.
     pub fn cpu_ratio(&self) -> f64 {
-        self.observe_cpu.as_secs_f64() / self.decompress_cpu.as_secs_f64().max(1e-9)
+        self.observe_cpu.as_secs_f64() / self.decompress.cpu.as_secs_f64().max(1e-9)
     }
 
     pub fn render(&self) -> String {
@@ -369,8 +363,8 @@ impl Report {
         s += &format!(
             "decompress only ({} threads): {:>7.2} s wall {:>7.2} s CPU  {:>6.0} MB/s\n",
             self.threads,
-            self.decompress.as_secs_f64(),
-            self.decompress_cpu.as_secs_f64(),
+            self.decompress.wall.as_secs_f64(),
+            self.decompress.cpu.as_secs_f64(),
             self.decompress_mb_per_sec()
         );
         for (name, stage) in [
@@ -419,7 +413,7 @@ impl Report {
             "compressed_bytes": self.trail.compressed_bytes,
             "threads": self.threads,
             "generation_seconds": self.generation.map(|d| d.as_secs_f64()),
-            "decompress_seconds": self.decompress.as_secs_f64(),
+            "decompress_seconds": self.decompress.wall.as_secs_f64(),
             "read_events_seconds": self.decode.wall.as_secs_f64(),
             "read_events_cpu_seconds": self.decode.cpu.as_secs_f64(),
             "fold_seconds": self.fold.wall.as_secs_f64(),
@@ -428,7 +422,7 @@ impl Report {
             "observe_events_per_second": self.events_per_sec(),
             "observe_uncompressed_mb_per_second": self.observe_mb_per_sec(),
             "observe_to_decompress_ratio": self.ratio(),
-            "decompress_cpu_seconds": self.decompress_cpu.as_secs_f64(),
+            "decompress_cpu_seconds": self.decompress.cpu.as_secs_f64(),
             "observe_cpu_seconds": self.observe_cpu.as_secs_f64(),
             "observe_to_decompress_cpu_ratio": self.cpu_ratio(),
             "observe_peak_rss_bytes": self.observe_peak_rss,
