@@ -1,6 +1,7 @@
 //! Many rows through one prepared statement, on SQLite's own API.
 //!
-//! observe writes hundreds of thousands of evidence rows per run. Through sqlx, every string of
+//! observe writes hundreds of thousands of evidence rows per run, and propose reads them all
+//! back. Through sqlx, every string of
 //! every row was copied twice (into sqlx's arguments, which must own their values to reach its
 //! worker thread, then by SQLite) and each statement was a round trip to that thread: most of
 //! the writer's time. Here the statement runs on the caller's thread, on the connection sqlx
@@ -104,6 +105,62 @@ impl<'h> Statement<'h> {
             ffi::sqlite3_clear_bindings(stmt);
         }
         failed.map_or(Ok(()), Err)
+    }
+}
+
+impl Statement<'_> {
+    /// Runs the statement (it takes no parameters) and hands each row it yields to `each`.
+    /// Through sqlx, each row was copied into a row object of its own on sqlx's worker thread,
+    /// then sent to the caller's: several times the work of reading it here.
+    pub(super) fn for_each_row(&mut self, mut each: impl FnMut(&Row<'_>)) -> Result<(), Failure> {
+        let stmt = self.stmt.as_ptr();
+        let result = loop {
+            // SAFETY: a live statement of this connection, reset below whatever the step returns.
+            match unsafe { ffi::sqlite3_step(stmt) } {
+                ffi::SQLITE_ROW => each(&Row {
+                    stmt: self.stmt,
+                    _statement: PhantomData,
+                }),
+                ffi::SQLITE_DONE => break Ok(()),
+                _ => break Err(failure(self.db)),
+            }
+        };
+        // SAFETY: resetting a live statement.
+        unsafe {
+            ffi::sqlite3_reset(stmt);
+        }
+        result
+    }
+}
+
+/// The row a statement is on, for as long as it stays there.
+pub(super) struct Row<'s> {
+    stmt: NonNull<ffi::sqlite3_stmt>,
+    _statement: PhantomData<&'s ()>,
+}
+
+impl Row<'_> {
+    /// Column `i` as text (NULL as empty; bytes that are not UTF-8 replaced, not refused).
+    pub(super) fn text(&self, i: c_int) -> String {
+        // SAFETY: the statement is on a row (`for_each_row` hands a row only then); SQLite owns
+        // the text, valid until the next step, and it is copied out at once. Asking for the text
+        // before its length is the order SQLite documents.
+        unsafe {
+            let text = ffi::sqlite3_column_text(self.stmt.as_ptr(), i);
+            let len = ffi::sqlite3_column_bytes(self.stmt.as_ptr(), i);
+            match (text.is_null(), usize::try_from(len)) {
+                (false, Ok(len)) => {
+                    String::from_utf8_lossy(std::slice::from_raw_parts(text, len)).into_owned()
+                }
+                _ => String::new(),
+            }
+        }
+    }
+
+    /// Column `i` as an integer (NULL as 0).
+    pub(super) fn int(&self, i: c_int) -> i64 {
+        // SAFETY: as for `text`.
+        unsafe { ffi::sqlite3_column_int64(self.stmt.as_ptr(), i) }
     }
 }
 

@@ -1,11 +1,10 @@
 //! Rows of the evidence tables, and their batched writes and reads.
 
-use super::bulk::{Failure, Statement, Value};
+use super::bulk::{Failure, Row, Statement, Value};
 use super::{now, Store, StoreError};
 use crate::attribution::taskdef::TaskDefinition;
-use futures_util::TryStreamExt;
 use sqlx::sqlite::LockedSqliteHandle;
-use sqlx::Row;
+use sqlx::Row as _;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EvidenceRow {
@@ -196,57 +195,64 @@ impl Store {
             .collect())
     }
 
-    /// All evidence, in a stable order. Rows are converted as SQLite yields them: holding
-    /// every driver row until the last came doubled the memory of `propose` on a large database.
+    /// All evidence, in a stable order. Rows are read on SQLite's own API as it yields them:
+    /// through sqlx, every row was held twice until the last came (its driver row and ours),
+    /// which doubled the memory of `propose` on a large database.
     pub async fn evidence(&self) -> Result<Vec<EvidenceRow>, StoreError> {
-        let mut rows = sqlx::query(
+        self.read_rows(
             "SELECT role_arn, action, resource, condition, error_code, count, first_seen, last_seen,
                     example_event_id, event_source, event_name, rule
              FROM evidence ORDER BY role_arn, action, resource, condition, error_code",
+            |r| EvidenceRow {
+                role_arn: r.text(0),
+                action: r.text(1),
+                resource: r.text(2),
+                condition: r.text(3),
+                error_code: r.text(4),
+                count: r.int(5),
+                first_seen: r.text(6),
+                last_seen: r.text(7),
+                example_event_id: r.text(8),
+                event_source: r.text(9),
+                event_name: r.text(10),
+                rule: r.text(11),
+            },
         )
-        .fetch(self.pool());
-        let mut out = Vec::new();
-        while let Some(r) = rows.try_next().await.map_err(|e| self.err(e))? {
-            out.push(EvidenceRow {
-                role_arn: r.get(0),
-                action: r.get(1),
-                resource: r.get(2),
-                condition: r.get(3),
-                error_code: r.get(4),
-                count: r.get(5),
-                first_seen: r.get(6),
-                last_seen: r.get(7),
-                example_event_id: r.get(8),
-                event_source: r.get(9),
-                event_name: r.get(10),
-                rule: r.get(11),
-            });
-        }
-        Ok(out)
+        .await
     }
 
     pub async fn ungranted(&self) -> Result<Vec<UngrantedRow>, StoreError> {
-        let mut rows = sqlx::query(
+        self.read_rows(
             "SELECT role_arn, event_source, event_name, error_code, kind, reason, count, first_seen,
                     last_seen, example_event_id
              FROM ungranted_calls ORDER BY role_arn, event_source, event_name, error_code",
+            |r| UngrantedRow {
+                role_arn: r.text(0),
+                event_source: r.text(1),
+                event_name: r.text(2),
+                error_code: r.text(3),
+                kind: r.text(4),
+                reason: r.text(5),
+                count: r.int(6),
+                first_seen: r.text(7),
+                last_seen: r.text(8),
+                example_event_id: r.text(9),
+            },
         )
-        .fetch(self.pool());
+        .await
+    }
+
+    /// Every row `sql` yields, each made into a `T` as it comes (one statement: one snapshot).
+    async fn read_rows<T>(
+        &self,
+        sql: &str,
+        mut row: impl FnMut(&Row<'_>) -> T,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut conn = self.pool().acquire().await.map_err(|e| self.err(e))?;
+        let mut handle = conn.lock_handle().await.map_err(|e| self.err(e))?;
         let mut out = Vec::new();
-        while let Some(r) = rows.try_next().await.map_err(|e| self.err(e))? {
-            out.push(UngrantedRow {
-                role_arn: r.get(0),
-                event_source: r.get(1),
-                event_name: r.get(2),
-                error_code: r.get(3),
-                kind: r.get(4),
-                reason: r.get(5),
-                count: r.get(6),
-                first_seen: r.get(7),
-                last_seen: r.get(8),
-                example_event_id: r.get(9),
-            });
-        }
+        blocking(|| Statement::prepare(&mut handle, sql)?.for_each_row(|r| out.push(row(r))))
+            .map_err(|f| self.failure(f))?;
         Ok(out)
     }
 

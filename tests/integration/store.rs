@@ -263,6 +263,38 @@ async fn a_damaged_database_says_to_restore_or_rebuild_without_panicking() {
     }
 }
 
+/// A database edited by another tool may hold text that is not UTF-8: propose reads it with
+/// the bad bytes replaced, as the rest of the row, and does not stop (sqlx refused such a row).
+#[tokio::test]
+async fn evidence_text_that_is_not_utf8_is_read_with_replacements() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = observed_db(dir.path(), 2);
+    let mut conn = connect(&db, SqliteJournalMode::Wal).await;
+    let edited =
+        sqlx::query("UPDATE evidence SET rule = CAST(X'FF6564697465642062792068616E64' AS TEXT)")
+            .execute(&mut conn)
+            .await
+            .unwrap()
+            .rows_affected();
+    conn.close().await.unwrap();
+    assert!(edited > 0);
+    let out = propose(&db);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let proposal: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let rules: Vec<&str> = proposal["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["grants"].as_array().unwrap())
+        .map(|g| g["rule"].as_str().unwrap())
+        .collect();
+    assert!(!rules.is_empty());
+    assert!(
+        rules.iter().all(|r| *r == "\u{fffd}edited by hand"),
+        "{rules:?}"
+    );
+}
+
 #[tokio::test]
 async fn two_observers_at_once_neither_corrupt_nor_count_a_file_twice() {
     let dir = tempfile::tempdir().unwrap();
