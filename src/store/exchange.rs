@@ -5,7 +5,6 @@
 
 use super::live::{add_evidence, add_source, add_ungranted, SourceCount};
 use super::{now, EvidenceRow, Store, StoreError, UngrantedRow};
-use sqlx::Row;
 
 pub const FORMAT: &str = "policy-miner-evidence";
 pub const VERSION: u32 = 1;
@@ -94,15 +93,19 @@ impl Store {
         let mut by_key: std::collections::HashMap<[String; 5], Vec<SourceCount>> =
             std::collections::HashMap::new();
         for s in &sources {
-            by_key
-                .entry([s.get(0), s.get(1), s.get(2), s.get(3), s.get(4)])
-                .or_default()
-                .push(SourceCount {
-                    source: s.get(5),
-                    count: s.get(6),
-                    first_seen: s.get(7),
-                    last_seen: s.get(8),
-                });
+            let key = [
+                self.column(s, 0)?,
+                self.column(s, 1)?,
+                self.column(s, 2)?,
+                self.column(s, 3)?,
+                self.column(s, 4)?,
+            ];
+            by_key.entry(key).or_default().push(SourceCount {
+                source: self.column(s, 5)?,
+                count: self.column(s, 6)?,
+                first_seen: self.column(s, 7)?,
+                last_seen: self.column(s, 8)?,
+            });
         }
         let evidence = rows
             .into_iter()
@@ -145,11 +148,11 @@ impl Store {
             .map_err(|e| self.err(e))?;
         let mut replaced = None;
         if let Some(prev) = previous {
-            let sequence: i64 = prev.get(0);
+            let sequence: i64 = self.column(&prev, 0)?;
             if sequence >= snapshot.sequence {
                 return Ok(Imported::AlreadyIn { imported: sequence });
             }
-            let body: String = prev.get(1);
+            let body: String = self.column(&prev, 1)?;
             // A previous body that no longer parses cannot be taken back: refuse rather than
             // count its calls twice.
             let old: Snapshot = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {

@@ -16,7 +16,9 @@ pub use rows::{
 
 use crate::attribution::taskdef::Loaded;
 use crate::attribution::{RoleDirectory, RoleSelection, UnknownRoles};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+};
 use sqlx::{Connection, Row};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -153,6 +155,16 @@ impl Store {
     }
 
     /// A failure on SQLite's own API, named as [`Store::err`] names sqlx's.
+    /// Column `i` of a row this store read. A value of another type than the schema's (text
+    /// that is not UTF-8, a NULL: the file was edited by another tool) is a damaged database,
+    /// reported as such, never a panic.
+    pub(crate) fn column<'r, T>(&self, row: &'r SqliteRow, i: usize) -> Result<T, StoreError>
+    where
+        T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    {
+        row.try_get(i).map_err(|e| self.err(e))
+    }
+
     fn failure(&self, f: bulk::Failure) -> StoreError {
         let path = self.path.to_path_buf();
         match i64::from(f.code) & 0xff {
@@ -186,7 +198,9 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        rows.iter()
+            .map(|r| Ok((self.column(r, 0)?, self.column(r, 1)?)))
+            .collect()
     }
 
     /// Replaces stored task definitions with the same (family, revision).
@@ -531,6 +545,12 @@ fn classify(path: &Path, lock_timeout: Duration, e: sqlx::Error) -> StoreError {
         return StoreError::Locked {
             path: path.to_path_buf(),
             waited: lock_timeout,
+        };
+    }
+    if let sqlx::Error::ColumnDecode { .. } = e {
+        return StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
         };
     }
     match primary_code(&e) {

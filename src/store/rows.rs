@@ -4,7 +4,6 @@ use super::bulk::{Failure, Row, Statement, Value};
 use super::{now, Store, StoreError};
 use crate::attribution::taskdef::TaskDefinition;
 use sqlx::sqlite::LockedSqliteHandle;
-use sqlx::Row as _;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EvidenceRow {
@@ -262,18 +261,17 @@ impl Store {
                 .fetch_all(self.pool())
                 .await
                 .map_err(|e| self.err(e))?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| {
-                let body: String = r.get(0);
-                serde_json::from_str(&body)
-                    .ok()
-                    .map(|definition| StoredTaskDefinition {
-                        definition,
-                        source: r.get(1),
-                    })
-            })
-            .collect())
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let body: String = self.column(r, 0)?;
+            if let Ok(definition) = serde_json::from_str(&body) {
+                out.push(StoredTaskDefinition {
+                    definition,
+                    source: self.column(r, 1)?,
+                });
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -4,7 +4,6 @@
 
 use crate::store::{now, Store, StoreError};
 use serde::Serialize;
-use sqlx::Row;
 use std::collections::BTreeMap;
 
 /// A role's identity-policy attachments at one moment: inline documents verbatim, managed ARNs.
@@ -109,23 +108,24 @@ pub async fn list(store: &Store, role_name: Option<&str>) -> Result<Vec<Change>,
     .fetch_all(store.pool())
     .await
     .map_err(|e| store.err(e))?;
-    Ok(rows
-        .iter()
-        .map(|r| Change {
-            id: r.get(0),
-            role_arn: r.get(1),
-            role_name: r.get(2),
-            kind: r.get(3),
-            started_at: r.get(4),
-            finished_at: r.get(5),
-            principal_arn: r.get(6),
-            status: r.get(7),
-            error: r.get(8),
-            policy_name: r.get(9),
-            restores: r.get(10),
-            summary: serde_json::from_str(&r.get::<String, _>(11)).unwrap_or_default(),
+    rows.iter()
+        .map(|r| {
+            Ok(Change {
+                id: store.column(r, 0)?,
+                role_arn: store.column(r, 1)?,
+                role_name: store.column(r, 2)?,
+                kind: store.column(r, 3)?,
+                started_at: store.column(r, 4)?,
+                finished_at: store.column(r, 5)?,
+                principal_arn: store.column(r, 6)?,
+                status: store.column(r, 7)?,
+                error: store.column(r, 8)?,
+                policy_name: store.column(r, 9)?,
+                restores: store.column(r, 10)?,
+                summary: serde_json::from_str(&store.column::<String>(r, 11)?).unwrap_or_default(),
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The state stored before change `id`.
@@ -138,8 +138,8 @@ pub async fn previous(store: &Store, id: i64) -> Result<Previous, StoreError> {
     .await
     .map_err(|e| store.err(e))?
     .iter()
-    .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
-    .collect();
+    .map(|r| Ok((store.column(r, 0)?, store.column(r, 1)?)))
+    .collect::<Result<_, StoreError>>()?;
     let managed = sqlx::query_scalar(
         "SELECT policy_arn FROM iam_previous_managed WHERE change_id = ? ORDER BY policy_arn",
     )

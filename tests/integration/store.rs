@@ -295,6 +295,22 @@ async fn evidence_text_that_is_not_utf8_is_read_with_replacements() {
     );
 }
 
+/// Where sqlx reads a row, a value of another type than the schema's is a damaged database:
+/// named, with what to do, never a panic.
+#[tokio::test]
+async fn a_value_of_the_wrong_type_is_reported_as_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = observed_db(dir.path(), 2);
+    let mut conn = connect(&db, SqliteJournalMode::Wal).await;
+    sqlx::query("UPDATE observed_files SET windows = CAST(X'FF' AS TEXT)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let out = observe(&db, &dir.path().join("trail"));
+    assert_refused(&out, &db, &["damaged", "restore it from a backup"]);
+}
+
 #[tokio::test]
 async fn two_observers_at_once_neither_corrupt_nor_count_a_file_twice() {
     let dir = tempfile::tempdir().unwrap();
