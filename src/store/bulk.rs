@@ -1,12 +1,12 @@
 //! Many rows through one prepared statement, on SQLite's own API.
 //!
 //! observe writes hundreds of thousands of evidence rows per run, and propose reads them all
-//! back. Through sqlx, every string of
-//! every row was copied twice (into sqlx's arguments, which must own their values to reach its
-//! worker thread, then by SQLite) and each statement was a round trip to that thread: most of
-//! the writer's time. Here the statement runs on the caller's thread, on the connection sqlx
-//! lends it inside the caller's transaction (sqlx's worker is parked meanwhile), with each
-//! string bound where it lies.
+//! back. Through sqlx, every string of every row written was copied twice (into sqlx's
+//! arguments, which must own their values to reach its worker thread, then by SQLite), every row
+//! read became a row object of its own on that thread, and each statement was a round trip to
+//! it: most of the writer's time, and most of propose's reading. Here the statement runs on the
+//! caller's thread, on the connection sqlx lends it (sqlx's worker is parked meanwhile), with
+//! each string bound where it lies and each row read where SQLite holds it.
 
 use libsqlite3_sys as ffi;
 use sqlx::sqlite::LockedSqliteHandle;
@@ -110,8 +110,6 @@ impl<'h> Statement<'h> {
 
 impl Statement<'_> {
     /// Runs the statement (it takes no parameters) and hands each row it yields to `each`.
-    /// Through sqlx, each row was copied into a row object of its own on sqlx's worker thread,
-    /// then sent to the caller's: several times the work of reading it here.
     pub(super) fn for_each_row(&mut self, mut each: impl FnMut(&Row<'_>)) -> Result<(), Failure> {
         let stmt = self.stmt.as_ptr();
         let result = loop {

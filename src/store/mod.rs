@@ -154,7 +154,6 @@ impl Store {
         classify(&self.path, self.lock_timeout, e)
     }
 
-    /// A failure on SQLite's own API, named as [`Store::err`] names sqlx's.
     /// Column `i` of a row this store read. A value of another type than the schema's (text
     /// that is not UTF-8, a NULL: the file was edited by another tool) is a damaged database,
     /// reported as such, never a panic.
@@ -165,6 +164,7 @@ impl Store {
         row.try_get(i).map_err(|e| self.err(e))
     }
 
+    /// A failure on SQLite's own API, named as [`Store::err`] names sqlx's.
     fn failure(&self, f: bulk::Failure) -> StoreError {
         let path = self.path.to_path_buf();
         match i64::from(f.code) & 0xff {
