@@ -572,6 +572,18 @@ mod tests {
     /// Stopping at the first format that cannot beat the best match so far finds exactly the
     /// types trying every format finds: checked on an ARN made from every format of the catalog,
     /// and on each one's variants with a `:` or `/` in its names.
+    /// An ARN of `format` with every placeholder replaced by `fill`.
+    fn filled(format: &str, fill: &str) -> String {
+        format
+            .split("${")
+            .enumerate()
+            .map(|(i, part)| match (i, part.split_once('}')) {
+                (0, _) | (_, None) => part.to_string(),
+                (_, Some((_, rest))) => format!("{fill}{rest}"),
+            })
+            .collect()
+    }
+
     #[test]
     fn classifying_by_specificity_finds_what_trying_every_format_finds() {
         let exhaustive = |svc: &ServiceData, arn: &str| -> Vec<usize> {
@@ -594,17 +606,7 @@ mod tests {
         for svc in &cat().services {
             for r in &svc.resources {
                 for fill in ["x", "a:b", "a/b/c"] {
-                    let arn =
-                        r.1.split(", ")
-                            .next()
-                            .unwrap()
-                            .split("${")
-                            .enumerate()
-                            .map(|(i, part)| match (i, part.split_once('}')) {
-                                (0, _) | (_, None) => part.to_string(),
-                                (_, Some((_, rest))) => format!("{fill}{rest}"),
-                            })
-                            .collect::<String>();
+                    let arn = filled(r.1.split(", ").next().unwrap(), fill);
                     let want = exhaustive(svc, &arn);
                     let got = Catalog::best_resource_types(svc, &arn);
                     assert_eq!(got, want, "{}: {arn}", svc.name);
@@ -632,14 +634,7 @@ mod tests {
             for r in &svc.resources {
                 for alt in r.1.split(", ") {
                     for fill in ["x", "a:b", "a/b/c", &long] {
-                        let arn = alt
-                            .split("${")
-                            .enumerate()
-                            .map(|(i, part)| match (i, part.split_once('}')) {
-                                (0, _) | (_, None) => part.to_string(),
-                                (_, Some((_, rest))) => format!("{fill}{rest}"),
-                            })
-                            .collect::<String>();
+                        let arn = filled(alt, fill);
                         // (Not the long ones: matching them by the matcher alone is slow.)
                         for emptied in (fill.len() < 10).then_some(1..5).into_iter().flatten() {
                             let mut fields: Vec<&str> = arn.splitn(6, ':').collect();
