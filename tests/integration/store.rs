@@ -66,6 +66,22 @@ async fn connect(db: &Path, journal: SqliteJournalMode) -> SqliteConnection {
         .unwrap()
 }
 
+/// Runs `statements` on the database at `db` (made if missing) as another program would, then
+/// closes it; the rows they changed.
+async fn edit(db: &Path, journal: SqliteJournalMode, statements: &[&str]) -> u64 {
+    let mut conn = connect(db, journal).await;
+    let mut changed = 0;
+    for sql in statements {
+        changed += sqlx::query(sql)
+            .execute(&mut conn)
+            .await
+            .unwrap()
+            .rows_affected();
+    }
+    conn.close().await.unwrap();
+    changed
+}
+
 /// A policy-miner database with the evidence of `files` trail files of 10 events.
 fn observed_db(dir: &Path, files: usize) -> PathBuf {
     let trail = dir.join("trail");
@@ -109,16 +125,15 @@ async fn another_programs_sqlite_database_is_refused_and_left_untouched() {
         ("app-wal.sqlite", SqliteJournalMode::Wal),
     ] {
         let db = dir.path().join(name);
-        let mut conn = connect(&db, journal).await;
-        sqlx::query("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        sqlx::query("INSERT INTO customers (name) VALUES ('ada')")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        conn.close().await.unwrap();
+        edit(
+            &db,
+            journal,
+            &[
+                "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)",
+                "INSERT INTO customers (name) VALUES ('ada')",
+            ],
+        )
+        .await;
         let before = snapshot(&db);
         assert!(before.companions.is_empty(), "{:?}", before.companions);
 
@@ -164,15 +179,15 @@ async fn a_database_from_a_newer_schema_asks_for_an_upgrade_and_is_left_untouche
     let dir = tempfile::tempdir().unwrap();
     let db = observed_db(dir.path(), 2);
     // What a later release would leave: one more applied migration than this binary knows.
-    let mut conn = connect(&db, SqliteJournalMode::Wal).await;
-    sqlx::query(
-        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
-         VALUES (29991231000000, 'from the future', TRUE, x'00', 1)",
+    edit(
+        &db,
+        SqliteJournalMode::Wal,
+        &[
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+           VALUES (29991231000000, 'from the future', TRUE, x'00', 1)",
+        ],
     )
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    conn.close().await.unwrap();
+    .await;
     let before = snapshot(&db);
     assert!(before.companions.is_empty(), "{:?}", before.companions);
 
@@ -269,14 +284,12 @@ async fn a_damaged_database_says_to_restore_or_rebuild_without_panicking() {
 async fn evidence_text_that_is_not_utf8_is_read_with_replacements() {
     let dir = tempfile::tempdir().unwrap();
     let db = observed_db(dir.path(), 2);
-    let mut conn = connect(&db, SqliteJournalMode::Wal).await;
-    let edited =
-        sqlx::query("UPDATE evidence SET rule = CAST(X'FF6564697465642062792068616E64' AS TEXT)")
-            .execute(&mut conn)
-            .await
-            .unwrap()
-            .rows_affected();
-    conn.close().await.unwrap();
+    let edited = edit(
+        &db,
+        SqliteJournalMode::Wal,
+        &["UPDATE evidence SET rule = CAST(X'FF6564697465642062792068616E64' AS TEXT)"],
+    )
+    .await;
     assert!(edited > 0);
     let out = propose(&db);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -301,12 +314,12 @@ async fn evidence_text_that_is_not_utf8_is_read_with_replacements() {
 async fn a_value_of_the_wrong_type_is_reported_as_damage() {
     let dir = tempfile::tempdir().unwrap();
     let db = observed_db(dir.path(), 2);
-    let mut conn = connect(&db, SqliteJournalMode::Wal).await;
-    sqlx::query("UPDATE observed_files SET windows = CAST(X'FF' AS TEXT)")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
+    edit(
+        &db,
+        SqliteJournalMode::Wal,
+        &["UPDATE observed_files SET windows = CAST(X'FF' AS TEXT)"],
+    )
+    .await;
     let out = observe(&db, &dir.path().join("trail"));
     assert_refused(&out, &db, &["damaged", "restore it from a backup"]);
 }
