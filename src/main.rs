@@ -1,13 +1,18 @@
 use clap::Parser;
 
 fn main() {
-    // Rust ignores SIGPIPE, so `policy-miner propose | head` would panic on the first write after
-    // `head` exits; the default action ends the process quietly, as any Unix filter does.
-    #[cfg(unix)]
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     let cli = policy_miner::cli::Cli::parse();
+    // Rust ignores SIGPIPE, so `policy-miner propose | head` would panic on the first write after
+    // `head` exits; the default action ends the process quietly, as any Unix filter does. Only
+    // for commands that just print: one that talks to a network (the proxy sidecar, S3, IAM)
+    // would be killed by a peer that closes its socket, losing what it had not written yet.
+    #[cfg(unix)]
+    if cli.command.is_stdout_filter() {
+        // SAFETY: called before any other thread exists; SIG_DFL is a valid disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let code = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt.block_on(policy_miner::cli::run(cli)),
         Err(e) => {

@@ -1,4 +1,6 @@
-//! String searching for the hot paths.
+//! String searching for the hot paths, and names made safe to show.
+
+use std::borrow::Cow;
 
 /// The byte index of the first occurrence of `needle` in `hay`, as `str::find` gives it. For the
 /// short needles and haystacks of ARNs (a few dozen bytes), the standard search's setup (its
@@ -23,9 +25,56 @@ pub fn find(hay: &str, needle: &str) -> Option<usize> {
     None
 }
 
+/// `text` as it may be shown on a terminal or put in a comment line: every character a terminal
+/// or a parser treats as more than a glyph is written `\u{…}` — controls (line ends, and the
+/// escape that starts a terminal sequence), Unicode's line and paragraph separators (line ends to
+/// YAML 1.1 and JavaScript), bidirectional overrides and other invisible format characters.
+/// Names come from trails, exports and clients other people control: shown this way, none can
+/// start a line, move the cursor or hide another name.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(shown_escaped) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if shown_escaped(c) {
+            out.push_str(&format!("\\u{{{:04x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn shown_escaped(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{206f}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+        )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::find;
+    use super::{find, printable};
+
+    #[test]
+    fn printable_escapes_what_could_start_a_line_or_a_sequence() {
+        assert_eq!(
+            printable("arn:aws:iam::1:role/app"),
+            "arn:aws:iam::1:role/app"
+        );
+        assert_eq!(printable("naïve"), "naïve");
+        assert_eq!(printable("a\nb"), "a\\u{000a}b");
+        assert_eq!(printable("\u{1b}[2J"), "\\u{001b}[2J");
+        assert_eq!(printable("x\u{2028}y\u{202e}z"), "x\\u{2028}y\\u{202e}z");
+    }
 
     #[test]
     fn finds_what_str_find_finds() {

@@ -25,6 +25,13 @@ pub enum CatalogCommand {
     },
 }
 
+impl Args {
+    /// `show` reads the catalog only; `update` downloads.
+    pub fn is_local(&self) -> bool {
+        matches!(self.command, CatalogCommand::Show { .. })
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<i32> {
     match args.command {
         CatalogCommand::Show { action } => {

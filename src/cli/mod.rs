@@ -58,6 +58,26 @@ pub enum Command {
     History(history::Args),
 }
 
+impl Command {
+    /// Whether the command only reads local files and prints: it may die quietly when its reader
+    /// goes away (`propose | head`). Every other command holds sockets or unwritten evidence.
+    pub fn is_stdout_filter(&self) -> bool {
+        match self {
+            Command::Propose(_)
+            | Command::Verify(_)
+            | Command::Explain(_)
+            | Command::Export(_)
+            | Command::History(_) => true,
+            Command::Catalog(args) => args.is_local(),
+            Command::Observe(_)
+            | Command::Import(_)
+            | Command::Bench(_)
+            | Command::Tighten(_)
+            | Command::Rollback(_) => false,
+        }
+    }
+}
+
 /// Runs the parsed command; returns the process exit status.
 pub async fn run(cli: Cli) -> i32 {
     let result = match cli.command {

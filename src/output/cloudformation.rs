@@ -24,7 +24,7 @@ pub fn cloudformation(proposal: &Proposal) -> String {
     let ids = unique_ids(proposal, logical_id);
     for (role, base) in proposal.roles.iter().zip(&ids) {
         let docs = role_documents(role);
-        let _ = writeln!(s, "  # {}", comment(&role.role_arn));
+        let _ = writeln!(s, "  # {}", crate::text::printable(&role.role_arn));
         for (i, (name, doc)) in docs.iter().enumerate() {
             let document = serde_json::to_value(doc).unwrap_or(Value::Null);
             let mut props = serde_json::Map::new();
@@ -47,15 +47,30 @@ pub fn cloudformation(proposal: &Proposal) -> String {
     s
 }
 
+/// `v` as JSON, which YAML reads as the same value, with the characters YAML may not hold raw
+/// (C1 controls, NEL, the line and paragraph separators YAML 1.1 breaks lines at, the byte order
+/// mark) escaped as `\uXXXX`, which both read alike.
 fn json(v: &Value) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+    let text = serde_json::to_string(v).unwrap_or_default();
+    if !text.chars().any(yaml_escaped) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 12);
+    for c in text.chars() {
+        if yaml_escaped(c) {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
-/// A comment line cannot be broken out of by a name holding a newline.
-fn comment(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+fn yaml_escaped(c: char) -> bool {
+    matches!(
+        c,
+        '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+    )
 }
 
 /// Block-style YAML of a mapping or sequence at `indent` spaces; scalars as JSON strings.

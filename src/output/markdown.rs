@@ -89,7 +89,7 @@ fn role_body(s: &mut String, role: &RoleProposal, family: Option<&str>) {
         let _ = writeln!(
             s,
             "Shared by {}; grants listed for this family.\n",
-            role.families.join(", ")
+            cell(&role.families.join(", "))
         );
     }
     let grants: Vec<&GrantEvidence> = role
@@ -182,9 +182,10 @@ fn role_body(s: &mut String, role: &RoleProposal, family: Option<&str>) {
     }
 }
 
-/// Text for a table cell or a list item: one line, pipes escaped.
+/// Text for a table cell or a list item: one line (line ends and other controls written
+/// `\u{…}`, see [`crate::text::printable`]), pipes escaped.
 fn cell(text: &str) -> String {
-    text.replace(['\n', '\r'], " ").replace('|', "\\|")
+    crate::text::printable(text).replace('|', "\\|")
 }
 
 /// An inline code span that holds `text` whatever backticks it contains (CommonMark: a fence

@@ -8,6 +8,7 @@ pub mod terraform;
 
 use crate::policy::PolicyDocument;
 use crate::synth::{Proposal, RoleProposal};
+use crate::text::printable;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -74,7 +75,7 @@ pub fn unique_ids(proposal: &Proposal, make: impl Fn(&str) -> String) -> Vec<Str
     out
 }
 
-/// One section per role.
+/// One section per role. Every name is shown through [`printable`]: it comes from input.
 pub fn text(proposal: &Proposal) -> String {
     let mut s = String::new();
     if proposal.roles.is_empty() && proposal.roles_without_evidence.is_empty() {
@@ -94,7 +95,7 @@ pub fn text(proposal: &Proposal) -> String {
         let _ = writeln!(
             s,
             "Roles in task definitions without any observed call: {}",
-            proposal.roles_without_evidence.join(", ")
+            printable(&proposal.roles_without_evidence.join(", "))
         );
     }
     s
@@ -102,7 +103,7 @@ pub fn text(proposal: &Proposal) -> String {
 
 fn role_section(s: &mut String, role: &RoleProposal) {
     let usage: Vec<&str> = role.usage.iter().map(|k| k.as_str()).collect();
-    let _ = writeln!(s, "== {}", role.role_arn);
+    let _ = writeln!(s, "== {}", printable(&role.role_arn));
     let _ = writeln!(
         s,
         "   used as: {}   families: {}",
@@ -114,11 +115,11 @@ fn role_section(s: &mut String, role: &RoleProposal) {
         if role.families.is_empty() {
             "-".to_string()
         } else {
-            role.families.join(", ")
+            printable(&role.families.join(", ")).into_owned()
         }
     );
     for f in role.findings.iter().filter(|f| f.severity != "info") {
-        let _ = writeln!(s, "   {}: {}", f.severity, f.message);
+        let _ = writeln!(s, "   {}: {}", f.severity, printable(&f.message));
     }
     if !role.managed_policies.is_empty() {
         let names: Vec<&str> = role
@@ -130,14 +131,14 @@ fn role_section(s: &mut String, role: &RoleProposal) {
             s,
             "   delivered as {} managed policies ({}): the policy has {} characters",
             names.len(),
-            names.join(", "),
+            printable(&names.join(", ")),
             role.policy_characters
         );
     }
     let _ = writeln!(s, "\n   Proposed policy:");
     let policy = serde_json::to_string_pretty(&role.policy).unwrap_or_default();
     for line in policy.lines() {
-        let _ = writeln!(s, "     {line}");
+        let _ = writeln!(s, "     {}", printable(line));
     }
     if !role.grants.is_empty() {
         let _ = writeln!(s, "\n   Evidence (calls, last seen, families):");
@@ -145,15 +146,15 @@ fn role_section(s: &mut String, role: &RoleProposal) {
             let _ = writeln!(
                 s,
                 "     {} on {}  ×{}  {}  {}  [{}]",
-                g.action,
-                g.resource,
+                printable(&g.action),
+                printable(&g.resource),
                 g.count,
                 if g.last_seen.is_empty() {
-                    "-"
+                    "-".into()
                 } else {
-                    &g.last_seen
+                    printable(&g.last_seen)
                 },
-                g.families.join(","),
+                printable(&g.families.join(",")),
                 g.origin
             );
         }
@@ -164,9 +165,9 @@ fn role_section(s: &mut String, role: &RoleProposal) {
             let _ = writeln!(
                 s,
                 "     {} on {}  {} ×{}{}",
-                d.action,
-                d.resource,
-                d.error_code,
+                printable(&d.action),
+                printable(&d.resource),
+                printable(&d.error_code),
                 d.count,
                 if d.granted_by_successful_calls {
                     "  (also succeeded: granted)"
@@ -184,7 +185,7 @@ fn role_section(s: &mut String, role: &RoleProposal) {
     if !info.is_empty() {
         let _ = writeln!(s, "\n   Notes:");
         for f in info {
-            let _ = writeln!(s, "     {}", f.message);
+            let _ = writeln!(s, "     {}", printable(&f.message));
         }
     }
     s.push('\n');
@@ -193,48 +194,149 @@ fn role_section(s: &mut String, role: &RoleProposal) {
 /// Writes one IAM policy document per role into `dir` as `<role-name>.json`
 /// (`<account>-<role-name>.json` where two accounts have a role of the same name); a role whose
 /// policy was split for size gets one file per managed policy, `<role-name>-<n>.json`.
+///
+/// Role names come from trails other people write, so a name is data, never a path: file names
+/// are made of `[A-Za-z0-9+=,.@_-]` only, bounded in length, and unique (see [`policy_file_names`]).
+/// Each file is written beside its target and renamed over it, so a symlink planted in `dir` is
+/// replaced, never followed.
 pub fn write_policy_files(proposal: &Proposal, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    let names: Vec<(String, String)> = proposal
-        .roles
-        .iter()
-        .map(|r| {
-            let key = crate::attribution::RoleKey::parse(&r.role_arn);
-            let name = key
-                .as_ref()
-                .map(|k| k.name.clone())
-                .unwrap_or_else(|| sanitize(&r.role_arn));
-            let account = key.and_then(|k| k.account).unwrap_or_default();
-            (account, sanitize(&name))
-        })
-        .collect();
-    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
-    for (_, n) in &names {
-        *count.entry(n).or_default() += 1;
-    }
     let mut written = Vec::new();
-    for (role, (account, name)) in proposal.roles.iter().zip(&names) {
-        let stem = if count[name.as_str()] > 1 {
-            format!("{account}-{name}")
-        } else {
-            name.clone()
-        };
-        let docs = role_documents(role);
-        for (i, (_, doc)) in docs.iter().enumerate() {
-            let file = if docs.len() > 1 {
-                format!("{stem}-{}.json", i + 1)
-            } else {
-                format!("{stem}.json")
-            };
+    let mut taken = std::collections::BTreeSet::new();
+    for (role, files) in proposal.roles.iter().zip(policy_file_names(proposal)) {
+        for ((_, doc), file) in role_documents(role).into_iter().zip(files) {
+            // Two ARNs whose hashes meet: refuse rather than let one role's file replace another's.
+            if !taken.insert(file.to_ascii_lowercase()) {
+                return Err(std::io::Error::other(format!(
+                    "two roles would both be written to {file}; write them one at a time with --role"
+                )));
+            }
             let path = dir.join(file);
             let body = serde_json::to_string_pretty(doc)? + "\n";
-            std::fs::write(&path, body)?;
+            replace_file(&path, body.as_bytes())?;
             written.push(path);
         }
     }
     Ok(written)
 }
 
+/// The longest file stem made from a role name: IAM names have at most 64 characters, so only a
+/// name no IAM role can have is cut (and then told apart by its hash).
+const MAX_STEM: usize = 100;
+
+/// Each role's file names, one per document. The stem is the cleaned role name; the account is
+/// put before it where two roles share that stem, and a hash of the role ARN after it where the
+/// name had to be cleaned or cut, or where its files would still meet another role's (`big`
+/// split in parts against a role `big-1`). Names are compared without case, as on file systems
+/// that ignore it.
+pub fn policy_file_names(proposal: &Proposal) -> Vec<Vec<String>> {
+    let roles: Vec<(String, String, bool)> = proposal
+        .roles
+        .iter()
+        .map(|r| {
+            let key = crate::attribution::RoleKey::parse(&r.role_arn);
+            let name = key
+                .as_ref()
+                .map_or(r.role_arn.as_str(), |k| k.name.as_str());
+            let account = key
+                .as_ref()
+                .and_then(|k| k.account.as_deref())
+                .unwrap_or("");
+            let (stem, altered) = clean_stem(name);
+            (stem, sanitize(account), altered)
+        })
+        .collect();
+    let mut shared: BTreeMap<String, usize> = BTreeMap::new();
+    for (stem, _, _) in &roles {
+        *shared.entry(stem.to_ascii_lowercase()).or_default() += 1;
+    }
+    let stems: Vec<(String, bool)> = roles
+        .iter()
+        .map(|(stem, account, altered)| {
+            if shared[&stem.to_ascii_lowercase()] > 1 && !account.is_empty() {
+                (clean_stem(&format!("{account}-{stem}")).0, *altered)
+            } else {
+                (stem.clone(), *altered)
+            }
+        })
+        .collect();
+    let files = |stem: &str, role: &RoleProposal| -> Vec<String> {
+        let n = role_documents(role).len();
+        if n > 1 {
+            (1..=n).map(|i| format!("{stem}-{i}.json")).collect()
+        } else {
+            vec![format!("{stem}.json")]
+        }
+    };
+    let hashed = |stem: &str, role: &RoleProposal| -> Vec<String> {
+        let hash = xxhash_rust::xxh3::xxh3_64(role.role_arn.as_bytes());
+        files(&format!("{stem}-{:012x}", hash >> 16), role)
+    };
+    // A cleaned or cut name is told apart by its hash at once; a name kept as it was only where
+    // its files would meet another role's.
+    let first: Vec<Vec<String>> = stems
+        .iter()
+        .zip(&proposal.roles)
+        .map(|((stem, altered), role)| {
+            if *altered {
+                hashed(stem, role)
+            } else {
+                files(stem, role)
+            }
+        })
+        .collect();
+    let mut owners: BTreeMap<String, usize> = BTreeMap::new();
+    for f in first.iter().flatten() {
+        *owners.entry(f.to_ascii_lowercase()).or_default() += 1;
+    }
+    first
+        .into_iter()
+        .zip(stems.iter().zip(&proposal.roles))
+        .map(|(names, ((stem, altered), role))| {
+            let meets_another = names.iter().any(|f| owners[&f.to_ascii_lowercase()] > 1);
+            if meets_another && !altered {
+                hashed(stem, role)
+            } else {
+                names
+            }
+        })
+        .collect()
+}
+
+/// `name` with every character a file name should not hold replaced by `_`, cut at
+/// [`MAX_STEM`] bytes; and whether anything was replaced or cut.
+fn clean_stem(name: &str) -> (String, bool) {
+    let mut stem = sanitize(name);
+    stem.truncate(MAX_STEM);
+    // `.` and `..` alone are directory names, not files.
+    if stem.is_empty() || stem.chars().all(|c| c == '.') {
+        stem = "role".to_string();
+    }
+    let altered = stem != name;
+    (stem, altered)
+}
+
+/// Writes `body` to `path` through a new file beside it, renamed over `path`: whatever `path` was
+/// (a file, a symlink to anywhere), it becomes this file and nothing else is written.
+fn replace_file(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    // A leftover of a run that died: remove it (a symlink is removed, not followed).
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)?;
+    let written = file.write_all(body).and_then(|()| file.sync_all());
+    let renamed = written.and_then(|()| std::fs::rename(&tmp, path));
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    renamed
+}
+
+/// Keeps `[A-Za-z0-9+=,.@_-]` (IAM's own name characters), replacing anything else by `_`.
 fn sanitize(name: &str) -> String {
     name.chars()
         .map(|c| {
@@ -245,4 +347,124 @@ fn sanitize(name: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::size::ManagedPolicy;
+
+    fn row(role_arn: &str, param: &str) -> crate::store::EvidenceRow {
+        crate::store::EvidenceRow {
+            role_arn: role_arn.into(),
+            action: "ssm:GetParameter".into(),
+            resource: format!("arn:aws:ssm:eu-west-1:111122223333:parameter/{param}"),
+            condition: String::new(),
+            error_code: String::new(),
+            count: 1,
+            first_seen: "2026-11-02T00:00:00Z".into(),
+            last_seen: "2026-11-02T00:00:00Z".into(),
+            example_event_id: "ev".into(),
+            event_source: "ssm.amazonaws.com".into(),
+            event_name: "GetParameter".into(),
+            rule: String::new(),
+        }
+    }
+
+    /// Roles named by a trail, each reading its own parameter (so every policy differs).
+    fn proposal(roles: &[&str]) -> Proposal {
+        let rows: Vec<_> = roles.iter().map(|r| row(r, &r.replace('/', "_"))).collect();
+        crate::synth::propose(&rows, &[], &[], &crate::synth::Options::default()).unwrap()
+    }
+
+    /// Every file `write_policy_files` said it wrote: inside `dir`, distinct, and holding the
+    /// document of the role it was written for.
+    fn assert_each_role_has_its_own_files(p: &Proposal, dir: &Path, written: &[PathBuf]) {
+        let distinct: std::collections::BTreeSet<String> = written
+            .iter()
+            .map(|w| w.to_string_lossy().to_lowercase())
+            .collect();
+        assert_eq!(distinct.len(), written.len(), "{written:?}");
+        let mut files = written.iter();
+        for role in &p.roles {
+            for (_, doc) in role_documents(role) {
+                let file = files.next().expect("a file per document");
+                assert_eq!(file.parent(), Some(dir), "{file:?}");
+                let on_disk: PolicyDocument =
+                    serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+                assert_eq!(&on_disk, doc, "{file:?} holds another role's policy");
+            }
+        }
+        assert_eq!(std::fs::read_dir(dir).unwrap().count(), written.len());
+    }
+
+    #[test]
+    fn names_that_clean_to_the_same_file_each_keep_their_own() {
+        // `aé` and `a_` both clean to `a_`; `big`, split in two managed policies, would write
+        // `big-1.json`, the file of the role `big-1`. Each used to overwrite the other.
+        let mut p = proposal(&[
+            "arn:aws:iam::111122223333:role/aé",
+            "arn:aws:iam::111122223333:role/a_",
+            "arn:aws:iam::111122223333:role/big",
+            "arn:aws:iam::111122223333:role/big-1",
+            "arn:aws:iam::111122223333:role/App",
+            "arn:aws:iam::444455556666:role/app",
+        ]);
+        let big = p
+            .roles
+            .iter_mut()
+            .find(|r| r.role_arn.ends_with("/big"))
+            .unwrap();
+        big.managed_policies = (1..=2)
+            .map(|i| ManagedPolicy {
+                name: format!("policy-miner-{i}"),
+                characters: 0,
+                document: big.policy.clone(),
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let written = write_policy_files(&p, dir.path()).unwrap();
+        assert_eq!(written.len(), 7);
+        assert_each_role_has_its_own_files(&p, dir.path(), &written);
+        // A name nothing had to change keeps its plain file name.
+        assert!(
+            written.iter().any(|w| w.ends_with("111122223333-a_.json")),
+            "{written:?}"
+        );
+    }
+
+    #[test]
+    fn a_name_is_never_a_path_and_never_too_long_for_one() {
+        let outside = tempfile::tempdir().unwrap();
+        let escape = format!("/../../../../../../..{}/x", outside.path().display());
+        let p = proposal(&[
+            &format!("arn:aws:iam::{escape}:role/r"),
+            "arn:aws:iam::111122223333:role/r",
+            "arn:aws:iam::111122223333:role/..",
+            &format!("arn:aws:iam::111122223333:role/{}", "n".repeat(300)),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let written = write_policy_files(&p, dir.path()).unwrap();
+        assert_each_role_has_its_own_files(&p, dir.path(), &written);
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        for w in &written {
+            assert!(w.file_name().unwrap().len() <= 120, "{w:?}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_planted_in_the_directory_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep me").unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        std::os::unix::fs::symlink(&victim, out.join("app.json")).unwrap();
+        let p = proposal(&["arn:aws:iam::111122223333:role/app"]);
+        let written = write_policy_files(&p, &out).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        assert!(!std::fs::symlink_metadata(&written[0]).unwrap().is_symlink());
+        assert_each_role_has_its_own_files(&p, &out, &written);
+    }
 }

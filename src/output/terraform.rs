@@ -25,7 +25,7 @@ pub fn terraform(proposal: &Proposal) -> String {
         let _ = write!(
             s,
             "\n# {} ({})\n",
-            role.role_arn,
+            crate::text::printable(&role.role_arn),
             if role.usage.is_empty() {
                 "in no task definition".to_string()
             } else {
@@ -33,7 +33,7 @@ pub fn terraform(proposal: &Proposal) -> String {
                 format!(
                     "{} role of {}",
                     kinds.join(" and "),
-                    role.families.join(", ")
+                    crate::text::printable(&role.families.join(", "))
                 )
             }
         );
@@ -88,14 +88,15 @@ fn document_block(s: &mut String, id: &str, doc: &PolicyDocument) {
 
 fn statement(s: &mut String, st: &Statement) {
     s.push_str("\n  statement {\n");
+    let mut attrs = Vec::new();
     if let Some(sid) = &st.sid {
-        let _ = writeln!(s, "    sid    = {}", quote(sid));
+        attrs.push(("sid", quote(sid)));
     }
     let effect = match st.effect {
         Effect::Allow => "Allow",
         Effect::Deny => "Deny",
     };
-    let _ = writeln!(s, "    effect = {}", quote(effect));
+    attrs.push(("effect", quote(effect)));
     for (key, values) in [
         ("actions", &st.action),
         ("not_actions", &st.not_action),
@@ -103,24 +104,49 @@ fn statement(s: &mut String, st: &Statement) {
         ("not_resources", &st.not_resource),
     ] {
         if let Some(values) = values {
-            let _ = writeln!(s, "    {key} = {}", list(values));
+            attrs.push((key, list(values, "    ")));
         }
     }
+    attributes(s, "    ", &attrs);
     for (test, keys) in &st.condition {
         for (variable, values) in keys {
-            let _ = write!(
-                s,
-                "\n    condition {{\n      test     = {}\n      variable = {}\n      values   = {}\n    }}\n",
-                quote(test),
-                quote(variable),
-                list(values)
-            );
+            s.push_str("\n    condition {\n");
+            let attrs = [
+                ("test", quote(test)),
+                ("variable", quote(variable)),
+                ("values", list(values, "      ")),
+            ];
+            attributes(s, "      ", &attrs);
+            s.push_str("    }\n");
         }
     }
     s.push_str("  }\n");
 }
 
-fn list(values: &[String]) -> String {
+/// Attribute lines as `terraform fmt` lays them out: the `=` of consecutive one-line attributes
+/// aligned, an attribute whose value spans lines left alone (it ends the run).
+fn attributes(s: &mut String, indent: &str, attrs: &[(&str, String)]) {
+    let mut rest = attrs;
+    while let Some((key, value)) = rest.first() {
+        if value.contains('\n') {
+            let _ = writeln!(s, "{indent}{key} = {value}");
+            rest = &rest[1..];
+            continue;
+        }
+        let run = rest
+            .iter()
+            .position(|(_, v)| v.contains('\n'))
+            .unwrap_or(rest.len());
+        let width = rest[..run].iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        for (key, value) in &rest[..run] {
+            let _ = writeln!(s, "{indent}{key:<width$} = {value}");
+        }
+        rest = &rest[run..];
+    }
+}
+
+/// A list value for an attribute at `indent`: one line for one value, else one value a line.
+fn list(values: &[String], indent: &str) -> String {
     if values.len() <= 1 {
         return format!(
             "[{}]",
@@ -133,9 +159,10 @@ fn list(values: &[String]) -> String {
     }
     let mut out = String::from("[\n");
     for v in values {
-        let _ = writeln!(out, "      {},", quote(v));
+        let _ = writeln!(out, "{indent}  {},", quote(v));
     }
-    out.push_str("    ]");
+    out.push_str(indent);
+    out.push(']');
     out
 }
 

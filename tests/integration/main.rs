@@ -11,6 +11,7 @@ mod exchange;
 mod explain;
 mod fuzz_decoder;
 mod generated_fleet;
+mod hardening;
 mod mapping_rules;
 mod observe_errors;
 mod observe_schedule;
