@@ -4,6 +4,7 @@
 
 use crate::common::live::Running;
 use crate::common::{bin, role_event, run, stderr, stdout};
+use proptest::prelude::*;
 use std::path::Path;
 use std::process::Command;
 
@@ -294,4 +295,93 @@ fn clients_that_leave_without_reading_do_not_stop_the_proxy() {
     );
     let (status, rest) = proxy.terminate();
     assert!(status.success(), "the proxy died: {status:?}\n{rest}");
+}
+
+/// Names as a trail or a task definition may carry them: IAM's own characters, the characters
+/// each output format treats specially, line breaks of every kind, and anything at all.
+fn hostile_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[A-Za-z0-9+=,.@_-]{1,20}",
+        "[a-z/.\\\\\"'`$%{}#|:*\n\r\t\u{1b}\u{85}\u{2028}\u{2029}\u{202e} -]{1,30}",
+        any::<String>(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Whatever a role's name and its family hold, every output keeps them data: Terraform parses
+    /// to the blocks of the roles and nothing else, CloudFormation to their policies with the role
+    /// names unchanged, text and markdown print no control or line separator raw, and `--out`
+    /// writes one file per role inside its directory.
+    #[test]
+    fn any_role_or_family_name_stays_data_in_every_output(
+        names in proptest::collection::vec((hostile_name(), hostile_name()), 1..4)
+    ) {
+        use policy_miner::attribution::taskdef::TaskDefinition;
+        use policy_miner::output;
+        let mut rows = Vec::new();
+        let mut defs = Vec::new();
+        for (i, (role, family)) in names.iter().enumerate() {
+            let arn = format!("arn:aws:iam::{:012}:role/{role}", i + 1);
+            rows.push(policy_miner::store::EvidenceRow {
+                role_arn: arn.clone(),
+                action: "ssm:GetParameter".into(),
+                resource: format!("arn:aws:ssm:eu-west-1:{:012}:parameter/p", i + 1),
+                condition: String::new(),
+                error_code: String::new(),
+                count: 1,
+                first_seen: "2026-11-02T00:00:00Z".into(),
+                last_seen: "2026-11-02T00:00:00Z".into(),
+                example_event_id: "ev".into(),
+                event_source: "ssm.amazonaws.com".into(),
+                event_name: "GetParameter".into(),
+                rule: String::new(),
+            });
+            defs.push(serde_json::from_value::<TaskDefinition>(serde_json::json!({
+                "family": family, "taskRoleArn": arn, "containerDefinitions": [],
+            })).unwrap());
+        }
+        let p = policy_miner::synth::propose(
+            &rows, &[], &defs, &policy_miner::synth::Options::default(),
+        ).unwrap();
+        let roles = p.roles.len();
+
+        let tf = output::terraform::terraform(&p);
+        let body: hcl::Body = hcl::parse(&tf).map_err(|e| TestCaseError::fail(format!("{e}\n{tf}")))?;
+        let blocks: Vec<String> = body.blocks().map(|b| b.identifier().to_string()).collect();
+        prop_assert_eq!(blocks.len(), 2 * roles, "{}", tf);
+        let role_attrs: Vec<String> = body
+            .blocks()
+            .filter_map(|b| b.body().attributes().find(|a| a.key() == "role"))
+            .map(|a| match a.expr() {
+                hcl::Expression::String(s) => s.clone(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        let expected: Vec<String> = p.roles.iter().map(|r| output::role_name(&r.role_arn).to_string()).collect();
+        prop_assert_eq!(role_attrs, expected, "{}", tf);
+
+        let cfn = output::cloudformation::cloudformation(&p);
+        let doc: serde_yaml::Value = serde_yaml::from_str(&cfn).map_err(|e| TestCaseError::fail(format!("{e}\n{cfn}")))?;
+        let resources = doc["Resources"].as_mapping().unwrap();
+        prop_assert_eq!(resources.len(), roles, "{}", cfn);
+        for c in ['\u{85}', '\u{2028}', '\u{2029}'] {
+            prop_assert!(!cfn.contains(c), "{:?} raw in {}", c, cfn);
+        }
+
+        for shown in [output::text(&p), output::markdown::markdown(&p)] {
+            prop_assert!(
+                !shown.chars().any(|c| (c.is_control() && c != '\n') || ('\u{2028}'..='\u{202e}').contains(&c)),
+                "{}", shown
+            );
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let written = output::write_policy_files(&p, &out).unwrap();
+        prop_assert_eq!(written.len(), roles);
+        prop_assert_eq!(std::fs::read_dir(&out).unwrap().count(), roles);
+        prop_assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 }
