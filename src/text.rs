@@ -46,6 +46,21 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A whole report as it may be printed on a terminal: [`printable`] of each line (line ends are
+/// the report's own). For reports whose names are not escaped one by one.
+pub fn printable_lines(report: &str) -> String {
+    let mut out = String::with_capacity(report.len());
+    for piece in report.split_inclusive('\n') {
+        let (line, end) = match piece.strip_suffix('\n') {
+            Some(line) => (line, "\n"),
+            None => (piece, ""),
+        };
+        out.push_str(&printable(line));
+        out.push_str(end);
+    }
+    out
+}
+
 fn shown_escaped(c: char) -> bool {
     c.is_control()
         || matches!(
@@ -62,7 +77,7 @@ fn shown_escaped(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{find, printable};
+    use super::{find, printable, printable_lines};
 
     #[test]
     fn printable_escapes_what_could_start_a_line_or_a_sequence() {
@@ -74,6 +89,10 @@ mod tests {
         assert_eq!(printable("a\nb"), "a\\u{000a}b");
         assert_eq!(printable("\u{1b}[2J"), "\\u{001b}[2J");
         assert_eq!(printable("x\u{2028}y\u{202e}z"), "x\\u{2028}y\\u{202e}z");
+        assert_eq!(
+            printable_lines("a\u{1b}\nb\r\n"),
+            "a\\u{001b}\nb\\u{000d}\n"
+        );
     }
 
     #[test]

@@ -55,7 +55,12 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
             );
         }
     }
-    write_stdout(&render(role, &grants, &evidence, args.action.is_none()))?;
+    write_stdout(&crate::text::printable_lines(&render(
+        role,
+        &grants,
+        &evidence,
+        args.action.is_none(),
+    )))?;
     Ok(0)
 }
 

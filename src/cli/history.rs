@@ -31,7 +31,10 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
             "{}",
             serde_json::to_string_pretty(&changes).unwrap_or_default()
         ),
-        super::tighten::Format::Text => print!("{}", report::history_text(&changes)),
+        super::tighten::Format::Text => print!(
+            "{}",
+            crate::text::printable_lines(&report::history_text(&changes))
+        ),
     }
     Ok(0)
 }

@@ -27,7 +27,10 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
         let snapshot = match Snapshot::read_from(path) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("warning: skipped {e:#}");
+                eprintln!(
+                    "warning: skipped {}",
+                    crate::text::printable_lines(&format!("{e:#}"))
+                );
                 status = crate::observe::EXIT_INPUT_SKIPPED;
                 continue;
             }

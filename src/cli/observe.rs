@@ -168,10 +168,11 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
     })
     .await?;
     for w in summary.warnings() {
-        eprintln!("warning: {w}");
+        // Paths and S3 keys are names other people chose.
+        eprintln!("warning: {}", crate::text::printable_lines(&w.to_string()));
     }
     if !args.quiet {
-        eprint!("{}", summary.render());
+        eprint!("{}", crate::text::printable_lines(&summary.render()));
     } else if summary.interrupted {
         eprintln!(
             "interrupted: {} file(s) not read; run the same command again to read them",

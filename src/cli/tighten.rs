@@ -124,7 +124,7 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
-        Format::Text => print!("{}", report::text(&report)),
+        Format::Text => print!("{}", crate::text::printable_lines(&report::text(&report))),
     }
     for r in report.roles.iter().filter(|r| r.error.is_some()) {
         eprintln!(

@@ -153,7 +153,10 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
                 "roles": reports,
             }))?
         ),
-        Format::Text => print!("{}", text(&source, &reports, total)),
+        Format::Text => print!(
+            "{}",
+            crate::text::printable_lines(&text(&source, &reports, total))
+        ),
     }
     Ok(if total == 0 { 0 } else { EXIT_UNCOVERED })
 }
