@@ -39,7 +39,7 @@ pub fn generalize(
     let mut out = BTreeSet::new();
     for r in resources {
         match split_path(r) {
-            Some((head, path)) if threshold > 0 && !r.ends_with('*') => {
+            Some((head, path)) if threshold > 0 && !has_wildcard(r) => {
                 by_head.entry(head).or_default().push(path)
             }
             _ => {

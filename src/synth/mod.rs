@@ -12,6 +12,7 @@ mod kms;
 mod model;
 pub mod size;
 mod statements;
+pub mod template;
 pub mod verify;
 
 pub use model::*;
@@ -353,6 +354,10 @@ fn refused_resources<'e>(
     refused
 }
 
+/// (action, wildcard) → the observed resources it stands for, and the template it was learned as
+/// (none for the longest-common-prefix and per-task wildcards).
+type GeneralizedFrom = BTreeMap<(String, String), (Vec<String>, Option<template::Template>)>;
+
 /// (action, conditions) → resources.
 pub(crate) type ByAction = BTreeMap<(String, Conditions), BTreeSet<String>>;
 
@@ -363,7 +368,7 @@ fn generalize_grants(
     wildcard_threshold: usize,
     refused: &BTreeMap<&str, BTreeSet<String>>,
     findings: &mut Vec<Finding>,
-) -> (ByAction, BTreeMap<(String, String), Vec<String>>) {
+) -> (ByAction, GeneralizedFrom) {
     let mut by_action = ByAction::new();
     for ((action, resource), (cond, _)) in granted {
         let cond = cond.clone().map(|c| c.generalized(wildcard_threshold));
@@ -372,7 +377,7 @@ fn generalize_grants(
             .or_default()
             .insert(resource.clone());
     }
-    let mut generalized_from: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut generalized_from = GeneralizedFrom::new();
     for ((action, _), resources) in by_action.iter_mut() {
         let (per_task, streams) = generalize::per_task_log_streams(resources);
         for (wildcard, names) in streams {
@@ -385,14 +390,31 @@ fn generalize_grants(
                     names.len()
                 ),
             });
-            generalized_from.insert((action.clone(), wildcard), names);
+            generalized_from.insert((action.clone(), wildcard), (names, None));
         }
         let refused_here = refused.get(action.as_str()).cloned().unwrap_or_default();
+        let templated = if wildcard_threshold > 0 {
+            learn_templates(
+                action,
+                &per_task,
+                granted,
+                (wildcard_threshold, &refused_here),
+                findings,
+            )
+        } else {
+            template::Templated {
+                resources: per_task,
+                ..Default::default()
+            }
+        };
+        for (pattern, (template, names)) in templated.templates {
+            generalized_from.insert((action.clone(), pattern), (names, Some(template)));
+        }
         let generalize::Generalized {
             resources: set,
             replaced,
             narrowed,
-        } = generalize::generalize(&per_task, wildcard_threshold, &refused_here);
+        } = generalize::generalize(&templated.resources, wildcard_threshold, &refused_here);
         for wildcard in narrowed {
             findings.push(Finding {
                 kind: "narrowed-by-denied-call",
@@ -412,7 +434,7 @@ fn generalize_grants(
                     names.len()
                 ),
             });
-            generalized_from.insert((action.clone(), wildcard), names);
+            generalized_from.insert((action.clone(), wildcard), (names, None));
         }
         *resources = if set.contains(ANY_RESOURCE) {
             BTreeSet::from([ANY_RESOURCE.to_string()])
@@ -421,6 +443,80 @@ fn generalize_grants(
         };
     }
     (by_action, generalized_from)
+}
+
+/// Templates learned over the resources of `action` (see [`template`]), each also a finding.
+fn learn_templates(
+    action: &str,
+    resources: &BTreeSet<String>,
+    granted: &Granted,
+    (threshold, refused): (usize, &BTreeSet<String>),
+    findings: &mut Vec<Finding>,
+) -> template::Templated {
+    let time = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    let mut observed = Vec::new();
+    let mut passed = BTreeSet::new();
+    for r in resources {
+        let calls = granted
+            .get(&(action.to_string(), r.clone()))
+            .map(|(_, t)| t);
+        match calls.and_then(|t| Some((time(&t.first)?, time(&t.last)?, t.count))) {
+            Some((first, last, calls)) => observed.push(template::Observed {
+                resource: r,
+                first,
+                last,
+                calls,
+            }),
+            // A wildcard made already, or a resource whose times are unreadable.
+            None => {
+                passed.insert(r.clone());
+            }
+        }
+    }
+    let mut templated = template::learn(&observed, threshold, refused);
+    templated.resources.extend(passed);
+    for pattern in &templated.narrowed {
+        findings.push(Finding {
+            kind: "narrowed-by-denied-call",
+            severity: "info",
+            message: format!(
+                "{action}: not generalized to {pattern}, which would also allow a call that was \
+                 denied; the names it stands for are granted as observed"
+            ),
+        });
+    }
+    for (t, names) in templated.templates.values() {
+        // Fields recognised alike in a row (`{year} {month} {day}`) are described once.
+        let mut fields: Vec<(String, &str)> = Vec::new();
+        for f in &t.fields {
+            match fields.last_mut() {
+                Some((names, how)) if *how == f.recognised_as => {
+                    names.push_str(&format!(" {{{}}}", f.field))
+                }
+                _ => fields.push((format!("{{{}}}", f.field), &f.recognised_as)),
+            }
+        }
+        let fields: Vec<String> = fields
+            .iter()
+            .map(|(names, how)| format!("{names}: {how}"))
+            .collect();
+        findings.push(Finding {
+            kind: "templated",
+            severity: "info",
+            message: format!(
+                "{action}: {} resource(s) read as the template {} ({}), granted as {}",
+                names.len(),
+                t.template,
+                fields.join("; "),
+                t.pattern
+            ),
+        });
+    }
+    templated
 }
 
 /// The failed calls, each marked when successful calls grant it anyway.
@@ -737,7 +833,7 @@ impl Derivations<'_> {
 fn grant_evidence(
     by_action: &ByAction,
     granted: &Granted,
-    generalized_from: &BTreeMap<(String, String), Vec<String>>,
+    generalized_from: &GeneralizedFrom,
     derivations: &Derivations,
     families: &[String],
     definitions: &[TaskDefinition],
@@ -746,7 +842,7 @@ fn grant_evidence(
     let mut out = Vec::new();
     for ((action, cond), resources) in by_action {
         for resource in resources {
-            let observed: Vec<String> = generalized_from
+            let (observed, template) = generalized_from
                 .get(&(action.clone(), resource.clone()))
                 .cloned()
                 .unwrap_or_default();
@@ -803,6 +899,7 @@ fn grant_evidence(
                 resource: resource.clone(),
                 condition: cond.as_ref().map(KmsCondition::as_evidence),
                 generalized_from: observed,
+                template,
                 count: t.count,
                 first_seen: t.first,
                 last_seen: t.last,

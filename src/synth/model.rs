@@ -64,6 +64,9 @@ pub struct GrantEvidence {
     /// The observed resources a wildcard stands for (empty when the resource was observed as is).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub generalized_from: Vec<String>,
+    /// The template a wildcard was learned as (clock and id fields), where it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<super::template::Template>,
     pub count: i64,
     pub first_seen: String,
     pub last_seen: String,
