@@ -20,6 +20,10 @@ const STATUSES: &[(i32, &str)] = &[
         "`verify` found observed calls the policy would deny",
     ),
     (
+        super::backtest::EXIT_UNSTABLE,
+        "`backtest` found calls a proposal mined before the hold-out window would have denied",
+    ),
+    (
         tighten::EXIT_TIGHTENING_POSSIBLE,
         "`tighten` found a role to tighten (dry run: review, then --apply)",
     ),

@@ -168,6 +168,20 @@ fn render(
             let _ = writeln!(out, "  events:     {}", events.join(", "));
         }
         let _ = writeln!(out, "  rule:       {}", g.rule);
+        if let Some(t) = &g.template {
+            let _ = writeln!(out, "  template:   {}", t.template);
+            for f in &t.fields {
+                let _ = writeln!(
+                    out,
+                    "    {{{}}}: {} ({} call{})",
+                    f.field,
+                    f.recognised_as,
+                    f.calls,
+                    if f.calls == 1 { "" } else { "s" }
+                );
+            }
+            let _ = writeln!(out, "  pattern:    {}", t.pattern);
+        }
         if !g.generalized_from.is_empty() {
             let _ = writeln!(
                 out,

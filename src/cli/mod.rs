@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand, each with its flags (documented where they are
 //! defined) and a `run` that wires the library's stages into output and an exit status.
 
+mod backtest;
 mod bench;
 mod catalog;
 mod exit;
@@ -47,6 +48,7 @@ pub struct Cli {
 pub enum Command {
     Observe(Box<observe::Args>),
     Propose(propose::Args),
+    Backtest(backtest::Args),
     Verify(verify::Args),
     Catalog(catalog::Args),
     Explain(explain::Args),
@@ -64,6 +66,7 @@ impl Command {
     pub fn is_stdout_filter(&self) -> bool {
         match self {
             Command::Propose(_)
+            | Command::Backtest(_)
             | Command::Verify(_)
             | Command::Explain(_)
             | Command::Export(_)
@@ -83,6 +86,7 @@ pub async fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Observe(args) => observe::run(cli.db, *args).await,
         Command::Propose(args) => propose::run(cli.db, args).await,
+        Command::Backtest(args) => backtest::run(cli.db, args).await,
         Command::Verify(args) => verify::run(cli.db, args).await,
         Command::Catalog(args) => catalog::run(args),
         Command::Explain(args) => explain::run(cli.db, args).await,

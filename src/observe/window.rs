@@ -128,24 +128,31 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Strin
             return Ok(midnight.and_utc());
         }
     }
+    let ago = parse_duration(text).map_err(|_| invalid(text))?;
+    now.checked_sub_signed(ago).ok_or_else(|| invalid(text))
+}
+
+/// A duration: `90s`, `30m`, `12h`, `7d`, `2w`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    let n: i64 = digits.parse().map_err(|_| invalid(text))?;
+    let wrong =
+        || format!("`{text}` is not a duration: give a number and a unit (90s, 30m, 12h, 7d, 2w)");
+    let n: i64 = digits.parse().map_err(|_| wrong())?;
     let seconds = match unit {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
         "w" => 7 * 86_400,
-        _ => return Err(invalid(text)),
+        _ => return Err(wrong()),
     };
-    let ago = n
-        .checked_mul(seconds)
+    n.checked_mul(seconds)
         .and_then(Duration::try_seconds)
-        .ok_or_else(|| invalid(text))?;
-    now.checked_sub_signed(ago).ok_or_else(|| invalid(text))
+        .ok_or_else(wrong)
 }
 
 fn invalid(text: &str) -> String {

@@ -5,6 +5,7 @@
 //! grants with the same resources and condition share a statement. Before a proposal leaves this
 //! module, every observed successful call is replayed against it with the IAM evaluator.
 
+pub mod backtest;
 pub mod derive;
 mod families;
 pub mod generalize;

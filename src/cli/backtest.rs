@@ -1,0 +1,107 @@
+use crate::store::Recorded;
+use crate::synth::{self, backtest::Backtest};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// Exit status when a proposal mined before the hold-out window would have denied some of its
+/// calls.
+pub const EXIT_UNSTABLE: i32 = 5;
+
+/// Check a proposal on your own evidence before applying it: mine each role's policy from the
+/// evidence recorded before the hold-out window (the last `--holdout` of the evidence), replay
+/// every call first seen inside the window against it, and list the calls it would have denied.
+///
+/// A role is `stable` when every hold-out call is allowed: the proposal would have survived the
+/// window. `still growing` means the workload keeps calling new things: collect more evidence
+/// before tightening. Exit status 0 when every role is stable, 5 otherwise.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only this role: its ARN (with or without its path) or its name; repeatable.
+    #[arg(long = "role", value_name = "ARN")]
+    pub roles: Vec<String>,
+
+    /// The hold-out window at the end of the evidence: `7d`, `36h`, `2w`…
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = holdout)]
+    pub holdout: chrono::Duration,
+
+    /// Output format: `text` or `json`.
+    #[arg(long, value_enum, default_value_t = super::verify::Format::Text)]
+    pub format: super::verify::Format,
+
+    /// Wildcard threshold of the proposal (as for `propose`: 0 never generalizes, else at least 2).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = super::propose::wildcard_threshold)]
+    pub wildcard_threshold: usize,
+}
+
+fn holdout(text: &str) -> Result<chrono::Duration, String> {
+    let d = crate::observe::window::parse_duration(text)?;
+    if d <= chrono::Duration::zero() {
+        return Err("the hold-out window must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
+    let recorded = Recorded::load(&db).await?;
+    let opts = synth::Options {
+        wildcard_threshold: args.wildcard_threshold,
+        roles: recorded.select(&args.roles, &db)?,
+    };
+    let report = synth::backtest::backtest(
+        &recorded.evidence,
+        &recorded.ungranted,
+        &recorded.definitions,
+        &opts,
+        args.holdout,
+    )
+    .map_err(anyhow::Error::msg)?;
+    match args.format {
+        super::verify::Format::Json => {
+            super::catalog::write_stdout(&format!("{}\n", serde_json::to_string_pretty(&report)?))?
+        }
+        super::verify::Format::Text => {
+            super::catalog::write_stdout(&crate::text::printable_lines(&text(&report)))?
+        }
+    }
+    Ok(if report.is_stable() { 0 } else { EXIT_UNSTABLE })
+}
+
+fn text(report: &Backtest) -> String {
+    let mut s = format!(
+        "Proposals mined from the evidence first seen before {}, replayed against the calls \
+         first seen from then to {}:\n",
+        report.cutoff, report.end
+    );
+    if report.roles.is_empty() {
+        s.push_str("\nNo successful call in the evidence: nothing to backtest.\n");
+    }
+    for r in &report.roles {
+        let _ = writeln!(
+            s,
+            "\n== {}  {}\n   mined from {} call record(s); {} record(s) ({} calls) in the window, {} call(s) denied",
+            r.role_arn, r.verdict, r.mined_from, r.replayed, r.replayed_calls, r.denied_calls
+        );
+        const SHOWN: usize = 20;
+        if r.denied.len() > SHOWN {
+            let _ = writeln!(
+                s,
+                "     ({} more denied records; --format json lists them all)",
+                r.denied.len() - SHOWN
+            );
+        }
+        for d in r.denied.iter().take(SHOWN) {
+            let _ = writeln!(
+                s,
+                "     denied: {} on {}  ×{}  first seen {}  example event {}",
+                d.action, d.resource, d.count, d.first_seen, d.example_event_id
+            );
+        }
+    }
+    if !report.is_stable() {
+        s.push_str(
+            "\nSome roles are still growing: the calls above would have been denied. Observe a \
+             longer window (or check why those names differ) before `tighten --apply`.\n",
+        );
+    }
+    s
+}
