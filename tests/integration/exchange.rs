@@ -1,6 +1,11 @@
 //! Evidence carried from a sidecar's database to the central one: `observe … --export FILE` keeps
-//! a snapshot after each write, `import` adds it, a newer snapshot of the same database replaces
-//! the older one, and importing the same or an older file again changes nothing.
+//! a snapshot after each write, `import` adds it, a newer snapshot of the same database adds what
+//! it grew by, and importing the same or an older file again changes nothing.
+//!
+//! Issue 13: an export is text anyone may have written. Hostile rows are refused one by one, a
+//! file never takes evidence out nor blocks later exports, a database never imports itself, a
+//! copied database exports under an identity of its own, and a large file is read in constant
+//! memory.
 
 use crate::common::live::Running;
 use crate::common::*;
@@ -132,7 +137,8 @@ fn sidecar_evidence_reaches_the_central_database_once() {
     let (code, said) = import(&central, &[&junk, &export, &first]);
     assert_eq!(code, Some(3), "{said}");
     assert!(said.contains("junk.json: not evidence exported"), "{said}");
-    assert!(said.contains("replacing its export #"), "{said}");
+    assert!(said.contains("row(s) new or grown"), "{said}");
+    assert!(said.contains("of it was imported before"), "{said}");
     assert_eq!(rows(&central, SIDECAR_ROLE), rows(&sidecar, SIDECAR_ROLE));
     assert_eq!(rows(&central, SIDECAR_ROLE).1[0].2, 5);
     // The central database's own evidence is untouched, and propose sees both roles.
