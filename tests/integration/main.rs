@@ -10,6 +10,7 @@ mod csm;
 mod exchange;
 mod explain;
 mod fuzz_decoder;
+mod fuzz_inputs;
 mod generated_fleet;
 mod mapping_rules;
 mod observe_errors;
