@@ -104,6 +104,9 @@ fn condition(catalog: &Catalog, action: &str, condition: &str) -> Result<(), Str
             "condition {condition:?} is not a JSON object of condition keys"
         ));
     };
+    if keys.is_empty() {
+        return Err("condition {} is empty: an unconditional grant is written \"\"".to_string());
+    }
     let service = action.split(':').next().unwrap_or_default();
     for (key, value) in &keys {
         if !value.is_string() {
@@ -202,6 +205,7 @@ mod tests {
             "after last_seen",
         );
         refused(&|e| e.row.condition = "[1]".into(), "not a JSON object");
+        refused(&|e| e.row.condition = "{}".into(), "is empty");
         refused(
             &|e| e.row.condition = r#"{"aws:made:up":"x"}"#.into(),
             "not one of",
