@@ -91,16 +91,16 @@ pub(super) type Each<'a, E> = dyn FnMut(List, usize, &RawValue) -> Result<(), E>
 /// Hands each row of the export at `path` to `each` as it is read. The first error of `each`
 /// stops the reading and is handed back.
 pub(super) fn rows<E>(path: &Path, each: &mut Each<'_, E>) -> Result<(), Stopped<E>> {
-    let mut de = serde_json::Deserializer::from_reader(open(path).map_err(Stopped::Unreadable)?);
+    let mut json = serde_json::Deserializer::from_reader(open(path).map_err(Stopped::Unreadable)?);
     let mut stopped = None;
     let read = de::Deserializer::deserialize_map(
-        &mut de,
+        &mut json,
         Body {
             each,
             stopped: &mut stopped,
         },
     )
-    .and_then(|()| de.end());
+    .and_then(|()| json.end());
     match (stopped, read) {
         (Some(e), _) => Err(Stopped::By(e)),
         (None, Err(e)) => Err(Stopped::Unreadable(format!("unreadable ({e})"))),
