@@ -124,7 +124,8 @@ fn time() -> BoxedStrategy<Value> {
         ])
         .prop_map(|t| json!(t)),
         1 => (-(1i64 << 36)..(1i64 << 36)).prop_map(|s| {
-            json!(chrono::DateTime::from_timestamp(s, 0).map(|t| t.to_rfc3339()))
+            let t = chrono::DateTime::<chrono::Utc>::from_timestamp(s, 0);
+            json!(t.map(|t| t.to_rfc3339()))
         }),
     ]
     .boxed()
