@@ -389,7 +389,7 @@ fn cases(default: u32) -> u32 {
 proptest! {
     #![proptest_config(ProptestConfig {
         // Each case opens a database: fewer than the decoder's, more with PROPTEST_CASES.
-        cases: cases(96),
+        cases: cases(64),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
