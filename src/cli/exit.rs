@@ -13,7 +13,7 @@ const STATUSES: &[(i32, &str)] = &[
     (EXIT_USAGE, "usage error"),
     (
         observe::EXIT_INPUT_SKIPPED,
-        "`observe` or `import` skipped some input (each skipped file is named on stderr)",
+        "`observe` or `import` skipped some input (each skipped file or row is named on stderr)",
     ),
     (
         super::verify::EXIT_UNCOVERED,

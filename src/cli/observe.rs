@@ -224,6 +224,15 @@ async fn listen_csm(db: PathBuf, listen: std::net::SocketAddr, args: Args) -> an
             counts.invalid, counts.dropped
         );
     }
+    if counts.timestamps_refused > 0 {
+        eprintln!(
+            "warning: {} call(s) carried a Timestamp more than {} minutes from when they \
+             arrived (a wrong clock, or datagrams forged by whoever can reach the port); they \
+             were recorded at their arrival time",
+            counts.timestamps_refused,
+            crate::store::times::MAX_SKEW.num_minutes()
+        );
+    }
     if !args.quiet {
         eprintln!(
             "stopped: {} datagram(s), {} call(s) recorded in {} write(s) ({} without an IAM \

@@ -99,6 +99,46 @@ pub fn map_call(call: &ApiCall, catalog: &Catalog) -> Mapped {
     Mapped::Grants(grants)
 }
 
+/// The catalog's spelling of `action` if [`map_call`] (or a live source) could have recorded
+/// `action` on `resource`; otherwise why not, in words for the user.
+///
+/// Evidence written by another program (an imported export) goes through this before it is
+/// stored: the same checks a mapped call passes, so a file cannot grant what no call could. The
+/// action must be one of the catalog, by name (a wildcard such as `*` or `iam:*` names no
+/// action). The resource must be `*` (what the mapping grants when the call shows no resource
+/// the action accepts), the unknown resource of a live source, or an ARN the action accepts that
+/// is literal but for the deliberate wildcards of the rules.
+pub fn check_grant(catalog: &Catalog, action: &str, resource: &str) -> Result<String, String> {
+    let Some(found) = catalog.action(action) else {
+        return Err(format!(
+            "action {action:?} is not an IAM action of the catalog (wildcards name no action); \
+             if it is new, `policy-miner catalog update` fetches the latest"
+        ));
+    };
+    let name = found.full_name();
+    if resource == ANY_RESOURCE || resource == crate::store::UNKNOWN_RESOURCE {
+        return Ok(name);
+    }
+    if !found.takes_resources() {
+        return Err(format!(
+            "{name} takes no resource, so only \"*\" can be granted, not {resource:?}"
+        ));
+    }
+    let Some(body) = resources::literal_part(found.service(), resource) else {
+        return Err(format!(
+            "resource {resource:?} holds a wildcard or a policy variable: a called resource is \
+             a literal name"
+        ));
+    };
+    let whole_name = body == resource || catalog.classify_arn(found.service(), body).is_some();
+    if !whole_name || !accepts(&found, resource) {
+        return Err(format!(
+            "resource {resource:?} is not an ARN of a resource type {name} accepts"
+        ));
+    }
+    Ok(name)
+}
+
 /// The resources to grant `step` on, with the rule that chose them.
 fn place(action: &crate::catalog::Action, step: &Step, call: &ApiCall) -> Vec<(String, String)> {
     if !action.takes_resources() {
@@ -228,4 +268,57 @@ fn condition_for(call: &ApiCall, prefix: &str, req: &Value) -> String {
         }
     }
     Value::Object(condition).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_grant_takes_what_a_call_can_prove_and_nothing_wider() {
+        let catalog = crate::catalog::embedded();
+        let ok = |action: &str, resource: &str| check_grant(catalog, action, resource);
+        assert_eq!(
+            ok("S3:getobject", "arn:aws:s3:::b/k"),
+            Ok("s3:GetObject".to_string())
+        );
+        assert!(ok("s3:GetObject", "arn:aws:s3:::b/a${*}b").is_ok());
+        assert!(ok("s3:GetObject", "*").is_ok());
+        assert!(ok("s3:GetObject", "?").is_ok());
+        assert!(ok("sqs:ListQueues", "*").is_ok());
+        assert!(ok(
+            "secretsmanager:GetSecretValue",
+            "arn:aws:secretsmanager:eu-west-1:111122223333:secret:app/token-??????"
+        )
+        .is_ok());
+        assert!(ok(
+            "logs:DescribeLogStreams",
+            "arn:aws:logs:eu-west-1:111122223333:log-group:app:*"
+        )
+        .is_ok());
+        for (action, resource) in [
+            ("*", "*"),
+            ("iam:*", "*"),
+            ("s3:Get*", "*"),
+            ("iam:PassRol?", "*"),
+            ("", "*"),
+            ("s3:GetObject", "arn:aws:s3:::*"),
+            ("s3:GetObject", "arn:aws:s3:::b/*"),
+            ("s3:GetObject", "arn:aws:s3:::b/${aws:username}"),
+            ("s3:GetObject", "arn:aws:sqs:eu-west-1:111122223333:q"),
+            ("s3:GetObject", ""),
+            ("sqs:ListQueues", "arn:aws:sqs:eu-west-1:111122223333:q"),
+            (
+                "secretsmanager:GetSecretValue",
+                "arn:aws:secretsmanager:eu-west-1:111122223333:secret:-??????",
+            ),
+            (
+                "logs:DescribeLogStreams",
+                "arn:aws:logs:eu-west-1:111122223333:log-group:*",
+            ),
+            ("s3:GetObject", "arn:aws:s3:::b/k-??????"),
+        ] {
+            assert!(ok(action, resource).is_err(), "{action} on {resource}");
+        }
+    }
 }

@@ -2,12 +2,13 @@
 //! (DOMAIN.md §4), and the calls that need several actions.
 //!
 //! Every name taken from a request is escaped before it enters an ARN, so `*`, `?` or `$` in a
-//! resource name can never widen a grant; the only wildcards here are the deliberate ones (the
-//! six-character suffix of a secret named without it).
+//! resource name can never widen a grant; the only wildcards here are the deliberate ones
+//! ([`DELIBERATE_WILDCARDS`]).
 
 use super::actions;
 use crate::call::ApiCall;
 use crate::policy::escape::escape_literal as lit;
+use crate::policy::escape::unescape_literal;
 use serde_json::Value;
 
 /// What a call needs: one action on one target. `candidates` are alternative ARNs for the target,
@@ -607,6 +608,34 @@ fn partiql(statement: &str) -> Option<(&'static str, String, Option<String>)> {
     Some((action, table.to_string(), index.map(str::to_string)))
 }
 
+/// The only wildcards the rules write into a resource, each at the end of an ARN of one service
+/// (every name taken from a request is escaped): a secret named without its ARN, and a log
+/// group's streams.
+pub const DELIBERATE_WILDCARDS: &[(&str, &str)] = &[
+    ("secretsmanager", SECRET_SUFFIX),
+    ("logs", LOG_GROUP_STREAMS),
+];
+
+/// The six random characters Secrets Manager appends to a secret's name in its ARN.
+const SECRET_SUFFIX: &str = "-??????";
+
+/// A log group's ARN as IAM evaluates the actions on its streams.
+const LOG_GROUP_STREAMS: &str = ":*";
+
+/// `resource` (policy syntax) of an action of `service` without its deliberate wildcard, if it
+/// is a name these rules could have written: literal text (`*`, `?` and `$` escaped) but for the
+/// deliberate wildcard of its service. None for a policy variable or a wildcard anywhere else,
+/// which would widen a grant beyond what was called.
+pub fn literal_part<'r>(service: &str, resource: &'r str) -> Option<&'r str> {
+    let body = DELIBERATE_WILDCARDS
+        .iter()
+        .filter(|(s, _)| *s == service)
+        .find_map(|(_, suffix)| resource.strip_suffix(suffix))
+        .unwrap_or(resource);
+    let literal = lit(&unescape_literal(body)) == body;
+    literal.then_some(body)
+}
+
 // --- Secrets Manager ---
 
 const SECRET_RULE: &str =
@@ -630,7 +659,7 @@ fn secret(ctx: &Ctx) -> Vec<String> {
     match exact {
         Some(arn) => vec![lit(arn)],
         None => vec![format!(
-            "{}-??????",
+            "{}{SECRET_SUFFIX}",
             ctx.arn("secretsmanager", &format!("secret:{id}"))
         )],
     }
@@ -718,7 +747,7 @@ fn logs(ctx: &Ctx) -> Vec<String> {
         out.push(ctx.arn("logs", &format!("log-group:{group}:log-stream:{stream}")));
     }
     out.push(format!(
-        "{}:*",
+        "{}{LOG_GROUP_STREAMS}",
         ctx.arn("logs", &format!("log-group:{group}"))
     ));
     out

@@ -8,6 +8,7 @@
 
 use crate::catalog::Catalog;
 use crate::mapping::actions;
+use crate::store::times;
 
 /// One call as the SDK reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +74,23 @@ pub fn parse(bytes: &[u8]) -> Datagram {
         timestamp_ms: obj.get("Timestamp").and_then(|v| v.as_i64()),
         error_code,
     })
+}
+
+/// When the call happened, in milliseconds since the Unix epoch, and whether the datagram's own
+/// `Timestamp` was refused for it.
+///
+/// An SDK sends the datagram as the call completes, to a listener beside it: it arrives within
+/// milliseconds. Anyone who can reach the port can write any `Timestamp`, though, and one of 0
+/// would make a day of evidence look like 57 years to the evidence-age gate. So the SDK's time is
+/// kept only within [`times::MAX_SKEW`] of the arrival (its precision is all it adds); otherwise
+/// the arrival time stands in, a time this process saw itself.
+pub fn call_time(timestamp_ms: Option<i64>, received_ms: i64) -> (i64, bool) {
+    let skew = times::MAX_SKEW.num_milliseconds();
+    match timestamp_ms {
+        Some(sent) if sent.abs_diff(received_ms) <= skew.unsigned_abs() => (sent, false),
+        Some(_) => (received_ms, true),
+        None => (received_ms, false),
+    }
 }
 
 /// IAM service prefix for an SDK service id, where the id is not simply the prefix with other
@@ -213,6 +231,16 @@ mod tests {
         let full = br#"{"Version":1,"Type":"ApiCall","Service":"SSM","Api":"GetParameter","FinalHttpStatusCode":200}"#;
         for n in 0..full.len() {
             assert!(matches!(parse(&full[..n]), Datagram::Invalid(_)));
+        }
+    }
+
+    #[test]
+    fn a_timestamp_far_from_the_arrival_gives_way_to_it() {
+        let now = 1_764_400_000_000;
+        assert_eq!(call_time(Some(now - 1500), now), (now - 1500, false));
+        assert_eq!(call_time(None, now), (now, false));
+        for forged in [0, -1, i64::MIN, i64::MAX, now - 3_600_000, now + 3_600_000] {
+            assert_eq!(call_time(Some(forged), now), (now, true), "{forged}");
         }
     }
 

@@ -41,35 +41,48 @@ impl<'h> Statement<'h> {
         sql: &str,
     ) -> Result<Self, Failure> {
         let db = handle.as_raw_handle();
-        let len = c_int::try_from(sql.len()).map_err(|_| Failure {
-            code: ffi::SQLITE_TOOBIG,
-            message: "statement too long".to_string(),
-        })?;
-        let mut stmt = std::ptr::null_mut();
-        // SAFETY: `db` is an open connection that nothing else uses while `handle` is borrowed;
-        // `sql` is `len` readable bytes; `stmt` receives the statement or stays null.
-        let rc = unsafe {
-            ffi::sqlite3_prepare_v3(
-                db.as_ptr(),
-                sql.as_ptr().cast(),
-                len,
-                ffi::SQLITE_PREPARE_PERSISTENT,
-                &mut stmt,
-                std::ptr::null_mut(),
-            )
-        };
-        match NonNull::new(stmt) {
-            Some(stmt) if rc == ffi::SQLITE_OK => Ok(Statement {
+        Ok(Statement {
+            db,
+            stmt: prepare_on(db, sql)?,
+            _lock: PhantomData,
+        })
+    }
+
+    /// Several statements on the connection of `handle`, to be run in turn. They never
+    /// interleave: each call of `run` or `query_int` steps its statement and resets it before
+    /// returning.
+    pub(super) fn prepare_all<const N: usize>(
+        handle: &'h mut LockedSqliteHandle<'_>,
+        sql: [&str; N],
+    ) -> Result<[Self; N], Failure> {
+        let db = handle.as_raw_handle();
+        let mut all = Vec::with_capacity(N);
+        for s in sql {
+            all.push(Statement {
                 db,
-                stmt,
+                stmt: prepare_on(db, s)?,
                 _lock: PhantomData,
-            }),
-            _ => Err(failure(db)),
+            });
         }
+        all.try_into().map_err(|_| Failure {
+            code: ffi::SQLITE_MISUSE,
+            message: "statements prepared short".to_string(),
+        })
     }
 
     /// Runs the statement once with `values` bound to its parameters, in order.
     pub(super) fn run(&mut self, values: &[Value<'_>]) -> Result<(), Failure> {
+        self.step_once(values).map(|_| ())
+    }
+
+    /// Runs the statement once with `values` bound, and gives column 0 of the first row it
+    /// yields as an integer (None when it yields none).
+    pub(super) fn query_int(&mut self, values: &[Value<'_>]) -> Result<Option<i64>, Failure> {
+        self.step_once(values)
+    }
+
+    /// Binds `values`, steps once, and resets: column 0 of the row the step gave, if it gave one.
+    fn step_once(&mut self, values: &[Value<'_>]) -> Result<Option<i64>, Failure> {
         let stmt = self.stmt.as_ptr();
         let mut rc = ffi::SQLITE_OK;
         for (i, value) in values.iter().enumerate() {
@@ -94,9 +107,15 @@ impl<'h> Statement<'h> {
                 break;
             }
         }
+        let mut row = None;
         if rc == ffi::SQLITE_OK {
             // SAFETY: as above; the statement is reset below whatever the step returns.
             rc = unsafe { ffi::sqlite3_step(stmt) };
+            if rc == ffi::SQLITE_ROW {
+                // SAFETY: the step just put the statement on a row.
+                row = Some(unsafe { ffi::sqlite3_column_int64(stmt, 0) });
+                rc = ffi::SQLITE_DONE;
+            }
         }
         let failed = (rc != ffi::SQLITE_DONE).then(|| failure(self.db));
         // SAFETY: resetting and unbinding a live statement (their results repeat the step's).
@@ -104,7 +123,32 @@ impl<'h> Statement<'h> {
             ffi::sqlite3_reset(stmt);
             ffi::sqlite3_clear_bindings(stmt);
         }
-        failed.map_or(Ok(()), Err)
+        failed.map_or(Ok(row), Err)
+    }
+}
+
+/// Prepares `sql` on the open connection `db`.
+fn prepare_on(db: NonNull<ffi::sqlite3>, sql: &str) -> Result<NonNull<ffi::sqlite3_stmt>, Failure> {
+    let len = c_int::try_from(sql.len()).map_err(|_| Failure {
+        code: ffi::SQLITE_TOOBIG,
+        message: "statement too long".to_string(),
+    })?;
+    let mut stmt = std::ptr::null_mut();
+    // SAFETY: `db` is an open connection that nothing else uses while the caller holds its lock;
+    // `sql` is `len` readable bytes; `stmt` receives the statement or stays null.
+    let rc = unsafe {
+        ffi::sqlite3_prepare_v3(
+            db.as_ptr(),
+            sql.as_ptr().cast(),
+            len,
+            ffi::SQLITE_PREPARE_PERSISTENT,
+            &mut stmt,
+            std::ptr::null_mut(),
+        )
+    };
+    match NonNull::new(stmt) {
+        Some(stmt) if rc == ffi::SQLITE_OK => Ok(stmt),
+        _ => Err(failure(db)),
     }
 }
 

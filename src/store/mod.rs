@@ -7,6 +7,7 @@ mod bulk;
 pub mod exchange;
 mod live;
 mod rows;
+pub mod times;
 
 pub use live::{SourceCount, UNKNOWN_RESOURCE};
 pub use rows::{
@@ -325,7 +326,7 @@ impl Recorded {
 
 /// Current UTC time, ISO-8601 with seconds, like CloudTrail's eventTime.
 pub fn now() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    times::format(chrono::Utc::now())
 }
 
 /// Opens the pool, waiting up to `lock_timeout` for other writers.

@@ -97,11 +97,15 @@ pub trait BatchRows {
 // SET reads the old row. The example, and what the key records of the event it came from,
 // follow the earliest event (the smaller event id on a tie): whatever order files, workers and
 // batches meet the events in, the rows come out the same.
+//
+// Counts saturate at SQLite's largest integer (counts added are never negative): past it, SQLite
+// would make the sum a REAL, which loses calls and no longer reads back as an integer.
 pub(super) const EVIDENCE_UPSERT: &str = "INSERT INTO evidence (role_arn, action, resource, condition,
        error_code, count, first_seen, last_seen, example_event_id, event_source, event_name, rule)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (role_arn, action, resource, condition, error_code) DO UPDATE SET
-       count = count + excluded.count,
+       count = CASE WHEN count > 9223372036854775807 - excluded.count THEN 9223372036854775807
+           ELSE count + excluded.count END,
        example_event_id = CASE WHEN (excluded.first_seen < first_seen OR (excluded.first_seen = first_seen AND excluded.example_event_id < example_event_id))
            THEN excluded.example_event_id ELSE example_event_id END,
        event_source = CASE WHEN (excluded.first_seen < first_seen OR (excluded.first_seen = first_seen AND excluded.example_event_id < example_event_id))
@@ -117,13 +121,24 @@ pub(super) const UNGRANTED_UPSERT: &str = "INSERT INTO ungranted_calls (role_arn
        error_code, kind, reason, count, first_seen, last_seen, example_event_id)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (role_arn, event_source, event_name, error_code) DO UPDATE SET
-       count = count + excluded.count,
+       count = CASE WHEN count > 9223372036854775807 - excluded.count THEN 9223372036854775807
+           ELSE count + excluded.count END,
        example_event_id = CASE WHEN (excluded.first_seen < first_seen OR (excluded.first_seen = first_seen AND excluded.example_event_id < example_event_id))
            THEN excluded.example_event_id ELSE example_event_id END,
        kind = CASE WHEN (excluded.first_seen < first_seen OR (excluded.first_seen = first_seen AND excluded.example_event_id < example_event_id))
            THEN excluded.kind ELSE kind END,
        reason = CASE WHEN (excluded.first_seen < first_seen OR (excluded.first_seen = first_seen AND excluded.example_event_id < example_event_id))
            THEN excluded.reason ELSE reason END,
+       first_seen = min(first_seen, excluded.first_seen),
+       last_seen = max(last_seen, excluded.last_seen)";
+
+/// A live source's (or an export's) count of one evidence key, saturating like the others.
+pub(super) const SOURCE_UPSERT: &str = "INSERT INTO evidence_sources (role_arn, action, resource,
+       condition, error_code, source, count, first_seen, last_seen)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (role_arn, action, resource, condition, error_code, source) DO UPDATE SET
+       count = CASE WHEN count > 9223372036854775807 - excluded.count THEN 9223372036854775807
+           ELSE count + excluded.count END,
        first_seen = min(first_seen, excluded.first_seen),
        last_seen = max(last_seen, excluded.last_seen)";
 
@@ -315,7 +330,7 @@ fn upsert_rows(handle: &mut LockedSqliteHandle<'_>, rows: &impl BatchRows) -> Re
 
 /// Runs `f`, which blocks this thread for a while (SQLite writing a batch), telling a
 /// multi-threaded runtime to move its other tasks elsewhere meanwhile.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
+pub(super) fn blocking<T>(f: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),

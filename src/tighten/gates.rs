@@ -2,7 +2,7 @@
 //! misses calls that are simply rare or recent. Each gate refuses an apply with its reason; a named
 //! flag overrides it.
 
-use crate::store::EvidenceRow;
+use crate::store::{times, EvidenceRow};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -24,24 +24,55 @@ pub struct Window {
     pub last_seen: String,
     pub span_days: f64,
     pub age_days: f64,
+    /// Rows whose times no call can have had (before 2006, in the future, or a first call after
+    /// the last): left out of the span and the age.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub untrusted_rows: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The span of a role's evidence (failed calls included: they show the trail was read) and how
-/// old its newest row is. None without parsable evidence.
+/// old its newest row is. None without a row whose times are plausible.
+///
+/// Only plausible times count (`store::times`): a single forged time would otherwise open both
+/// gates, a `first_seen` of 1970 by stretching the span to decades, a `last_seen` in the future
+/// by making stale evidence look fresh. Every source refuses such times at entry; this is for
+/// rows a database kept from before that, or from a tool that wrote the file directly.
+///
+/// The span is not cut at the database's own first write, although live evidence cannot be
+/// older: CloudTrail evidence legitimately is (a year of trail read on the first day), and the
+/// rows do not say which source their times came from.
 pub fn window(rows: &[&EvidenceRow], now: DateTime<Utc>) -> Option<Window> {
-    let parse = |s: &str| {
+    let trusted = |s: &str| {
         DateTime::parse_from_rfc3339(s)
             .ok()
             .map(|t| t.with_timezone(&Utc))
+            .filter(|t| times::plausible(*t, now))
     };
-    let first = rows.iter().filter_map(|r| parse(&r.first_seen)).min()?;
-    let last = rows.iter().filter_map(|r| parse(&r.last_seen)).max()?;
+    let mut span: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
+    let mut untrusted_rows = 0;
+    for r in rows {
+        match (trusted(&r.first_seen), trusted(&r.last_seen)) {
+            (Some(first), Some(last)) if first <= last => {
+                span = Some(match span {
+                    Some((f, l)) => (f.min(first), l.max(last)),
+                    None => (first, last),
+                });
+            }
+            _ => untrusted_rows += 1,
+        }
+    }
+    let (first, last) = span?;
     let days = |d: chrono::Duration| d.num_seconds() as f64 / 86_400.0;
     Some(Window {
-        first_seen: first.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        last_seen: last.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        first_seen: times::format(first),
+        last_seen: times::format(last),
         span_days: days(last - first),
         age_days: days(now - last),
+        untrusted_rows,
     })
 }
 
@@ -57,7 +88,10 @@ pub struct Thresholds {
 pub fn evidence_refusals(window: Option<&Window>, t: Thresholds) -> Vec<String> {
     let mut out = Vec::new();
     let Some(w) = window else {
-        out.push("no evidence for this role: nothing to base a policy on".to_string());
+        out.push(
+            "no evidence with plausible times for this role: nothing to base a policy on"
+                .to_string(),
+        );
         return out;
     };
     if !t.allow_short_evidence && w.span_days < t.min_evidence_days {
@@ -126,5 +160,38 @@ mod tests {
         t.min_evidence_days = 30.0;
         t.allow_short_evidence = true;
         assert!(evidence_refusals(Some(&w), t).is_empty());
+    }
+
+    /// Issue 13: one row with a forged time (an SDK datagram's `Timestamp: 0`, an export's
+    /// `first_seen` of 1970, a `last_seen` years ahead) must open neither gate.
+    #[test]
+    fn forged_times_open_neither_gate() {
+        let now = DateTime::parse_from_rfc3339("2026-11-22T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let t = Thresholds {
+            min_evidence_days: 14.0,
+            allow_short_evidence: false,
+            max_evidence_age_days: 7.0,
+            allow_stale_evidence: false,
+        };
+        let day = row("2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z");
+        let epoch = row("1970-01-01T00:00:00Z", "2026-11-21T00:00:00Z");
+        let w = window(&[&day, &epoch], now).unwrap();
+        assert_eq!(w.span_days, 1.0);
+        assert_eq!(w.untrusted_rows, 1);
+        assert!(evidence_refusals(Some(&w), t)[0].contains("--allow-short-evidence"));
+
+        let old = row("2026-10-01T00:00:00Z", "2026-10-20T00:00:00Z");
+        let ahead = row("2026-10-01T00:00:00Z", "2099-01-01T00:00:00Z");
+        let w = window(&[&old, &ahead], now).unwrap();
+        assert_eq!(w.last_seen, "2026-10-20T00:00:00Z");
+        assert_eq!(w.untrusted_rows, 1);
+        assert!(evidence_refusals(Some(&w), t)[0].contains("--allow-stale-evidence"));
+
+        // Nothing plausible left: no evidence at all.
+        assert!(window(&[&epoch, &ahead], now).is_none());
+        let backwards = row("2026-11-21T00:00:00Z", "2026-11-20T00:00:00Z");
+        assert!(window(&[&backwards], now).is_none());
     }
 }

@@ -49,8 +49,18 @@ pub fn text(report: &Report) -> String {
         if let Some(w) = &r.evidence {
             let _ = writeln!(
                 out,
-                "evidence: {} to {} ({:.1} days; newest {:.1} days old)",
-                w.first_seen, w.last_seen, w.span_days, w.age_days
+                "evidence: {} to {} ({:.1} days; newest {:.1} days old){}",
+                w.first_seen,
+                w.last_seen,
+                w.span_days,
+                w.age_days,
+                match w.untrusted_rows {
+                    0 => String::new(),
+                    n => format!(
+                        "; {n} row(s) with impossible times (before 2006 or in the future) \
+                         not counted"
+                    ),
+                }
             );
         }
         if !r.granted_but_never_observed.is_empty() {

@@ -430,3 +430,41 @@ fn calls_keep_being_read_while_a_write_waits_for_the_database() {
     locked.unlock();
     locked.stop_and_expect(sent);
 }
+
+/// Issue 13: whoever can reach the port can send `"Timestamp": 0` (1970) or a time years ahead;
+/// either would open the evidence-age gate of `tighten`. The call is recorded, at its arrival
+/// time; the summary says how many timestamps were refused.
+#[test]
+fn a_forged_timestamp_gives_way_to_the_arrival_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let port = free_udp_port();
+    let listener = start_listener(&db, port);
+    let before = chrono::Utc::now() - chrono::TimeDelta::seconds(5);
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let honest = get_parameter_datagram();
+    for ts in ["0", "4102444800000"] {
+        let forged = honest.replace("1764400000000", ts);
+        socket
+            .send_to(forged.as_bytes(), ("127.0.0.1", port))
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, said) = listener.terminate();
+    assert!(status.success(), "{said}");
+    let after = chrono::Utc::now() + chrono::TimeDelta::seconds(5);
+    assert!(said.contains("2 call(s) carried a Timestamp"), "{said}");
+
+    let rows = db_rows(
+        &db,
+        "SELECT count, first_seen, last_seen FROM evidence WHERE action = 'ssm:GetParameter'",
+    );
+    assert_eq!(rows.len(), 1);
+    let count: i64 = rows[0].get(0);
+    assert_eq!(count, 2, "the calls are still counted");
+    for col in [1, 2] {
+        let text: String = rows[0].get(col);
+        let t = chrono::DateTime::parse_from_rfc3339(&text).unwrap();
+        assert!(before <= t && t <= after, "{text} is not the arrival time");
+    }
+}

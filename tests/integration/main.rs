@@ -10,6 +10,7 @@ mod csm;
 mod exchange;
 mod explain;
 mod fuzz_decoder;
+mod fuzz_inputs;
 mod generated_fleet;
 mod hardening;
 mod mapping_rules;

@@ -25,6 +25,9 @@ pub struct Counts {
     /// Calls of a new key while the aggregate was full and could not be written.
     pub dropped: u64,
     pub flushes: u64,
+    /// Calls whose `Timestamp` lay too far from their arrival to be true: recorded at the
+    /// arrival instead.
+    pub timestamps_refused: u64,
 }
 
 /// Listens until SIGTERM or Ctrl-C; returns the counts.
@@ -58,7 +61,8 @@ pub async fn run(opts: Options) -> anyhow::Result<Counts> {
                 // Errors here are per datagram (an ICMP report, a truncated read): keep listening.
                 let Ok((n, _)) = got else { continue };
                 counts.datagrams += 1;
-                fold(&buf[..n], catalog, &mut rec, &mut counts);
+                let received_ms = chrono::Utc::now().timestamp_millis();
+                fold(&buf[..n], received_ms, catalog, &mut rec, &mut counts);
                 if rec.wants_flush() {
                     rec.start_flush();
                 }
@@ -73,7 +77,14 @@ pub async fn run(opts: Options) -> anyhow::Result<Counts> {
     Ok(counts)
 }
 
-fn fold(bytes: &[u8], catalog: &crate::catalog::Catalog, rec: &mut Recorder, counts: &mut Counts) {
+/// Counts a datagram that arrived at `received_ms` and records its call, if it holds one.
+fn fold(
+    bytes: &[u8],
+    received_ms: i64,
+    catalog: &crate::catalog::Catalog,
+    rec: &mut Recorder,
+    counts: &mut Counts,
+) {
     let call = match csm::parse(bytes) {
         Datagram::Call(c) => c,
         Datagram::NotACall => {
@@ -86,13 +97,15 @@ fn fold(bytes: &[u8], catalog: &crate::catalog::Catalog, rec: &mut Recorder, cou
         }
     };
     counts.calls += 1;
+    let (ms, refused) = csm::call_time(call.timestamp_ms, received_ms);
+    if refused {
+        counts.timestamps_refused += 1;
+    }
     let seen = Seen {
         event_source: &call.service,
         event_name: &call.api,
         error_code: &call.error_code,
-        ms: call
-            .timestamp_ms
-            .unwrap_or_else(|| chrono::Utc::now().timestamp_millis()),
+        ms,
     };
     match csm::map(&call, catalog) {
         Mapped::Action(action) => rec.grant(
