@@ -172,7 +172,7 @@ impl<'de, E> Visitor<'de> for Rows<'_, '_, E> {
         } = self;
         let mut index = 0;
         while let Some(row) = seq.next_element::<Box<RawValue>>()? {
-            if let Err(e) = each(list, index, &*row) {
+            if let Err(e) = each(list, index, &row) {
                 *stopped = Some(e);
                 return Err(de::Error::custom("stopped by a failure to store a row"));
             }
