@@ -426,6 +426,8 @@ fn big_export(path: &Path, rows: usize, padding: usize) {
 }
 
 /// Runs `cmd` to its end: its exit code and its peak resident memory, in KiB.
+// wait4 reaps the child in place of `Child::wait`, to read its resource usage.
+#[allow(clippy::zombie_processes)]
 fn exit_and_peak_kib(cmd: &mut Command) -> (Option<i32>, i64) {
     let child = cmd
         .stdout(Stdio::null())
@@ -440,7 +442,7 @@ fn exit_and_peak_kib(cmd: &mut Command) -> (Option<i32>, i64) {
     let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(reaped, pid);
     let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-    (code, i64::from(usage.ru_maxrss))
+    (code, usage.ru_maxrss)
 }
 
 /// Issue 13: a 100 MB export peaked at 474 MB (read whole, parsed whole, kept whole) and was
