@@ -24,9 +24,11 @@
 //!   wildcard; alone they are left to the longest-common-prefix rule.
 //!
 //! Names are grouped by shape (their literal text and the kinds of their fields); a group's
-//! variable fields become `*`, the rest of each name is kept as it is — so another prefix,
-//! bucket, table or queue is still denied. IAM's `*` also matches `/`, which is why the literal
-//! parts are kept rather than a shorter prefix. Only names an application chooses are read this
+//! variable fields become wildcards, the rest of each name is kept as it is — so another prefix,
+//! bucket, table or queue is still denied. A field whose values all have one length (dates are
+//! zero-padded, epoch times fixed-width) and are at most 16 characters long becomes that many
+//! `?`, which match one character each and never a `/`; others (UUIDs, ULIDs) become `*`. IAM's `*` also matches `/`, which is why
+//! the literal parts are kept rather than a shorter prefix. Only names an application chooses are read this
 //! way: S3 buckets and keys, SSM parameters, log groups and streams, DynamoDB tables, SQS queues
 //! and SNS topics, after the ARN's account and region, which never vary. A template that would
 //! match a resource the role was refused is not made.
@@ -104,10 +106,13 @@ pub fn learn(observed: &[Observed], threshold: usize, refused: &BTreeSet<String>
                 .extend(members.iter().map(|(o, _)| o.resource.to_string()));
             continue;
         }
+        let wildcards = wildcards(&members, &variable);
         let mut by_pattern: BTreeMap<String, Vec<&Member>> = BTreeMap::new();
         for m in &members {
             by_pattern
-                .entry(render(head, &shape, &m.1, &variable, |_| "*".into()))
+                .entry(render(head, &shape, &m.1, &variable, |k, _| {
+                    wildcards[k].clone()
+                }))
                 .or_default()
                 .push(m);
         }
@@ -122,7 +127,7 @@ pub fn learn(observed: &[Observed], threshold: usize, refused: &BTreeSet<String>
                 continue;
             }
             let template = Template {
-                template: render(head, &shape, &members[0].1, &variable, |f| {
+                template: render(head, &shape, &members[0].1, &variable, |_, f| {
                     format!("{{{}}}", f.name())
                 }),
                 fields: describe(&shape, &members, &variable),
@@ -654,13 +659,32 @@ fn follows_the_clock(shape: &[Segment], members: &[Member], group: usize) -> boo
     })
 }
 
+/// The wildcard each variable field becomes: as many `?` as its characters where every value
+/// seen has the same length (dates are zero-padded, epoch times fixed-width) and it is short, so
+/// the grant matches no longer name and never crosses a `/`; else `*`.
+fn wildcards(members: &[Member], variable: &[bool]) -> Vec<String> {
+    (0..variable.len())
+        .map(|k| {
+            let lengths: BTreeSet<usize> = members.iter().map(|(_, v)| v[k].len()).collect();
+            match lengths.iter().next() {
+                Some(&len) if lengths.len() == 1 && len <= MAX_FIXED_WIDTH => "?".repeat(len),
+                _ => "*".to_string(),
+            }
+        })
+        .collect()
+}
+
+/// The longest field written as `?`s: a compact timestamp (`20261015T030000Z`). Longer ids
+/// (UUIDs, ULIDs) become `*`, which keeps policies readable and short.
+const MAX_FIXED_WIDTH: usize = 16;
+
 /// The name with each variable field written by `field` and every other part as observed.
 fn render(
     head: &str,
     shape: &[Segment],
     values: &[&str],
     variable: &[bool],
-    field: impl Fn(Field) -> String,
+    field: impl Fn(usize, Field) -> String,
 ) -> String {
     let mut out = head.to_string();
     let mut k = 0;
@@ -669,7 +693,7 @@ fn render(
             Segment::Lit(text) => out.push_str(text),
             Segment::Field(f) => {
                 if variable[k] {
-                    out.push_str(&field(*f));
+                    out.push_str(&field(k, *f));
                 } else {
                     out.push_str(values[k]);
                 }
@@ -758,7 +782,7 @@ mod tests {
                 "2026-10-16T04:40:00Z",
             ),
         ]);
-        let p = "arn:aws:s3:::lake/raw/events/year=*/month=*/day=*/hour=*/*.json.gz";
+        let p = "arn:aws:s3:::lake/raw/events/year=????/month=??/day=??/hour=??/*.json.gz";
         assert_eq!(patterns(&t), [p]);
         let (template, names) = &t.templates[p];
         assert_eq!(
@@ -778,7 +802,7 @@ mod tests {
         )]);
         assert_eq!(
             patterns(&t),
-            ["arn:aws:logs:eu-west-1:1:log-group:/app/worker:log-stream:*/*/*/worker-3f9a1c2e"]
+            ["arn:aws:logs:eu-west-1:1:log-group:/app/worker:log-stream:????/??/??/worker-3f9a1c2e"]
         );
         let t = learn_at(&[
             (
@@ -792,7 +816,7 @@ mod tests {
         ]);
         assert_eq!(
             patterns(&t),
-            ["arn:aws:dynamodb:eu-west-1:1:table/metrics_*_*"]
+            ["arn:aws:dynamodb:eu-west-1:1:table/metrics_????_??"]
         );
     }
 
@@ -808,7 +832,7 @@ mod tests {
                 "2026-10-16T01:00:00Z",
             ),
         ]);
-        assert_eq!(patterns(&t), ["arn:aws:s3:::b/daily/*-*-*/part.csv"]);
+        assert_eq!(patterns(&t), ["arn:aws:s3:::b/daily/????-??-??/part.csv"]);
     }
 
     #[test]
@@ -899,15 +923,15 @@ mod tests {
         let names: Vec<(&str, &str)> = three.iter().map(|(n, t)| (n.as_str(), *t)).collect();
         assert_eq!(
             patterns(&learn_at(&names)),
-            ["arn:aws:s3:::b/s/*-*-*/part-*.parquet"]
+            ["arn:aws:s3:::b/s/????-??-??/part-????.parquet"]
         );
         let two = parts(2);
         let names: Vec<(&str, &str)> = two.iter().map(|(n, t)| (n.as_str(), *t)).collect();
         assert_eq!(
             patterns(&learn_at(&names)),
             [
-                "arn:aws:s3:::b/s/*-*-*/part-0000.parquet",
-                "arn:aws:s3:::b/s/*-*-*/part-0001.parquet"
+                "arn:aws:s3:::b/s/????-??-??/part-0000.parquet",
+                "arn:aws:s3:::b/s/????-??-??/part-0001.parquet"
             ]
         );
         // Without a clock or id field, counters are left to the longest-common-prefix rule.
@@ -937,9 +961,9 @@ mod tests {
         assert_eq!(
             patterns(&t),
             [
-                "arn:aws:s3:::b/d/*/x",
-                "arn:aws:s3:::b/dump/*.sql",
-                "arn:aws:s3:::b/snap/*/state.json"
+                "arn:aws:s3:::b/d/????????/x",
+                "arn:aws:s3:::b/dump/??????????????.sql",
+                "arn:aws:s3:::b/snap/??????????/state.json"
             ]
         );
     }
@@ -958,6 +982,6 @@ mod tests {
         let refused = BTreeSet::from(["arn:aws:s3:::b/in/2025-01-01/a".to_string()]);
         let t = learn(&observed, 3, &refused);
         assert_eq!(patterns(&t), ["arn:aws:s3:::b/in/2026-10-15/a"]);
-        assert_eq!(t.narrowed, ["arn:aws:s3:::b/in/*-*-*/a"]);
+        assert_eq!(t.narrowed, ["arn:aws:s3:::b/in/????-??-??/a"]);
     }
 }
