@@ -10,6 +10,7 @@
 //! them into evidence (no store). What observe adds beyond the last is the store (SQLite). These
 //! floors say where observe's time goes, and how fast it could be with a stage made free.
 
+pub mod drift;
 pub mod generate;
 pub mod proxy;
 

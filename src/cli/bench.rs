@@ -14,6 +14,10 @@ use std::path::PathBuf;
 /// With --proxy, measures `observe --proxy` instead: requests per second and latency (p50, p99)
 /// through the proxy against a local upstream, compared in the same run with calling it directly;
 /// with --proxy --tls, over HTTPS through CONNECT tunnels, as the SDKs send it.
+///
+/// With --drift, measures whether proposals survive tomorrow instead: a fleet whose names follow
+/// the clock and ids, observed for three weeks; the share of the next week's calls its proposal
+/// allows, and the share of near misses (another prefix, bucket, table, queue…) it denies.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Events in the trail.
@@ -58,6 +62,11 @@ pub struct Args {
     #[arg(long, requires = "proxy")]
     pub tls: bool,
 
+    /// Measure how proposals hold up over time (next week's calls allowed, near misses denied)
+    /// instead of reading a trail. Works in --dir (default: a temporary directory).
+    #[arg(long, conflicts_with = "proxy")]
+    pub drift: bool,
+
     /// Print the figures as JSON.
     #[arg(long)]
     pub json: bool,
@@ -67,6 +76,28 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     let binary = std::env::current_exe().map_err(|e| {
         anyhow::anyhow!("cannot find this program's own binary to run observe: {e}")
     })?;
+    if args.drift {
+        let (dir, temporary) = match &args.dir {
+            Some(d) => (d.clone(), false),
+            None => (
+                std::env::temp_dir().join(format!("policy-miner-drift-{}", std::process::id())),
+                !args.keep,
+            ),
+        };
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        let report = bench::drift::run(&binary, &dir, args.seed);
+        if temporary {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        let report = report?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", report.render());
+        }
+        return Ok(0);
+    }
     if args.proxy {
         let report = bench::proxy::run(&bench::proxy::Options {
             requests: args.requests,

@@ -7,6 +7,7 @@ mod common;
 mod acceptance;
 mod catalog_update;
 mod csm;
+mod drift;
 mod exchange;
 mod explain;
 mod fuzz_decoder;
