@@ -1,9 +1,8 @@
-use crate::attribution::RoleKey;
+use crate::output;
 use crate::policy::PolicyDocument;
 use crate::store::{EvidenceRow, Recorded};
-use crate::synth::{self, verify::PolicySet, verify::Uncovered};
+use crate::synth::{self, verify::PolicySet, verify::Verification};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 /// Exit status when some observed call would be denied.
@@ -39,18 +38,6 @@ pub struct Args {
 pub enum Format {
     Text,
     Json,
-}
-
-#[derive(serde::Serialize)]
-struct RoleReport {
-    role_arn: String,
-    /// Successful call records (role, action, resource, context) replayed, and the calls they count.
-    records: usize,
-    calls: i64,
-    /// Set when --policy has no policy for the role: every call of it is uncovered.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    note: Option<String>,
-    uncovered: Vec<Uncovered>,
 }
 
 pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
@@ -117,121 +104,21 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
         }
     };
 
-    let mut reports = Vec::new();
-    for (role, rows) in &by_role {
-        let successful: Vec<&EvidenceRow> = rows
-            .iter()
-            .copied()
-            .filter(|r| r.error_code.is_empty())
-            .collect();
-        let docs = match &policies {
-            PolicySet::Unnamed(docs) => Some(docs),
-            PolicySet::PerRole(map) => lookup(map, role),
-        };
-        let (uncovered, note) = match docs {
-            Some(docs) => (synth::verify::replay(docs, &successful), None),
-            None => (
-                synth::verify::replay(&[], &successful),
-                Some(format!("{source} has no policy for this role")),
-            ),
-        };
-        reports.push(RoleReport {
-            role_arn: role.to_string(),
-            records: successful.len(),
-            calls: successful.iter().map(|r| r.count).sum(),
-            note,
-            uncovered,
-        });
-    }
-    let total: usize = reports.iter().map(|r| r.uncovered.len()).sum();
+    let report = Verification::replay(source, &policies, &by_role);
     match args.format {
+        // Through a Value, whose keys are sorted: the contract's order since its first release.
         Format::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "checked_against": source,
-                "uncovered_total": total,
-                "roles": reports,
-            }))?
+            serde_json::to_string_pretty(&serde_json::to_value(&report)?)?
         ),
         Format::Text => print!(
             "{}",
-            crate::text::printable_lines(&text(&source, &reports, total))
+            crate::text::printable_lines(&output::verify::text(&report, EXIT_UNCOVERED))
         ),
     }
-    Ok(if total == 0 { 0 } else { EXIT_UNCOVERED })
-}
-
-/// The documents of `role` in a per-role set: by exact ARN, else by account and role name (a
-/// policy file may name the role without its path).
-fn lookup<'a>(
-    map: &'a BTreeMap<String, Vec<PolicyDocument>>,
-    role: &str,
-) -> Option<&'a Vec<PolicyDocument>> {
-    map.get(role).or_else(|| {
-        let key = RoleKey::parse(role)?;
-        map.iter()
-            .find(|(k, _)| RoleKey::parse(k).as_ref() == Some(&key))
-            .map(|(_, v)| v)
-    })
-}
-
-fn text(source: &str, reports: &[RoleReport], total: usize) -> String {
-    let mut s = String::new();
-    let calls: i64 = reports.iter().map(|r| r.calls).sum();
-    let _ = writeln!(
-        s,
-        "Replayed {calls} observed successful call(s) of {} role(s) against {source}.",
-        reports.len()
-    );
-    for r in reports {
-        if r.records == 0 {
-            let _ = writeln!(s, "ok    {}: no observed call to replay", r.role_arn);
-            continue;
-        }
-        if r.uncovered.is_empty() {
-            let _ = writeln!(s, "ok    {}: all {} call(s) allowed", r.role_arn, r.calls);
-            continue;
-        }
-        let denied: i64 = r.uncovered.iter().map(|u| u.count).sum();
-        let _ = writeln!(
-            s,
-            "DENY  {}: {denied} of {} call(s) would be denied{}",
-            r.role_arn,
-            r.calls,
-            r.note
-                .as_ref()
-                .map(|n| format!(" ({n})"))
-                .unwrap_or_default()
-        );
-        for u in &r.uncovered {
-            let context: Vec<String> = u
-                .context
-                .iter()
-                .map(|(k, v)| format!("{k}={}", v.join(",")))
-                .collect();
-            let _ = writeln!(
-                s,
-                "      {} on {} ×{}  {}  example event {}{}",
-                u.action,
-                u.resource,
-                u.count,
-                u.decision,
-                u.example_event_id,
-                if context.is_empty() {
-                    String::new()
-                } else {
-                    format!("  [{}]", context.join(" "))
-                }
-            );
-        }
-    }
-    if total == 0 {
-        s.push_str("Every observed call is allowed.\n");
+    Ok(if report.uncovered_total == 0 {
+        0
     } else {
-        let _ = writeln!(
-            s,
-            "{total} call record(s) would be denied (exit status {EXIT_UNCOVERED})."
-        );
-    }
-    s
+        EXIT_UNCOVERED
+    })
 }

@@ -5,6 +5,7 @@ pub mod cloudformation;
 pub mod iam;
 pub mod markdown;
 pub mod terraform;
+pub mod verify;
 
 use crate::policy::PolicyDocument;
 use crate::synth::{Proposal, RoleProposal};

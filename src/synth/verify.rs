@@ -87,6 +87,84 @@ pub fn replay(policies: &[PolicyDocument], rows: &[&EvidenceRow]) -> Vec<Uncover
         .collect()
 }
 
+/// What replaying one role's successful calls against its policies found.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleReport {
+    pub role_arn: String,
+    /// Successful call records (role, action, resource, context) replayed, and the calls they
+    /// count.
+    pub records: usize,
+    pub calls: i64,
+    /// Set when the policies have none for the role: every call of it is uncovered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub uncovered: Vec<Uncovered>,
+}
+
+/// `verify`'s answer: each role's calls replayed against `source` (the proposal, or a file).
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    pub checked_against: String,
+    pub roles: Vec<RoleReport>,
+    pub uncovered_total: usize,
+}
+
+impl Verification {
+    /// Replays each role's successful rows of `by_role` against its documents in `policies`.
+    pub fn replay(
+        source: String,
+        policies: &PolicySet,
+        by_role: &std::collections::BTreeMap<&str, Vec<&EvidenceRow>>,
+    ) -> Verification {
+        let mut roles = Vec::new();
+        for (role, rows) in by_role {
+            let successful: Vec<&EvidenceRow> = rows
+                .iter()
+                .copied()
+                .filter(|r| r.error_code.is_empty())
+                .collect();
+            let docs = match policies {
+                PolicySet::Unnamed(docs) => Some(docs),
+                PolicySet::PerRole(map) => policies_of(map, role),
+            };
+            let (uncovered, note) = match docs {
+                Some(docs) => (replay(docs, &successful), None),
+                None => (
+                    replay(&[], &successful),
+                    Some(format!("{source} has no policy for this role")),
+                ),
+            };
+            roles.push(RoleReport {
+                role_arn: role.to_string(),
+                records: successful.len(),
+                calls: successful.iter().map(|r| r.count).sum(),
+                note,
+                uncovered,
+            });
+        }
+        Verification {
+            checked_against: source,
+            uncovered_total: roles.iter().map(|r| r.uncovered.len()).sum(),
+            roles,
+        }
+    }
+}
+
+/// The documents of `role` in a per-role set: by exact ARN, else by account and role name (a
+/// policy file may name the role without its path).
+fn policies_of<'a>(
+    map: &'a std::collections::BTreeMap<String, Vec<PolicyDocument>>,
+    role: &str,
+) -> Option<&'a Vec<PolicyDocument>> {
+    use crate::attribution::RoleKey;
+    map.get(role).or_else(|| {
+        let key = RoleKey::parse(role)?;
+        map.iter()
+            .find(|(k, _)| RoleKey::parse(k).as_ref() == Some(&key))
+            .map(|(_, v)| v)
+    })
+}
+
 /// Policies read from a file for `verify --policy`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PolicySet {
