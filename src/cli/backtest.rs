@@ -1,6 +1,5 @@
 use crate::store::Recorded;
-use crate::synth::{self, backtest::Backtest};
-use std::fmt::Write as _;
+use crate::synth;
 use std::path::PathBuf;
 
 /// Exit status when a proposal mined before the hold-out window would have denied some of its
@@ -59,49 +58,9 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
         super::verify::Format::Json => {
             super::catalog::write_stdout(&format!("{}\n", serde_json::to_string_pretty(&report)?))?
         }
-        super::verify::Format::Text => {
-            super::catalog::write_stdout(&crate::text::printable_lines(&text(&report)))?
-        }
+        super::verify::Format::Text => super::catalog::write_stdout(
+            &crate::text::printable_lines(&crate::output::backtest::text(&report)),
+        )?,
     }
     Ok(if report.is_stable() { 0 } else { EXIT_UNSTABLE })
-}
-
-fn text(report: &Backtest) -> String {
-    let mut s = format!(
-        "Proposals mined from the evidence first seen before {}, replayed against the calls \
-         first seen from then to {}:\n",
-        report.cutoff, report.end
-    );
-    if report.roles.is_empty() {
-        s.push_str("\nNo successful call in the evidence: nothing to backtest.\n");
-    }
-    for r in &report.roles {
-        let _ = writeln!(
-            s,
-            "\n== {}  {}\n   mined from {} call record(s); {} record(s) ({} calls) in the window, {} call(s) denied",
-            r.role_arn, r.verdict, r.mined_from, r.replayed, r.replayed_calls, r.denied_calls
-        );
-        const SHOWN: usize = 20;
-        if r.denied.len() > SHOWN {
-            let _ = writeln!(
-                s,
-                "     ({} more denied records; --format json lists them all)",
-                r.denied.len() - SHOWN
-            );
-        }
-        for d in r.denied.iter().take(SHOWN) {
-            let _ = writeln!(
-                s,
-                "     denied: {} on {}  ×{}  first seen {}  example event {}",
-                d.action, d.resource, d.count, d.first_seen, d.example_event_id
-            );
-        }
-    }
-    if !report.is_stable() {
-        s.push_str(
-            "\nSome roles are still growing: the calls above would have been denied. Observe a \
-             longer window (or check why those names differ) before `tighten --apply`.\n",
-        );
-    }
-    s
 }

@@ -1,7 +1,9 @@
 //! Proposals as people and programs read them: text, the JSON contract, policy files, and the
 //! formats people deploy (IAM documents, Terraform, CloudFormation) or review (Markdown).
 
+pub mod backtest;
 pub mod cloudformation;
+pub mod explain;
 pub mod iam;
 pub mod markdown;
 pub mod terraform;
