@@ -15,9 +15,8 @@ pub const EXIT_UNSTABLE: i32 = 5;
 /// before tightening. Exit status 0 when every role is stable, 5 otherwise.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Only this role: its ARN (with or without its path) or its name; repeatable.
-    #[arg(long = "role", value_name = "ARN")]
-    pub roles: Vec<String>,
+    #[command(flatten)]
+    pub roles: super::args::Roles,
 
     /// The hold-out window at the end of the evidence: `7d`, `36h`, `2w`…
     #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = holdout)]
@@ -27,9 +26,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = super::verify::Format::Text)]
     pub format: super::verify::Format,
 
-    /// Wildcard threshold of the proposal (as for `propose`: 0 never generalizes, else at least 2).
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = super::propose::wildcard_threshold)]
-    pub wildcard_threshold: usize,
+    #[command(flatten)]
+    pub synthesis: super::args::Synthesis,
 }
 
 fn holdout(text: &str) -> Result<chrono::Duration, String> {
@@ -43,8 +41,8 @@ fn holdout(text: &str) -> Result<chrono::Duration, String> {
 pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
     let recorded = Recorded::load(&db).await?;
     let opts = synth::Options {
-        wildcard_threshold: args.wildcard_threshold,
-        roles: recorded.select(&args.roles, &db)?,
+        wildcard_threshold: args.synthesis.wildcard_threshold,
+        roles: recorded.select(&args.roles.roles, &db)?,
     };
     let report = synth::backtest::backtest(
         &recorded.evidence,

@@ -15,17 +15,15 @@ pub struct Args {
     /// Only this action's grants, e.g. `s3:GetObject` (case-insensitive).
     pub action: Option<String>,
 
-    /// As for `propose`: distinct names under one path before they become a prefix wildcard (0
-    /// never, else at least 2).
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = super::propose::wildcard_threshold)]
-    pub wildcard_threshold: usize,
+    #[command(flatten)]
+    pub synthesis: super::args::Synthesis,
 }
 
 pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
     let (recorded, proposal) = super::propose::load(
         &db,
         std::slice::from_ref(&args.role),
-        args.wildcard_threshold,
+        args.synthesis.wildcard_threshold,
     )
     .await?;
     let role = one_role(&proposal.roles, &args.role)?;

@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand, each with its flags (documented where they are
 //! defined) and a `run` that wires the library's stages into output and an exit status.
 
+mod args;
 mod backtest;
 mod bench;
 mod catalog;

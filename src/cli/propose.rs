@@ -18,14 +18,11 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
-    /// Only this role: its ARN (with or without its path) or its name; repeatable.
-    #[arg(long = "role", value_name = "ARN")]
-    pub roles: Vec<String>,
+    #[command(flatten)]
+    pub roles: super::args::Roles,
 
-    /// Distinct S3 objects or SSM parameters under one path before they are granted as a prefix
-    /// wildcard (their longest common prefix): 0 never generalizes, else at least 2.
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = wildcard_threshold)]
-    pub wildcard_threshold: usize,
+    #[command(flatten)]
+    pub synthesis: super::args::Synthesis,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -39,7 +36,7 @@ pub enum Format {
 }
 
 pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
-    let (_, proposal) = load(&db, &args.roles, args.wildcard_threshold).await?;
+    let (_, proposal) = load(&db, &args.roles.roles, args.synthesis.wildcard_threshold).await?;
     match args.format {
         Format::Json => output::write_json(&proposal, std::io::stdout().lock())
             .map_err(|e| anyhow::anyhow!("cannot write the proposal to standard output: {e}"))?,
@@ -61,19 +58,6 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
         );
     }
     Ok(0)
-}
-
-/// A `--wildcard-threshold`: 0, or 2 and more.
-pub(super) fn wildcard_threshold(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(1) => Err(
-            "must be 0 (never generalize) or at least 2: a wildcard made from one name \
-                      is no generalization"
-                .to_string(),
-        ),
-        Ok(n) => Ok(n),
-        Err(e) => Err(format!("{e}")),
-    }
 }
 
 /// The database at `db`, and its proposal for the roles `--role` names (all without one).

@@ -82,7 +82,7 @@ pub struct Args {
 
     /// Distinct S3 objects or SSM parameters under one path before they are granted as a prefix
     /// wildcard (as for `propose`: 0 never, else at least 2).
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = super::propose::wildcard_threshold)]
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = super::args::wildcard_threshold)]
     pub wildcard_threshold: usize,
 
     /// Tries per AWS call (throttling and transient errors are retried with backoff).

@@ -13,9 +13,8 @@ pub const EXIT_UNCOVERED: i32 = 4;
 /// is one, 0 when every call is allowed.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Only this role: its ARN (with or without its path) or its name; repeatable.
-    #[arg(long = "role", value_name = "ARN")]
-    pub roles: Vec<String>,
+    #[command(flatten)]
+    pub roles: super::args::Roles,
 
     /// Check these policies instead of the proposal: one IAM policy document (e.g. the role's
     /// current one, or `aws iam get-role-policy` output), a JSON list of documents of one role,
@@ -28,10 +27,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
-    /// Wildcard threshold of the proposal checked when no --policy is given (as for `propose`: 0
-    /// never generalizes, else at least 2).
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = super::propose::wildcard_threshold)]
-    pub wildcard_threshold: usize,
+    #[command(flatten)]
+    pub synthesis: super::args::Synthesis,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -42,7 +39,7 @@ pub enum Format {
 
 pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
     let recorded = Recorded::load(&db).await?;
-    let selection = recorded.select(&args.roles, &db)?;
+    let selection = recorded.select(&args.roles.roles, &db)?;
     // A named role without a successful call (e.g. an execution role known only from its task
     // definitions) is reported with nothing to replay, rather than left out as if unknown.
     let named: Vec<String> = if selection.is_all() {
@@ -70,7 +67,7 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
     let (source, policies) = match &args.policy {
         None => {
             let opts = synth::Options {
-                wildcard_threshold: args.wildcard_threshold,
+                wildcard_threshold: args.synthesis.wildcard_threshold,
                 roles: selection,
             };
             let proposal = synth::build(&evidence, &ungranted, &definitions, &opts);
