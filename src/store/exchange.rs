@@ -5,6 +5,7 @@
 
 use super::live::{add_evidence, add_source, add_ungranted, SourceCount};
 use super::{now, EvidenceRow, Store, StoreError, UngrantedRow};
+use sqlx::Connection;
 
 pub const FORMAT: &str = "policy-miner-evidence";
 pub const VERSION: u32 = 1;
@@ -43,44 +44,7 @@ pub enum Imported {
 impl Store {
     /// A snapshot of every piece of evidence in the database.
     pub async fn export(&self) -> Result<Snapshot, StoreError> {
-        let mut tx = self
-            .pool()
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| self.err(e))?;
-        let meta = |key: &'static str| {
-            sqlx::query_scalar::<_, String>("SELECT value FROM meta WHERE key = ?").bind(key)
-        };
-        let origin = match meta("origin")
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?
-        {
-            Some(o) => o,
-            None => new_origin(self.path()),
-        };
-        let sequence = meta("export_sequence")
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(0)
-            + 1;
-        for (key, value) in [
-            ("origin", origin.clone()),
-            ("export_sequence", sequence.to_string()),
-        ] {
-            sqlx::query(
-                "INSERT INTO meta (key, value) VALUES (?, ?)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )
-            .bind(key)
-            .bind(value)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
-        }
-        tx.commit().await.map_err(|e| self.err(e))?;
+        let (origin, sequence) = self.next_export().await?;
         let rows = self.evidence().await?;
         let sources = sqlx::query(
             "SELECT role_arn, action, resource, condition, error_code, source, count, first_seen,
@@ -134,10 +98,55 @@ impl Store {
         })
     }
 
+    /// The database's export identity and the next export's sequence, counted in one
+    /// transaction (made on the first export).
+    async fn next_export(&self) -> Result<(String, i64), StoreError> {
+        let mut conn = self.writer().await?;
+        let mut tx = conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.err(e))?;
+        let meta = |key: &'static str| {
+            sqlx::query_scalar::<_, String>("SELECT value FROM meta WHERE key = ?").bind(key)
+        };
+        let origin = match meta("origin")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?
+        {
+            Some(o) => o,
+            None => new_origin(self.path()),
+        };
+        let sequence = meta("export_sequence")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0)
+            + 1;
+        for (key, value) in [
+            ("origin", origin.clone()),
+            ("export_sequence", sequence.to_string()),
+        ] {
+            sqlx::query(
+                "INSERT INTO meta (key, value) VALUES (?, ?)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().await.map_err(|e| self.err(e))?;
+        conn.done();
+        Ok((origin, sequence))
+    }
+
     /// Adds a snapshot, replacing the previous one of its origin, in one transaction.
     pub async fn import(&self, snapshot: &Snapshot, path: &str) -> Result<Imported, StoreError> {
-        let mut tx = self
-            .pool()
+        let mut conn = self.writer().await?;
+        let mut tx = conn
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| self.err(e))?;
@@ -150,6 +159,8 @@ impl Store {
         if let Some(prev) = previous {
             let sequence: i64 = self.column(&prev, 0)?;
             if sequence >= snapshot.sequence {
+                tx.rollback().await.map_err(|e| self.err(e))?;
+                conn.done();
                 return Ok(Imported::AlreadyIn { imported: sequence });
             }
             let body: String = self.column(&prev, 1)?;
@@ -181,6 +192,7 @@ impl Store {
         .await
         .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))?;
+        conn.done();
         Ok(Imported::Added {
             rows: snapshot.evidence.len() + snapshot.ungranted.len(),
             replaced,

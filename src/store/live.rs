@@ -2,7 +2,7 @@
 //! and the signed row upserts that imports of exported evidence share.
 
 use super::{EvidenceRow, Store, StoreError, UngrantedRow};
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Connection, Sqlite, Transaction};
 
 /// The resource of evidence whose resource is unknown: a live source saw the action but not what
 /// it was called on. Never a policy resource (in a policy `?` is a wildcard); synthesis grants
@@ -27,8 +27,8 @@ impl Store {
         evidence: &[EvidenceRow],
         ungranted: &[UngrantedRow],
     ) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool()
+        let mut conn = self.writer().await?;
+        let mut tx = conn
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| self.err(e))?;
@@ -50,7 +50,9 @@ impl Store {
                 .await
                 .map_err(|e| self.err(e))?;
         }
-        tx.commit().await.map_err(|e| self.err(e))
+        tx.commit().await.map_err(|e| self.err(e))?;
+        conn.done();
+        Ok(())
     }
 }
 
