@@ -209,11 +209,11 @@ pub async fn list(store: &Store, role_name: Option<&str>) -> Result<Vec<Change>,
         .collect()
 }
 
-/// The `after_state` column read back. Text that is not a state is a damaged database: taken for
-/// "unknown", rollback would compare the role with a guess instead of refusing.
+/// The `after_state` column read back. Text that is not a state is reported as a damaged
+/// database: read as "unknown", it would let rollback compare the role with a guess.
 fn after_state(store: &Store, text: Option<String>) -> Result<Option<Previous>, StoreError> {
     text.map(|t| {
-        serde_json::from_str(&t).map_err(|e| StoreError::Corrupt {
+        serde_json::from_str::<Previous>(&t).map_err(|e| StoreError::Corrupt {
             path: store.path().to_path_buf(),
             detail: format!("a recorded after_state of iam_changes is not a role's state: {e}"),
         })

@@ -316,8 +316,8 @@ impl Plan {
 mod tests {
     use super::*;
 
-    fn ids(changes: Option<&Change>) -> Option<i64> {
-        changes.map(|c| c.id)
+    fn ids(change: Option<&Change>) -> Option<i64> {
+        change.map(|c| c.id)
     }
 
     /// Issue 13: an apply stopped between its writes (1), then another applied over the
