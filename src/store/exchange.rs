@@ -139,7 +139,6 @@ impl Store {
             .map_err(|e| self.err(e))?;
         }
         tx.commit().await.map_err(|e| self.err(e))?;
-        conn.done();
         Ok((origin, sequence))
     }
 
@@ -160,7 +159,6 @@ impl Store {
             let sequence: i64 = self.column(&prev, 0)?;
             if sequence >= snapshot.sequence {
                 tx.rollback().await.map_err(|e| self.err(e))?;
-                conn.done();
                 return Ok(Imported::AlreadyIn { imported: sequence });
             }
             let body: String = self.column(&prev, 1)?;
@@ -192,7 +190,6 @@ impl Store {
         .await
         .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))?;
-        conn.done();
         Ok(Imported::Added {
             rows: snapshot.evidence.len() + snapshot.ungranted.len(),
             replaced,

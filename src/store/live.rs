@@ -51,7 +51,6 @@ impl Store {
                 .map_err(|e| self.err(e))?;
         }
         tx.commit().await.map_err(|e| self.err(e))?;
-        conn.done();
         Ok(())
     }
 }

@@ -70,46 +70,35 @@ pub struct Store {
     lock_timeout: Duration,
 }
 
-/// A connection of the pool lent to one write transaction. Unless [`Writer::done`] says the
-/// transaction ended cleanly, the connection is closed when this is dropped instead of going back
-/// to the pool.
+/// A connection of the pool lent to one write transaction. Dropped while sqlx still counts a
+/// transaction open on it (the transaction failed, or its future was dropped), the connection is
+/// closed instead of going back to the pool.
 ///
 /// On some errors, a full disk among them, SQLite rolls the whole transaction back by itself while
 /// sqlx still counts it as open: sqlx's own ROLLBACK then fails, its count stays at one, and every
 /// later transaction on that connection was refused ("begin_with at non-zero transaction depth")
 /// until the process ended. Closing the connection rolls back whatever SQLite may still hold, and
 /// the pool opens a fresh one for the next write.
-pub(crate) struct Writer {
-    conn: PoolConnection<Sqlite>,
-    done: bool,
-}
-
-impl Writer {
-    /// The transaction was committed (or rolled back by sqlx): the connection is clean and goes
-    /// back to the pool.
-    pub(crate) fn done(mut self) {
-        self.done = true;
-    }
-}
+pub(crate) struct Writer(PoolConnection<Sqlite>);
 
 impl std::ops::Deref for Writer {
     type Target = SqliteConnection;
 
     fn deref(&self) -> &SqliteConnection {
-        &self.conn
+        &self.0
     }
 }
 
 impl std::ops::DerefMut for Writer {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.conn
+        &mut self.0
     }
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        if !self.done {
-            self.conn.close_on_drop();
+        if self.0.is_in_transaction() {
+            self.0.close_on_drop();
         }
     }
 }
@@ -207,7 +196,7 @@ impl Store {
     /// one of these, never on the pool, so that a failed one cannot leave its connection behind.
     pub(crate) async fn writer(&self) -> Result<Writer, StoreError> {
         let conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
-        Ok(Writer { conn, done: false })
+        Ok(Writer(conn))
     }
 
     /// Column `i` of a row this store read. A value of another type than the schema's (text
@@ -289,7 +278,6 @@ impl Store {
             .map_err(|e| self.err(e))?;
         }
         tx.commit().await.map_err(|e| self.err(e))?;
-        conn.done();
         Ok(())
     }
 

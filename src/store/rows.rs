@@ -187,7 +187,6 @@ impl Store {
             blocking(|| upsert_rows(&mut handle, &rows)).map_err(|f| self.failure(f))?;
         }
         tx.commit().await.map_err(|e| self.err(e))?;
-        conn.done();
         Ok(fresh
             .iter()
             .enumerate()

@@ -146,7 +146,7 @@ mod tests {
         let reformatted =
             serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(NEW).unwrap())
                 .unwrap();
-        let now = state(&[("policy-miner", &reformatted)], &[]);
+        let now = state(&[("policy-miner", reformatted.as_str())], &[]);
         assert_eq!(differences(&now, &left), Vec::<String>::new());
     }
 

@@ -149,7 +149,6 @@ pub async fn begin(store: &Store, c: NewChange<'_>) -> Result<i64, StoreError> {
             .map_err(|e| store.err(e))?;
     }
     tx.commit().await.map_err(|e| store.err(e))?;
-    conn.done();
     Ok(id)
 }
 
