@@ -7,7 +7,8 @@ use std::path::PathBuf;
 #[command(
     after_help = "Exit status: 0 nothing to tighten (or everything asked was applied); \
     10 tightening is possible (dry run: review, then --apply); 11 --apply was refused for a role \
-    (the reasons name their override flags); 1 an error (e.g. a role gone from IAM, access \
+    (the reasons name their override flags, or the rollback that clears a change left \
+    unfinished); 1 an error (e.g. a role gone from IAM, access \
     denied); 2 usage error.\n\n\
     AWS access: the usual credential chain (environment, profile, ECS task role, instance \
     profile) and AWS_REGION. AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_IAM, _STS, _ACCESSANALYZER) \
@@ -35,6 +36,9 @@ pub struct Args {
     pub format: Format,
 
     /// Write the replacement to IAM (after the previous documents are stored in the database).
+    /// Refused for a role while a change policy-miner made to it never finished (it was stopped
+    /// between its IAM writes): `policy-miner rollback --role ARN` restores the state from before
+    /// that change first.
     #[arg(long)]
     pub apply: bool,
 

@@ -36,7 +36,7 @@ use chrono::{DateTime, Utc};
 use read::{List, Stopped};
 use serde_json::value::RawValue;
 use sqlx::sqlite::LockedSqliteHandle;
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Connection, Sqlite, Transaction};
 use std::path::Path;
 
 pub const FORMAT: &str = "policy-miner-evidence";
@@ -111,8 +111,10 @@ const EXPORT_SEQUENCE: &str = "export_sequence";
 impl Store {
     /// A snapshot of every piece of evidence in the database.
     pub async fn export(&self) -> Result<Snapshot, StoreError> {
-        let mut tx = self
-            .pool()
+        // A connection whose transaction SQLite ended by itself (a full disk) is closed, not
+        // pooled: see [`super::Writer`].
+        let mut conn = self.writer().await?;
+        let mut tx = conn
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| self.err(e))?;
@@ -139,6 +141,8 @@ impl Store {
                 .map_err(|e| self.err(e))?;
         }
         tx.commit().await.map_err(|e| self.err(e))?;
+        // The pool may hold one connection: give it back before reading through the pool.
+        drop(conn);
         let evidence = self.exported_evidence().await?;
         Ok(Snapshot {
             format: FORMAT.to_string(),
@@ -201,8 +205,10 @@ impl Store {
     /// transaction: a file that cannot be read to its end changes nothing.
     pub async fn import(&self, path: &Path) -> Result<Imported, ImportError> {
         let header = blocking(|| read::header(path)).map_err(ImportError::Refused)?;
-        let mut tx = self
-            .pool()
+        // A connection whose transaction SQLite ended by itself (a full disk) is closed, not
+        // pooled: see [`super::Writer`].
+        let mut conn = self.writer().await?;
+        let mut tx = conn
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| self.err(e))?;

@@ -1,7 +1,7 @@
 //! Evidence from live sources (SDK client-side monitoring, the proxy), recorded with its source.
 
 use super::{EvidenceRow, Store, StoreError, UngrantedRow};
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Connection, Sqlite, Transaction};
 
 /// The resource of evidence whose resource is unknown: a live source saw the action but not what
 /// it was called on. Never a policy resource (in a policy `?` is a wildcard); synthesis grants
@@ -26,8 +26,8 @@ impl Store {
         evidence: &[EvidenceRow],
         ungranted: &[UngrantedRow],
     ) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool()
+        let mut conn = self.writer().await?;
+        let mut tx = conn
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| self.err(e))?;
@@ -45,7 +45,8 @@ impl Store {
         for u in ungranted {
             add_ungranted(&mut tx, u).await.map_err(|e| self.err(e))?;
         }
-        tx.commit().await.map_err(|e| self.err(e))
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(())
     }
 }
 

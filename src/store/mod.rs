@@ -17,10 +17,12 @@ pub use rows::{
 
 use crate::attribution::taskdef::Loaded;
 use crate::attribution::{RoleDirectory, RoleSelection, UnknownRoles};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow,
 };
-use sqlx::{Connection, Row};
+use sqlx::{Connection, Row, Sqlite};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -48,6 +50,8 @@ pub enum StoreError {
     Corrupt { path: PathBuf, detail: String },
     #[error("{path}: cannot open or write the database ({detail}); check that its directory exists and that you may write to both")]
     Unwritable { path: PathBuf, detail: String },
+    #[error("{path}: the disk holding the database is full ({detail}); the write was rolled back and the database is as it was before it. Free some space on that disk, then run again")]
+    Full { path: PathBuf, detail: String },
     // `cause` rather than `source`: its text is already in the message, and a source would make
     // `{:#}` print it twice.
     #[error("{path}: {cause}")]
@@ -67,6 +71,39 @@ pub struct Store {
     lock_timeout: Duration,
 }
 
+/// A connection of the pool lent to one write transaction. Dropped while sqlx still counts a
+/// transaction open on it (the transaction failed, or its future was dropped), the connection is
+/// closed instead of going back to the pool.
+///
+/// On some errors, a full disk among them, SQLite rolls the whole transaction back by itself while
+/// sqlx still counts it as open: sqlx's own ROLLBACK then fails, its count stays at one, and every
+/// later transaction on that connection was refused ("begin_with at non-zero transaction depth")
+/// until the process ended. Closing the connection rolls back whatever SQLite may still hold, and
+/// the pool opens a fresh one for the next write.
+pub(crate) struct Writer(PoolConnection<Sqlite>);
+
+impl std::ops::Deref for Writer {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Writer {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.0
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if self.0.is_in_transaction() {
+            self.0.close_on_drop();
+        }
+    }
+}
+
 /// How long a writer waits for another one, by default, before giving up with
 /// [`StoreError::Locked`].
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -77,6 +114,7 @@ const SQLITE_BUSY: i64 = 5;
 const SQLITE_LOCKED: i64 = 6;
 const SQLITE_READONLY: i64 = 8;
 const SQLITE_CORRUPT: i64 = 11;
+const SQLITE_FULL: i64 = 13;
 const SQLITE_CANTOPEN: i64 = 14;
 const SQLITE_NOTADB: i64 = 26;
 
@@ -155,6 +193,13 @@ impl Store {
         classify(&self.path, self.lock_timeout, e)
     }
 
+    /// The connection for one write transaction: see [`Writer`]. Every transaction is begun on
+    /// one of these, never on the pool, so that a failed one cannot leave its connection behind.
+    pub(crate) async fn writer(&self) -> Result<Writer, StoreError> {
+        let conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
+        Ok(Writer(conn))
+    }
+
     /// Column `i` of a row this store read. A value of another type than the schema's (text
     /// that is not UTF-8, a NULL: the file was edited by another tool) is a damaged database,
     /// reported as such, never a panic.
@@ -178,6 +223,10 @@ impl Store {
                 detail: f.message,
             },
             SQLITE_CANTOPEN | SQLITE_READONLY | SQLITE_PERM => StoreError::Unwritable {
+                path,
+                detail: f.message,
+            },
+            SQLITE_FULL => StoreError::Full {
                 path,
                 detail: f.message,
             },
@@ -207,7 +256,8 @@ impl Store {
     /// Replaces stored task definitions with the same (family, revision).
     pub async fn save_task_definitions(&self, defs: &[Loaded]) -> Result<(), StoreError> {
         let now = now();
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut conn = self.writer().await?;
+        let mut tx = conn.begin().await.map_err(|e| self.err(e))?;
         for d in defs {
             let body = serde_json::to_string(&d.definition).unwrap_or_default();
             sqlx::query(
@@ -228,7 +278,8 @@ impl Store {
             .await
             .map_err(|e| self.err(e))?;
         }
-        tx.commit().await.map_err(|e| self.err(e))
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     pub async fn record_run(
@@ -367,10 +418,11 @@ async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::migrate::MigrateError> {
     let mut attempts = 0;
     loop {
         match MIGRATOR.run(pool).await {
+            // A full disk is not a race: trying again cannot help, and would hide its message.
             Err(
-                sqlx::migrate::MigrateError::Execute(_)
-                | sqlx::migrate::MigrateError::ExecuteMigration(..),
-            ) if attempts < 3 => attempts += 1,
+                sqlx::migrate::MigrateError::Execute(ref e)
+                | sqlx::migrate::MigrateError::ExecuteMigration(ref e, _),
+            ) if attempts < 3 && primary_code(e) != Some(SQLITE_FULL) => attempts += 1,
             done => return done,
         }
     }
@@ -567,6 +619,13 @@ fn classify(path: &Path, lock_timeout: Duration, e: sqlx::Error) -> StoreError {
             path: path.to_path_buf(),
             detail: sqlite_message(&e),
         },
+        Some(SQLITE_FULL) => StoreError::Full {
+            path: path.to_path_buf(),
+            detail: sqlite_message(&e),
+        },
         _ => sql(path, e),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,6 +4,7 @@ use super::bulk::{Failure, Row, Statement, Value};
 use super::{now, Store, StoreError};
 use crate::attribution::taskdef::TaskDefinition;
 use sqlx::sqlite::LockedSqliteHandle;
+use sqlx::Connection;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EvidenceRow {
@@ -159,8 +160,8 @@ impl Store {
         F: FnOnce(&[bool]) -> R,
         R: BatchRows,
     {
-        let mut tx = self
-            .pool()
+        let mut conn = self.writer().await?;
+        let mut tx = conn
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| self.err(e))?;

@@ -7,6 +7,7 @@
 
 pub mod aws;
 pub mod compare;
+pub mod drift;
 pub mod gates;
 pub mod history;
 pub mod iam;
@@ -84,7 +85,8 @@ pub struct RoleReport {
     pub inline_size_after: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub validation: Option<validate::Validation>,
-    /// Why `--apply` was (or would be) refused; each names its override flag.
+    /// Why `--apply` was (or would be) refused; each names its override flag, or the command that
+    /// clears it.
     pub refusals: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub change_id: Option<i64>,
@@ -167,11 +169,9 @@ pub async fn run(db: &Path, opts: &Options) -> anyhow::Result<Report> {
     let iam_client = aws_sdk_iam::Client::new(&config);
     let aa_client = aws_sdk_accessanalyzer::Client::new(&config);
     let caller = aws::caller(&config).await;
-    let store = if opts.apply {
-        Some(Store::open(db, false).await?)
-    } else {
-        None
-    };
+    // Read in a dry run too: a change left unfinished must be reported before anyone applies.
+    let store = Store::open(db, false).await?;
+    let changes = history::list(&store, None).await?;
     let mut analyzer = if opts.access_analyzer {
         Analyzer::Untried(&aa_client)
     } else {
@@ -187,15 +187,14 @@ pub async fn run(db: &Path, opts: &Options) -> anyhow::Result<Report> {
         let ctx = RoleContext {
             iam: &iam_client,
             caller: &caller,
-            store: store.as_ref(),
+            store: &store,
+            history: &changes,
             opts,
             now,
         };
         roles.push(tighten_role(&ctx, proposal, &rows, &mut analyzer).await);
     }
-    if let Some(s) = store {
-        s.close().await;
-    }
+    store.close().await;
     Ok(Report {
         caller,
         applied: opts.apply,
@@ -214,7 +213,9 @@ enum Analyzer<'a> {
 struct RoleContext<'a> {
     iam: &'a aws_sdk_iam::Client,
     caller: &'a aws::Caller,
-    store: Option<&'a Store>,
+    store: &'a Store,
+    /// Every change recorded in the database, oldest first.
+    history: &'a [history::Change],
     opts: &'a Options,
     now: chrono::DateTime<chrono::Utc>,
 }
@@ -371,7 +372,12 @@ async fn tighten_role(
     report.carried_over = carried;
     report.replacement = Some(doc.clone());
 
-    let mut refusals = gates::evidence_refusals(report.evidence.as_ref(), opts.thresholds);
+    let unfinished = unfinished_refusal(ctx, &proposal.role_arn, &role_name);
+    let mut refusals: Vec<String> = unfinished.iter().cloned().collect();
+    refusals.extend(gates::evidence_refusals(
+        report.evidence.as_ref(),
+        opts.thresholds,
+    ));
     refusals.extend(sid_conflicts);
     if !passed {
         refusals.push(
@@ -391,7 +397,9 @@ async fn tighten_role(
         proposal.managed_policies.len(),
         opts.wildcard_threshold,
     ));
-    if !comparison.can_tighten() {
+    // A role a change may have left half done is never "nothing to tighten": its refusal must be
+    // seen, and the exit status must not say all is well.
+    if unfinished.is_none() && !comparison.can_tighten() {
         report.outcome = "nothing to tighten";
         return report;
     }
@@ -405,11 +413,7 @@ async fn tighten_role(
         report.outcome = "refused";
         return report;
     }
-    let Some(store) = ctx.store else {
-        report.error = Some("internal error: --apply without an open store".to_string());
-        return report;
-    };
-    match apply(ctx, store, &current, &text, &doc, &report).await {
+    match apply(ctx, &current, &text, &doc, &report).await {
         Ok(id) => {
             report.change_id = Some(id);
             report.outcome = "applied";
@@ -436,17 +440,39 @@ async fn tighten_role(
     report
 }
 
-/// Stores the previous documents, then writes. Returns the change id, or the error with the id
-/// when the change was recorded (so `rollback --to` can undo a partial apply).
+/// Why `--apply` must not write over a change to the role that never finished (None if none).
+fn unfinished_refusal(ctx: &RoleContext<'_>, role_arn: &str, role_name: &str) -> Option<String> {
+    let changes: Vec<history::Change> = ctx
+        .history
+        .iter()
+        .filter(|c| c.role_name == role_name)
+        .cloned()
+        .collect();
+    let change = history::unfinished(&changes)?;
+    Some(format!(
+        "change {} ({}, started {} by {}) never finished: policy-miner was stopped between its IAM \
+         writes, so role {role_name} may be left half changed. `policy-miner rollback --db {} \
+         --role {role_arn}` restores the state from before it; tighten can apply after that",
+        change.id,
+        change.kind,
+        change.started_at,
+        change.principal_arn,
+        ctx.store.path().display()
+    ))
+}
+
+/// Stores the previous documents, then writes, then records what the writes left. Returns the
+/// change id, or the error with the id when the change was recorded (so `rollback --to` can undo a
+/// partial apply).
 async fn apply(
     ctx: &RoleContext<'_>,
-    store: &Store,
     current: &iam::CurrentPermissions,
     text: &str,
     doc: &PolicyDocument,
     report: &RoleReport,
 ) -> Result<i64, (Option<i64>, String)> {
     let opts = ctx.opts;
+    let store = ctx.store;
     let name = &current.role_name;
     let previous = rollback::previous_of(current);
     let removed: Vec<&str> = current
@@ -489,7 +515,7 @@ async fn apply(
             format!("the previous documents could not be stored, nothing was written: {e}"),
         )
     })?;
-    let result = async {
+    let result: Result<iam::CurrentPermissions, aws::AwsError> = async {
         iam::put_inline(ctx.iam, name, &opts.policy_name, text).await?;
         for p in &removed {
             iam::delete_inline(ctx.iam, name, p).await?;
@@ -509,9 +535,10 @@ async fn apply(
                 ),
             });
         }
-        Ok(())
+        Ok(back)
     }
     .await;
+    let after = rollback::state_after(ctx.iam, name, &result).await;
     let error = result.err().map(|e| {
         format!(
             "{}; the previous documents are stored: `policy-miner rollback --role {} --to {id}` \
@@ -519,7 +546,7 @@ async fn apply(
             e.message, report.role_arn
         )
     });
-    if let Err(e) = history::finish(store, id, error.as_deref()).await {
+    if let Err(e) = history::finish(store, id, error.as_deref(), after.as_ref()).await {
         return Err((
             Some(id),
             format!("change {id} could not be marked finished: {e}"),

@@ -11,7 +11,11 @@ use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
 use policy_miner::catalog;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::process::Output;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 const ACCOUNT: &str = "111122223333";
 const ORDERS: &str = "arn:aws:iam::111122223333:role/orders-api-task";
@@ -45,6 +49,7 @@ trait MotoIam {
     fn iam(&self) -> aws_sdk_iam::Client;
     fn cli(&self, args: &[&str], now: &str) -> Output;
     fn cli_as(&self, keys: (&str, &str), args: &[&str], now: &str) -> Output;
+    fn command(&self, args: &[&str], now: &str) -> Command;
 }
 
 impl MotoIam for Moto {
@@ -65,24 +70,34 @@ impl MotoIam for Moto {
     }
 
     fn cli_as(&self, keys: (&str, &str), args: &[&str], now: &str) -> Output {
-        bin()
-            .args(args)
-            .env("AWS_ACCESS_KEY_ID", keys.0)
-            .env("AWS_SECRET_ACCESS_KEY", keys.1)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_CONFIG_FILE", "/nonexistent/policy-miner-test")
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                "/nonexistent/policy-miner-test",
-            )
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN")
-            .env("POLICY_MINER_NOW", now)
+        command_for(self, keys, args, now)
             .output()
             .expect("the binary runs")
     }
+
+    /// The binary with the default credentials, to spawn (and stop) rather than run to the end.
+    fn command(&self, args: &[&str], now: &str) -> Command {
+        command_for(self, ("testing", "testing"), args, now)
+    }
+}
+
+fn command_for(moto: &Moto, keys: (&str, &str), args: &[&str], now: &str) -> Command {
+    let mut cmd = bin();
+    cmd.args(args)
+        .env("AWS_ACCESS_KEY_ID", keys.0)
+        .env("AWS_SECRET_ACCESS_KEY", keys.1)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_CONFIG_FILE", "/nonexistent/policy-miner-test")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/policy-miner-test",
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env("POLICY_MINER_NOW", now);
+    cmd
 }
 
 /// The fleet's roles, over-granted: inline policies (one with a NOREPO statement and a PassRole
@@ -987,6 +1002,260 @@ async fn a_half_done_apply_is_recorded_as_failed_and_rolled_back() {
         inline(&moto_admin(&moto, &admin), "orders-api-task").await,
         vec![("legacy".to_string(), ORDERS_LEGACY.to_string())]
     );
+}
+
+/// A relay to moto that never forwards the first request carrying `needle` (an IAM action, as
+/// `Action=DeleteRolePolicy` in the body of an IAM query request): the caller waits for an answer
+/// that does not come, and can be killed while it waits. Everything else passes through.
+struct Holding {
+    endpoint: String,
+    /// Receives once a request was held back.
+    held: mpsc::Receiver<()>,
+}
+
+fn hold_requests(upstream: &str, needle: &'static str) -> Holding {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let upstream = upstream.trim_start_matches("http://").to_string();
+    let (held, receiver) = mpsc::channel();
+    // Accepts for as long as the test binary runs: a thread idle in accept costs nothing.
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let (Ok(client), Ok(server)) = (client, TcpStream::connect(&upstream)) else {
+                continue;
+            };
+            relay(client, server, needle, held.clone());
+        }
+    });
+    Holding {
+        endpoint,
+        held: receiver,
+    }
+}
+
+/// Copies one connection both ways, until the client sends `needle`.
+fn relay(client: TcpStream, server: TcpStream, needle: &'static str, held: mpsc::Sender<()>) {
+    let (mut answers, mut to_client) = (server.try_clone().unwrap(), client.try_clone().unwrap());
+    std::thread::spawn(move || std::io::copy(&mut answers, &mut to_client));
+    std::thread::spawn(move || {
+        let (mut client, mut server) = (client, server);
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let n = match client.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            seen.extend_from_slice(&buf[..n]);
+            if seen.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                // Whatever part of the request went through, moto waits for the rest: not done.
+                let _ = held.send(());
+                while matches!(client.read(&mut buf), Ok(n) if n > 0) {}
+                return;
+            }
+            if server.write_all(&buf[..n]).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// The SIGKILL case of issue 13: `tighten --apply` killed between its IAM writes (the replacement
+/// written, the old inline policy not yet deleted, the managed one not yet detached). Before, the
+/// next `tighten --apply` wrote over the half-changed role without a word, storing the half-changed
+/// state as the one to roll back to. Now it refuses, naming the rollback, which restores the state
+/// from before the killed apply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn an_apply_killed_between_its_iam_writes_is_reported_and_rolled_back_to_before_it() {
+    let Some(moto) = start_moto(&[]) else { return };
+    let iam = moto.iam();
+    create_role(&iam, "orders-api-task", "/", NO_TRUST).await;
+    orders_policies(&iam).await;
+    let managed_before = attached(&iam, "orders-api-task").await;
+    let db = observed_fleet();
+    let apply = [
+        "tighten",
+        "--db",
+        db.path.as_str(),
+        "--role",
+        ORDERS,
+        "--format",
+        "json",
+        "--no-access-analyzer",
+        "--apply",
+        "--allow-short-evidence",
+        "--remove-inline",
+        "--detach-managed",
+    ];
+
+    let relay = hold_requests(&moto.endpoint, "Action=DeleteRolePolicy");
+    let mut child = moto
+        .command(&apply, FRESH_NOW)
+        .env("AWS_ENDPOINT_URL", &relay.endpoint)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary runs");
+    relay
+        .held
+        .recv_timeout(Duration::from_secs(120))
+        .expect("tighten --apply reaches iam:DeleteRolePolicy");
+    child.kill().unwrap(); // SIGKILL: nothing of policy-miner runs after it
+    child.wait().unwrap();
+    let half = vec!["legacy".to_string(), "policy-miner".to_string()];
+    let names = |policies: Vec<(String, String)>| -> Vec<String> {
+        policies.into_iter().map(|(n, _)| n).collect()
+    };
+    assert_eq!(names(inline(&iam, "orders-api-task").await), half);
+    assert_eq!(attached(&iam, "orders-api-task").await, managed_before);
+    let history = json(&moto.cli(
+        &["history", "--db", &db.path, "--format", "json"],
+        FRESH_NOW,
+    ));
+    assert_eq!(history[0]["status"], "started", "{history}");
+    let id = history[0]["id"].to_string();
+    let rollback_command = format!("`policy-miner rollback --db {} --role {ORDERS}`", db.path);
+
+    // A dry run reports it: --apply would refuse, naming the rollback.
+    let out = moto.cli(&apply[..8], FRESH_NOW);
+    assert_status(&out, 10);
+    let report = json(&out);
+    let why = role(&report, ORDERS)["refusals"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        why.starts_with(&format!("change {id} (apply, started "))
+            && why.contains("never finished")
+            && why.contains(&rollback_command),
+        "{why}"
+    );
+
+    // --apply refuses (exit 11) and writes nothing.
+    let out = moto.cli(&apply, FRESH_NOW);
+    assert_status(&out, 11);
+    let report = json(&out);
+    assert_eq!(role(&report, ORDERS)["outcome"], "refused");
+    assert_eq!(role(&report, ORDERS)["refusals"][0], why.as_str());
+    assert_eq!(names(inline(&iam, "orders-api-task").await), half);
+    assert_eq!(attached(&iam, "orders-api-task").await, managed_before);
+
+    // The rollback it names restores the state from before the killed apply, byte for byte.
+    let out = moto.cli(&["rollback", "--db", &db.path, "--role", ORDERS], FRESH_NOW);
+    assert_status(&out, 0);
+    assert!(
+        stdout(&out).contains(&format!("restored the state from before change {id} ")),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        inline(&iam, "orders-api-task").await,
+        vec![("legacy".to_string(), ORDERS_LEGACY.to_string())]
+    );
+    assert_eq!(attached(&iam, "orders-api-task").await, managed_before);
+
+    // Cleared: tighten applies again.
+    let out = moto.cli(&apply, FRESH_NOW);
+    assert_status(&out, 0);
+    assert_eq!(
+        names(inline(&iam, "orders-api-task").await),
+        vec!["policy-miner".to_string()]
+    );
+}
+
+/// Issue 13: before, `rollback` deleted an inline policy added since the apply and overwrote one
+/// edited since, without a word. Now it compares the role with what the apply left, lists every
+/// difference, writes nothing, and names --force; --force then restores as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn rollback_refuses_to_undo_changes_made_since_unless_forced() {
+    let Some(moto) = start_moto(&[]) else { return };
+    let iam = moto.iam();
+    create_role(&iam, "orders-api-task", "/", NO_TRUST).await;
+    orders_policies(&iam).await;
+    let app = attached(&iam, "orders-api-task").await;
+    let db = observed_fleet();
+    let out = moto.cli(
+        &[
+            "tighten",
+            "--db",
+            &db.path,
+            "--role",
+            ORDERS,
+            "--no-access-analyzer",
+            "--apply",
+            "--allow-short-evidence",
+            "--remove-inline",
+        ],
+        FRESH_NOW,
+    );
+    assert_status(&out, 0);
+    let id = json(&moto.cli(
+        &["history", "--db", &db.path, "--format", "json"],
+        FRESH_NOW,
+    ))[0]["id"]
+        .to_string();
+
+    // Since the apply, someone added a policy, edited policy-miner's, and detached the managed one.
+    put(&iam, "orders-api-task", "hotfix", BILLING_ALL).await;
+    put(&iam, "orders-api-task", "policy-miner", EXEC_SECRETS).await;
+    for arn in &app {
+        iam.detach_role_policy()
+            .role_name("orders-api-task")
+            .policy_arn(arn)
+            .send()
+            .await
+            .unwrap();
+    }
+    let changed = vec![
+        ("hotfix".to_string(), BILLING_ALL.to_string()),
+        ("policy-miner".to_string(), EXEC_SECRETS.to_string()),
+    ];
+    assert_eq!(inline(&iam, "orders-api-task").await, changed);
+
+    let out = moto.cli(&["rollback", "--db", &db.path, "--role", ORDERS], FRESH_NOW);
+    assert_status(&out, 1);
+    let err = stderr(&out);
+    for line in [
+        format!("role orders-api-task was changed in IAM since policy-miner's change {id} (apply"),
+        "  inline policy hotfix was added".to_string(),
+        "  inline policy policy-miner was edited".to_string(),
+        format!(
+            "  managed policy {} was detached",
+            app.iter().next().unwrap()
+        ),
+        "nothing was written".to_string(),
+        format!(
+            "`policy-miner rollback --db {} --role {ORDERS} --to {id} --force`",
+            db.path
+        ),
+    ] {
+        assert!(err.contains(&line), "{line:?} missing from: {err}");
+    }
+    assert_eq!(inline(&iam, "orders-api-task").await, changed);
+    assert!(attached(&iam, "orders-api-task").await.is_empty());
+    // Nothing recorded either: the apply is still the role's latest change.
+    let history = json(&moto.cli(
+        &["history", "--db", &db.path, "--format", "json"],
+        FRESH_NOW,
+    ));
+    assert_eq!(history.as_array().unwrap().len(), 1, "{history}");
+
+    // Forced: the state from before the apply, the changes made since undone and listed.
+    let out = moto.cli(
+        &["rollback", "--db", &db.path, "--role", ORDERS, "--force"],
+        FRESH_NOW,
+    );
+    assert_status(&out, 0);
+    assert!(
+        stdout(&out).contains("undid changes made since (--force): inline policy hotfix was added"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        inline(&iam, "orders-api-task").await,
+        vec![("legacy".to_string(), ORDERS_LEGACY.to_string())]
+    );
+    assert_eq!(attached(&iam, "orders-api-task").await, app);
 }
 
 /// An IAM client for moto with a user's keys (once moto enforces authorization).
