@@ -7,45 +7,43 @@
 //!
 //! These escapes only mean something in documents with `"Version": "2012-10-17"` (which is what
 //! [`super::document::PolicyDocument::new`] writes); in older grammars `${...}` is literal text.
+//! What the escapes mean is [`super::pattern`]'s (the Resource grammar); this module writes them.
+
+use super::pattern::{leading_escape, needs_escape, write_escaped, Tok};
 
 /// Make a literal resource name safe inside a policy Resource: IAM (policy Version 2012-10-17)
 /// treats `*` and `?` as wildcards and `${...}` as a policy variable, so write `*` as `${*}`, `?`
 /// as `${?}` and `$` as `${$}`. Other characters unchanged.
 pub fn escape_literal(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        match c {
-            '*' => out.push_str("${*}"),
-            '?' => out.push_str("${?}"),
-            '$' => out.push_str("${$}"),
-            c => out.push(c),
-        }
-    }
-    out
+    write_escaped(name.chars().map(Tok::Lit))
 }
 
 /// True when `name` contains no character that [`escape_literal`] would rewrite, i.e. it can be
 /// written into a policy as is.
 pub fn is_plain_literal(name: &str) -> bool {
-    !name.contains(['*', '?', '$'])
+    !name.chars().any(needs_escape)
 }
 
 /// The inverse of [`escape_literal`]: `${*}`, `${?}` and `${$}` become `*`, `?` and `$`, scanning
 /// left to right; anything else (deliberate wildcards, policy variables) is left as it is.
+///
+/// This is a textual undo, not the Resource grammar: it also rewrites an escape inside a policy
+/// variable's default (`${k, '${*}'}`), which [`super::pattern`] reads as part of the variable. On
+/// what [`escape_literal`] writes the two agree.
 pub fn unescape_literal(escaped: &str) -> String {
     let mut out = String::with_capacity(escaped.len());
     let mut rest = escaped;
     while let Some(pos) = rest.find("${") {
         out.push_str(&rest[..pos]);
-        let tail = &rest[pos..];
-        match tail.get(2..4) {
-            Some(inner @ ("*}" | "?}" | "$}")) => {
-                out.push_str(&inner[..1]);
-                rest = &tail[4..];
+        match leading_escape(&rest[pos..]) {
+            Some(c) => {
+                out.push(c);
+                // `${`, the character and `}`: four bytes.
+                rest = &rest[pos + 4..];
             }
-            _ => {
+            None => {
                 out.push('$');
-                rest = &tail[1..];
+                rest = &rest[pos + 1..];
             }
         }
     }

@@ -260,24 +260,11 @@ fn bad_document(what: &str, why: &str) -> AwsError {
 
 /// IAM returns policy documents URL-encoded (RFC 3986: `%XX`; a `+` is a literal plus).
 pub fn url_decode(encoded: &str) -> Result<String, String> {
-    let bytes = encoded.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| format!("bad URL escape at byte {i} of the document"))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| "the URL-decoded document is not UTF-8".to_string())
+    use crate::policy::percent::{decode_strict, Error};
+    decode_strict(encoded).map_err(|e| match e {
+        Error::BadEscape(i) => format!("bad URL escape at byte {i} of the document"),
+        Error::NotUtf8 => "the URL-decoded document is not UTF-8".to_string(),
+    })
 }
 
 #[cfg(test)]
