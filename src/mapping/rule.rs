@@ -72,7 +72,7 @@ impl Ctx<'_, '_> {
 /// The action rule of a call whose IAM action has the event's name.
 pub const DEFAULT: &str = "IAM action named after the event";
 /// The action rule of a call whose IAM action has another name than the event (`actions::renamed`).
-pub const RENAMED: &str = "event name differs from the IAM action (DOMAIN.md §3)";
+pub const RENAMED: &str = "event name differs from the IAM action";
 /// The action rule of a call whose event name carries an API version (`CreateFunction20150331`).
 pub const VERSION_SUFFIX: &str = "API version suffix removed from the event name";
 
