@@ -15,8 +15,9 @@
 //! name ([`renamed`]): listing a bucket (`ListObjects`, `ListObjectsV2`, `HeadBucket`) needs
 //! `s3:ListBucket`; `HeadObject` and `SelectObjectContent` need `s3:GetObject`; the multipart
 //! upload calls need `s3:PutObject`; `DeleteObjects` needs `s3:DeleteObject` on each key;
-//! bucket configuration calls need the `…Configuration` action (`GetBucketLifecycleConfiguration`
-//! → `s3:GetLifecycleConfiguration`; deleting a configuration needs its `Put…` action). A call on
+//! bucket configuration calls often need an action of another name
+//! (`GetBucketLifecycleConfiguration` → `s3:GetLifecycleConfiguration`, `GetBucketCors` →
+//! `s3:GetBucketCORS`), and deleting a configuration mostly needs its `Put…` action. A call on
 //! a given `versionId` needs the `…Version` action (`s3:GetObjectVersion`,
 //! `s3:DeleteObjectVersion`, the ACL and tagging ones). `CopyObject` needs `s3:GetObject` (or
 //! `s3:GetObjectVersion` when a source version is named) on the source and `s3:PutObject` on the
