@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// AWS's official endpoint (DOMAIN.md §6).
+/// AWS's official endpoint of the Service Authorization Reference (one JSON document per service).
 pub const DEFAULT_ENDPOINT: &str = "https://servicereference.us-east-1.amazonaws.com/";
 
 /// Services fetched at once: the reference has 400-odd documents.

@@ -1,86 +1,24 @@
 //! Event source and event name → IAM service prefix and action name.
 //!
-//! The default rule is `<prefix>:<eventName>`; the tables below are the exceptions where CloudTrail's
-//! names and IAM's differ. Every result is checked against the catalog by the caller, so a table
-//! entry can never put a non-existent action into a policy.
+//! The default rule is `<prefix>:<eventName>`, with the API version some services append to their
+//! event names removed (`CreateFunction20150331` → `CreateFunction`). The exceptions, where
+//! CloudTrail's names and IAM's differ, are each service's `renamed` table (`s3.rs`, `sqs.rs`…),
+//! and the prefix table is `prefixes.rs`. Every result is checked against the catalog by the
+//! caller, so a table entry can never put a non-existent action into a policy.
 
-/// IAM prefix for a CloudTrail `eventSource` (`s3.amazonaws.com` → `s3`).
-pub fn iam_prefix(event_source: &str) -> &str {
-    let host = event_source
-        .strip_suffix(".amazonaws.com")
-        .or_else(|| event_source.strip_suffix(".amazonaws.com.cn"))
-        .unwrap_or(event_source);
-    match host {
-        "monitoring" => "cloudwatch",
-        "email" => "ses",
-        "rdsdata" => "rds-data",
-        "tagging" => "tag",
-        "cloudcontrolapi" => "cloudformation",
-        "api.ecr" => "ecr",
-        "api.pricing" => "pricing",
-        "api.sagemaker" => "sagemaker",
-        "runtime.sagemaker" => "sagemaker",
-        "bedrock-runtime" => "bedrock",
-        "execute-api" => "execute-api",
-        "sso-directory" => "sso-directory",
-        "streams.dynamodb" => "dynamodb",
-        // AWS Marketplace Agreement Service and AppRegistry authorize under their parent's prefix.
-        "agreement-marketplace" => "aws-marketplace",
-        "servicecatalog-appregistry" => "servicecatalog",
-        "elasticfilesystem" => "elasticfilesystem",
-        "es" => "es",
-        other => other,
-    }
-}
+pub use super::prefixes::iam_prefix;
 
-/// IAM action names whose CloudTrail event name differs, per prefix. `None` from [`renamed`] means
-/// the default rule applies.
+/// IAM action names whose CloudTrail event name differs, per prefix: each service's table is in
+/// its own file (`s3.rs`, `sqs.rs`…). `None` means the default rule applies.
 pub fn renamed(prefix: &str, event_name: &str) -> Option<&'static str> {
-    Some(match (prefix, event_name) {
-        ("s3", "ListObjects" | "ListObjectsV2" | "HeadBucket") => "ListBucket",
-        ("s3", "ListObjectVersions") => "ListBucketVersions",
-        ("s3", "ListBuckets") => "ListAllMyBuckets",
-        ("s3", "HeadObject" | "SelectObjectContent") => "GetObject",
-        ("s3", "DeleteObjects") => "DeleteObject",
-        ("s3", "CreateMultipartUpload" | "UploadPart" | "CompleteMultipartUpload") => "PutObject",
-        ("s3", "ListParts") => "ListMultipartUploadParts",
-        ("s3", "ListMultipartUploads") => "ListBucketMultipartUploads",
-        ("s3", "GetBucketLifecycle" | "GetBucketLifecycleConfiguration") => {
-            "GetLifecycleConfiguration"
-        }
-        (
-            "s3",
-            "PutBucketLifecycle" | "PutBucketLifecycleConfiguration" | "DeleteBucketLifecycle",
-        ) => "PutLifecycleConfiguration",
-        ("s3", "GetBucketEncryption") => "GetEncryptionConfiguration",
-        ("s3", "PutBucketEncryption" | "DeleteBucketEncryption") => "PutEncryptionConfiguration",
-        ("s3", "GetBucketCors") => "GetBucketCORS",
-        ("s3", "PutBucketCors" | "DeleteBucketCors") => "PutBucketCORS",
-        ("s3", "GetBucketReplication") => "GetReplicationConfiguration",
-        ("s3", "PutBucketReplication" | "DeleteBucketReplication") => "PutReplicationConfiguration",
-        ("s3", "GetBucketNotificationConfiguration") => "GetBucketNotification",
-        ("s3", "PutBucketNotificationConfiguration") => "PutBucketNotification",
-        ("s3", "GetPublicAccessBlock") => "GetBucketPublicAccessBlock",
-        ("s3", "PutPublicAccessBlock" | "DeletePublicAccessBlock") => "PutBucketPublicAccessBlock",
-        ("s3", "GetObjectLockConfiguration") => "GetBucketObjectLockConfiguration",
-        ("s3", "PutObjectLockConfiguration") => "PutBucketObjectLockConfiguration",
-        ("s3", "GetBucketAccelerateConfiguration") => "GetAccelerateConfiguration",
-        ("s3", "PutBucketAccelerateConfiguration") => "PutAccelerateConfiguration",
-        ("s3", "GetBucketAnalyticsConfiguration") => "GetAnalyticsConfiguration",
-        ("s3", "GetBucketInventoryConfiguration") => "GetInventoryConfiguration",
-        ("s3", "GetBucketMetricsConfiguration") => "GetMetricsConfiguration",
-        ("s3", "GetBucketIntelligentTieringConfiguration") => "GetIntelligentTieringConfiguration",
-        ("s3", "DeleteBucketTagging") => "PutBucketTagging",
-        ("s3", "DeleteBucketWebsite") => "DeleteBucketWebsite",
-        ("s3", "GetObjectAttributes") => "GetObjectAttributes",
-        ("lambda", "Invoke") => "InvokeFunction",
-        ("sqs", "SendMessageBatch") => "SendMessage",
-        ("sqs", "DeleteMessageBatch") => "DeleteMessage",
-        ("sqs", "ChangeMessageVisibilityBatch") => "ChangeMessageVisibility",
-        ("sns", "PublishBatch") => "Publish",
-        ("dynamodb", "TransactGetItems") => "GetItem",
-        _ => return None,
-    })
+    match prefix {
+        "s3" => super::s3::renamed(event_name),
+        "lambda" => super::lambda::renamed(event_name),
+        "sqs" => super::sqs::renamed(event_name),
+        "sns" => super::sns::renamed(event_name),
+        "dynamodb" => super::dynamodb::renamed(event_name),
+        _ => None,
+    }
 }
 
 /// Strips the API-version suffixes some services put on event names:
@@ -133,10 +71,10 @@ pub fn why_no_action(prefix: &str, event_name: &str) -> Option<&'static str> {
     }
 }
 
-/// Calls that need no IAM permission at all.
+/// Calls that need no IAM permission at all (`sts:GetCallerIdentity`, see `sts.rs`).
 pub fn needs_no_permission(prefix: &str, event_name: &str) -> Option<&'static str> {
-    match (prefix, event_name) {
-        ("sts", "GetCallerIdentity") => Some("sts:GetCallerIdentity needs no permission"),
+    match prefix {
+        "sts" => super::sts::needs_no_permission(event_name),
         _ => None,
     }
 }
@@ -169,13 +107,5 @@ mod tests {
             "ListTagsForResource"
         );
         assert_eq!(strip_version_suffix("20150331"), "20150331");
-    }
-
-    #[test]
-    fn prefixes() {
-        assert_eq!(iam_prefix("monitoring.amazonaws.com"), "cloudwatch");
-        assert_eq!(iam_prefix("email.amazonaws.com"), "ses");
-        assert_eq!(iam_prefix("s3.amazonaws.com"), "s3");
-        assert_eq!(iam_prefix("kms.amazonaws.com"), "kms");
     }
 }

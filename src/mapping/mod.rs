@@ -1,17 +1,55 @@
 //! One API call → the IAM grants it proves necessary.
 //!
-//! `actions` names the action(s), `resources` finds the ARNs, and this module checks both against
-//! the catalog: an action the catalog does not know is reported as unmapped (never guessed), and
-//! an ARN is kept only if the action accepts its resource type; otherwise the grant falls back to
-//! the ARNs in the event's `resources[]`, and then to `*` with the reason recorded.
+//! [`map_call`] is the one way in. It finds the call's IAM service prefix (`prefixes.rs`, the
+//! one table of service names), names the action (`actions.rs`: `<prefix>:<eventName>` unless
+//! the service's table renames it), and hands the call to its service's file for the resource
+//! ARNs and the calls that need several actions: `s3.rs`, `ssm.rs`, `sqs.rs`, `sns.rs`,
+//! `dynamodb.rs`, `secretsmanager.rs`, `kms.rs`, `logs.rs`, `ecr.rs`, `lambda.rs`, `sts.rs`,
+//! `ecs.rs`; `other.rs` holds the services named by one parameter and the general rule for the
+//! rest. Each service file says, in its module doc, what CloudTrail logs for its calls, how IAM
+//! authorizes them and the ARN format, and keeps its rule cases beside it; `docs/mapping.md` has
+//! them all in one table.
+//!
+//! Then both are checked against the catalog: an action the catalog does not know is reported as
+//! unmapped (never guessed), and an ARN is kept only if the action accepts its resource type;
+//! otherwise the grant falls back to the ARNs in the event's `resources[]`, and then to `*` with
+//! the reason recorded.
+//!
+//! To add a service: a file `<prefix>.rs` with `steps(ctx, action, action_rule)`, its facts and
+//! its cases, one arm in `plan`, and its line in `docs/mapping.md`.
 
 pub mod actions;
-pub mod resources;
+pub mod prefixes;
+mod rule;
+
+mod dynamodb;
+mod ecr;
+mod ecs;
+mod kms;
+mod lambda;
+mod logs;
+mod other;
+mod s3;
+mod secretsmanager;
+mod sns;
+mod sqs;
+mod ssm;
+mod sts;
+
+#[cfg(test)]
+mod test_support;
+
+pub use kms::{ENCRYPTION_CONTEXT_PREFIX, VIA_SERVICE};
+
+/// The former home of the resource rules, kept for the path its callers use.
+pub mod resources {
+    pub use super::rule::{literal_part, percent_decode, DELIBERATE_WILDCARDS};
+}
 
 use crate::call::ApiCall;
 use crate::catalog::Catalog;
 use crate::policy::escape::escape_literal;
-use resources::{Ctx, Step};
+use rule::{Ctx, Step};
 use serde_json::Value;
 
 /// One action on one resource (policy syntax: literal names escaped) under one condition context.
@@ -66,7 +104,7 @@ pub fn map_call(call: &ApiCall, catalog: &Catalog) -> Mapped {
         region: call.region,
         account: call.resource_account(),
     };
-    let steps = resources::plan(prefix, &ctx);
+    let steps = plan(prefix, &ctx);
     if steps.is_empty() {
         return Mapped::Unmapped(format!(
             "{}:{} names no resource this tool can read",
@@ -82,7 +120,11 @@ pub fn map_call(call: &ApiCall, catalog: &Catalog) -> Mapped {
                 call.event_name
             )));
         };
-        let condition = condition_for(call, prefix, &req);
+        let condition = if prefix == "kms" {
+            kms::condition(call, &req)
+        } else {
+            String::new()
+        };
         for (resource, resource_rule) in place(&action, &step, call) {
             grants.push(Grant {
                 action: action.full_name(),
@@ -139,6 +181,41 @@ pub fn check_grant(catalog: &Catalog, action: &str, resource: &str) -> Result<St
     Ok(name)
 }
 
+/// The steps for one call: the action named after the event (or as its service's table renames
+/// it), then the resources its service's rule finds.
+fn plan(prefix: &str, ctx: &Ctx) -> Vec<Step> {
+    let event = ctx.call.event_name;
+    let (action, action_rule) = match actions::renamed(prefix, event) {
+        Some(a) => (a, rule::RENAMED),
+        None => {
+            let stripped = actions::strip_version_suffix(event);
+            if stripped.len() != event.len() {
+                (stripped, rule::VERSION_SUFFIX)
+            } else {
+                (stripped, rule::DEFAULT)
+            }
+        }
+    };
+    match prefix {
+        "s3" => s3::steps(ctx, action, action_rule),
+        "ssm" => ssm::steps(ctx, action, action_rule),
+        "sqs" => sqs::steps(ctx, action, action_rule),
+        "sns" => sns::steps(ctx, action, action_rule),
+        "dynamodb" => dynamodb::steps(ctx, action, action_rule),
+        "secretsmanager" => secretsmanager::steps(ctx, action, action_rule),
+        "kms" => kms::steps(ctx, action, action_rule),
+        "logs" => logs::steps(ctx, action, action_rule),
+        "ecr" => ecr::steps(ctx, action, action_rule),
+        "sts" => sts::steps(ctx, action, action_rule),
+        "lambda" => lambda::steps(ctx, action, action_rule),
+        "kinesis" => other::kinesis(ctx, action, action_rule),
+        "firehose" => other::firehose(ctx, action, action_rule),
+        "states" => other::states(ctx, action, action_rule),
+        "ecs" => ecs::steps(ctx, action, action_rule),
+        _ => other::steps(ctx, action, action_rule),
+    }
+}
+
 /// The resources to grant `step` on, with the rule that chose them.
 fn place(action: &crate::catalog::Action, step: &Step, call: &ApiCall) -> Vec<(String, String)> {
     if !action.takes_resources() {
@@ -148,7 +225,7 @@ fn place(action: &crate::catalog::Action, step: &Step, call: &ApiCall) -> Vec<(S
         )];
     }
     let mut accepted = step.candidates.iter().filter(|c| accepts(action, c));
-    if step.resource_rule == resources::REQUEST_ARNS {
+    if step.resource_rule == rule::REQUEST_ARNS {
         let all: Vec<(String, String)> = accepted
             .map(|arn| (arn.clone(), step.resource_rule.to_string()))
             .collect();
@@ -220,58 +297,212 @@ pub fn accepts(action: &crate::catalog::Action, arn: &str) -> bool {
             && action.resource_types_matching(arn).contains(&"function"))
 }
 
-pub const VIA_SERVICE: &str = "kms:ViaService";
-pub const ENCRYPTION_CONTEXT_PREFIX: &str = "kms:EncryptionContext:";
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+    use crate::catalog;
+    use crate::policy::eval::Decision;
+    use serde_json::json;
 
-/// Encryption-context keys by which a service names the resource it used a KMS key for: the same
-/// parameter, secret, object, queue… every time, so a grant can be pinned to them. Version ids
-/// (`SecretVersionId`) and keys an application chooses itself are left out: nothing says they
-/// stay the same.
-const RESOURCE_CONTEXT_KEYS: &[&str] = &[
-    "PARAMETER_ARN",
-    "SecretARN",
-    "aws:s3:arn",
-    "aws:sqs:arn",
-    "aws:sns:topicArn",
-    "aws:logs:arn",
-    "aws:dynamodb:tableName",
-    "aws:lambda:FunctionArn",
-];
-
-/// When a service called KMS on the principal's behalf: `kms:ViaService`, and the encryption
-/// context keys that name the resource the service acted on (literal values, as the request
-/// carried them).
-fn condition_for(call: &ApiCall, prefix: &str, req: &Value) -> String {
-    if prefix != "kms" {
-        return String::new();
-    }
-    let Some(service) = call
-        .invoked_by
-        .and_then(|s| s.strip_suffix(".amazonaws.com"))
-        .filter(|s| !s.is_empty() && !s.contains(' '))
-    else {
-        return String::new();
-    };
-    let mut condition = serde_json::Map::new();
-    condition.insert(
-        VIA_SERVICE.to_string(),
-        Value::String(format!("{service}.{}.amazonaws.com", call.region)),
-    );
-    if let Some(context) = req.get("encryptionContext").and_then(Value::as_object) {
-        for key in RESOURCE_CONTEXT_KEYS {
-            if let Some(value) = context.get(*key).and_then(Value::as_str) {
-                condition.insert(
-                    format!("{ENCRYPTION_CONTEXT_PREFIX}{key}"),
-                    Value::String(value.to_string()),
-                );
-            }
+    #[test]
+    fn actions_that_take_no_resource_get_star() {
+        for (source, name, req, action) in [
+            (
+                "ecr",
+                "GetAuthorizationToken",
+                json!({}),
+                "ecr:GetAuthorizationToken",
+            ),
+            (
+                "sqs",
+                "ListQueues",
+                json!({"queueNamePrefix": "orders"}),
+                "sqs:ListQueues",
+            ),
+            (
+                "ssm",
+                "DescribeParameters",
+                json!({"maxResults": 50}),
+                "ssm:DescribeParameters",
+            ),
+            (
+                "s3",
+                "ListBuckets",
+                json!({"Host": "s3.amazonaws.com"}),
+                "s3:ListAllMyBuckets",
+            ),
+        ] {
+            let g = grants(&event(source, name, req));
+            assert_eq!(
+                g.iter()
+                    .map(|g| (g.action.as_str(), g.resource.as_str()))
+                    .collect::<Vec<_>>(),
+                [(action, "*")],
+                "{name}"
+            );
+            assert!(!catalog::embedded()
+                .action(action)
+                .unwrap()
+                .takes_resources());
         }
     }
-    Value::Object(condition).to_string()
+
+    #[test]
+    fn an_event_that_fits_no_action_is_unmapped_not_guessed() {
+        let Mapped::Unmapped(reason) =
+            map(&event("s3", "NoSuchOperation", json!({"bucketName": "b"})))
+        else {
+            panic!("a made-up event name must not map");
+        };
+        assert!(reason.contains("s3:NoSuchOperation"), "{reason}");
+        assert!(matches!(
+            map(&event("nosuchservice", "Describe", json!({}))),
+            Mapped::Unmapped(_)
+        ));
+    }
+
+    #[test]
+    fn partitions_come_from_the_event() {
+        let ev = in_partition(
+            "aws-cn",
+            "cn-north-1",
+            "s3",
+            "GetObject",
+            json!({"bucketName": "b", "key": "k"}),
+        );
+        assert_eq!(pairs(&ev), [p("s3:GetObject", "arn:aws-cn:s3:::b/k")]);
+        let ev = in_partition(
+            "aws-us-gov",
+            "us-gov-west-1",
+            "ssm",
+            "GetParameter",
+            json!({"name": "/a/b"}),
+        );
+        assert_eq!(
+            pairs(&ev),
+            [p(
+                "ssm:GetParameter",
+                &format!("arn:aws-us-gov:ssm:us-gov-west-1:{ACCOUNT}:parameter/a/b")
+            )]
+        );
+        let mut ev = in_partition(
+            "aws-cn",
+            "cn-northwest-1",
+            "sqs",
+            "ReceiveMessage",
+            json!({"queueUrl": "https://sqs.cn-northwest-1.amazonaws.com.cn/444455556666/q"}),
+        );
+        assert_eq!(
+            pairs(&ev),
+            [p(
+                "sqs:ReceiveMessage",
+                "arn:aws-cn:sqs:cn-northwest-1:444455556666:q"
+            )]
+        );
+        let secret =
+            format!("arn:aws-us-gov:secretsmanager:us-gov-east-1:{ACCOUNT}:secret:x-AbC123");
+        ev = in_partition(
+            "aws-us-gov",
+            "us-gov-east-1",
+            "secretsmanager",
+            "GetSecretValue",
+            json!({"secretId": "x"}),
+        );
+        ev["resources"] = json!([{"ARN": secret, "type": "AWS::SecretsManager::Secret"}]);
+        assert_eq!(pairs(&ev), [p("secretsmanager:GetSecretValue", &secret)]);
+    }
+
+    #[test]
+    fn wildcard_characters_in_names_never_widen_a_grant() {
+        let cases = [
+            (
+                event("s3", "GetObject", json!({"bucketName": "b", "key": "in/*"})),
+                "s3:GetObject",
+                "arn:aws:s3:::b/in/*",
+                "arn:aws:s3:::b/in/secret.csv",
+            ),
+            (
+                event("ssm", "GetParameter", json!({"name": "/app/?"})),
+                "ssm:GetParameter",
+                "arn:aws:ssm:eu-west-1:111122223333:parameter/app/?",
+                "arn:aws:ssm:eu-west-1:111122223333:parameter/app/x",
+            ),
+            (
+                event(
+                    "s3",
+                    "PutObject",
+                    json!({"bucketName": "b", "key": "${aws:username}"}),
+                ),
+                "s3:PutObject",
+                "arn:aws:s3:::b/${aws:username}",
+                "arn:aws:s3:::b/alice",
+            ),
+            (
+                event(
+                    "secretsmanager",
+                    "GetSecretValue",
+                    json!({"secretId": "a*"}),
+                ),
+                "secretsmanager:GetSecretValue",
+                "arn:aws:secretsmanager:eu-west-1:111122223333:secret:a*-AbC123",
+                "arn:aws:secretsmanager:eu-west-1:111122223333:secret:ab-AbC123",
+            ),
+        ];
+        for (ev, action, literal, other) in cases {
+            let g = grants(&ev);
+            assert_eq!(g.len(), 1, "{g:?}");
+            assert_eq!(g[0].action, action);
+            let r = &g[0].resource;
+            assert!(r.contains("${"), "{r} is not escaped");
+            assert_eq!(
+                allows(r, action, literal),
+                Decision::Allow,
+                "{r} vs {literal}"
+            );
+            assert_eq!(
+                allows(r, action, other),
+                Decision::ImplicitDeny,
+                "{r} widened to {other}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_grant_names_its_rule() {
+        let g = grants(&event(
+            "s3",
+            "CopyObject",
+            json!({"bucketName": "a", "key": "k", "x-amz-copy-source": "b/k"}),
+        ));
+        for grant in g {
+            assert!(
+                grant.rule.contains("action:") && grant.rule.contains("resource:"),
+                "{grant:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_loose_lambda_match_is_for_lambda_functions_only() {
+        let c = catalog::embedded();
+        let invoke = c.action("lambda:InvokeFunction").unwrap();
+        let live = "arn:aws:lambda:eu-west-1:111122223333:function:f:live";
+        assert!(
+            invoke.accepts_arn(live).is_none(),
+            "the strict rule rejects it"
+        );
+        assert!(accepts(&invoke, live));
+        // Elsewhere a looser format match must not count: a log-group action on a stream ARN.
+        let group = c.action("logs:DeleteLogGroup").unwrap();
+        let stream = "arn:aws:logs:eu-west-1:111122223333:log-group:g:log-stream:s";
+        assert!(!group.resource_types_matching(stream).is_empty());
+        assert!(!accepts(&group, stream));
+    }
 }
 
 #[cfg(test)]
-mod tests {
+mod check_grant_tests {
     use super::*;
 
     #[test]

@@ -7,7 +7,7 @@
 //! never the resource, so everything recorded from it has an unknown resource.
 
 use crate::catalog::Catalog;
-use crate::mapping::actions;
+use crate::mapping::{actions, prefixes};
 use crate::store::times;
 
 /// One call as the SDK reported it.
@@ -93,41 +93,11 @@ pub fn call_time(timestamp_ms: Option<i64>, received_ms: i64) -> (i64, bool) {
     }
 }
 
-/// IAM service prefix for an SDK service id, where the id is not simply the prefix with other
-/// capitals and spaces (`Secrets Manager` → `secretsmanager`). Checked against the catalog by
-/// [`map`], so a wrong guess yields "unmapped", never an invented action.
+/// IAM service prefix for an SDK service id (`Secrets Manager` → `secretsmanager`), from the
+/// mapper's one service table. Checked against the catalog by [`map`], so a wrong guess yields
+/// "unmapped", never an invented action.
 pub fn iam_prefix(service_id: &str) -> String {
-    let known = match service_id {
-        "CloudWatch Logs" => "logs",
-        "CloudWatch Events" | "EventBridge" => "events",
-        "SFN" => "states",
-        "SESv2" => "ses",
-        "DynamoDB Streams" => "dynamodb",
-        "Elastic Load Balancing" | "Elastic Load Balancing v2" => "elasticloadbalancing",
-        "EFS" => "elasticfilesystem",
-        "API Gateway" | "ApiGatewayV2" => "apigateway",
-        "Cognito Identity Provider" => "cognito-idp",
-        "Cognito Identity" => "cognito-identity",
-        "Application Auto Scaling" => "application-autoscaling",
-        "Resource Groups Tagging API" => "tag",
-        "RDS Data" => "rds-data",
-        "Bedrock Runtime" => "bedrock",
-        "SageMaker Runtime" => "sagemaker",
-        "S3 Control" => "s3",
-        "Lex Runtime Service" => "lex",
-        "Firehose" => "firehose",
-        "Elasticsearch Service" => "es",
-        "IoT Data Plane" => "iot",
-        _ => "",
-    };
-    if !known.is_empty() {
-        return known.to_string();
-    }
-    service_id
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .flat_map(char::to_lowercase)
-        .collect()
+    prefixes::sdk_iam_prefix(service_id)
 }
 
 /// What a call needs.
