@@ -71,6 +71,12 @@ pub struct Args {
     #[arg(long)]
     pub allow_stale_evidence: bool,
 
+    /// Override: apply even when the backtest is not clean: the role's proposal mined from the
+    /// evidence before the last 7 days would have denied calls first seen since (the workload
+    /// still grows; `policy-miner backtest` lists them).
+    #[arg(long)]
+    pub allow_unstable_backtest: bool,
+
     /// Override: treat statements whose Sid starts with NOREPO like any other (by default they are
     /// carried into the replacement verbatim).
     #[arg(long)]
@@ -113,6 +119,7 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
             allow_short_evidence: args.allow_short_evidence,
             max_evidence_age_days: args.max_evidence_age_days,
             allow_stale_evidence: args.allow_stale_evidence,
+            allow_unstable_backtest: args.allow_unstable_backtest,
         },
         carry: replacement::CarryOptions {
             norepo: !args.touch_norepo,

@@ -82,6 +82,38 @@ pub struct Thresholds {
     pub allow_short_evidence: bool,
     pub max_evidence_age_days: f64,
     pub allow_stale_evidence: bool,
+    pub allow_unstable_backtest: bool,
+}
+
+/// The hold-out window of the backtest gate: a week of calls the proposal must have foreseen.
+pub const BACKTEST_HOLDOUT_DAYS: i64 = 7;
+
+/// The refusal of a role whose backtest is not clean, naming the calls and the override.
+pub fn backtest_refusal(
+    backtest: Option<&crate::synth::backtest::RoleBacktest>,
+    t: Thresholds,
+) -> Option<String> {
+    let b = backtest?;
+    if t.allow_unstable_backtest || b.denied.is_empty() {
+        return None;
+    }
+    const NAMED: usize = 3;
+    let mut calls: Vec<String> = b
+        .denied
+        .iter()
+        .take(NAMED)
+        .map(|d| format!("{} on {}", d.action, d.resource))
+        .collect();
+    if b.denied.len() > NAMED {
+        calls.push(format!("{} more", b.denied.len() - NAMED));
+    }
+    Some(format!(
+        "backtest: a proposal mined before the last {BACKTEST_HOLDOUT_DAYS} days of evidence \
+         would have denied {} call(s) first seen since ({}): the workload still grows; observe \
+         longer (`policy-miner backtest` lists them), or pass --allow-unstable-backtest",
+        b.denied_calls,
+        calls.join(", ")
+    ))
 }
 
 /// Reasons to refuse, each naming the flag that overrides it.
@@ -150,6 +182,7 @@ mod tests {
             allow_short_evidence: false,
             max_evidence_age_days: 7.0,
             allow_stale_evidence: false,
+            allow_unstable_backtest: false,
         };
         let r = evidence_refusals(Some(&w), t);
         assert_eq!(r.len(), 2);
@@ -174,6 +207,7 @@ mod tests {
             allow_short_evidence: false,
             max_evidence_age_days: 7.0,
             allow_stale_evidence: false,
+            allow_unstable_backtest: false,
         };
         let day = row("2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z");
         let epoch = row("1970-01-01T00:00:00Z", "2026-11-21T00:00:00Z");

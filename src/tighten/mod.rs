@@ -72,6 +72,9 @@ pub struct RoleReport {
     pub current_policies: Vec<PolicySummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence: Option<gates::Window>,
+    /// The proposal mined before the last week of evidence, replayed against that week.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backtest: Option<crate::synth::backtest::RoleBacktest>,
     pub granted_but_never_observed: Vec<compare::UnusedActions>,
     pub granted_more_broadly_than_observed: Vec<compare::BroaderGrant>,
     pub observed_but_not_granted: Vec<compare::FailingCall>,
@@ -119,6 +122,8 @@ impl Report {
 pub struct Inputs {
     pub evidence: Vec<EvidenceRow>,
     pub proposals: Vec<RoleProposal>,
+    /// Each selected role's proposal mined before the last week, replayed against that week.
+    pub backtest: crate::synth::backtest::Backtest,
 }
 
 pub async fn load(db: &Path, opts: &Options) -> anyhow::Result<Inputs> {
@@ -134,6 +139,14 @@ pub async fn load(db: &Path, opts: &Options) -> anyhow::Result<Inputs> {
     } = recorded;
     let proposal = synth::propose(&evidence, &ungranted, &definitions, &synth_opts)
         .map_err(anyhow::Error::msg)?;
+    let backtest = synth::backtest::backtest(
+        &evidence,
+        &ungranted,
+        &definitions,
+        &synth_opts,
+        chrono::Duration::days(gates::BACKTEST_HOLDOUT_DAYS),
+    )
+    .map_err(anyhow::Error::msg)?;
     let mut proposals: Vec<RoleProposal> = proposal
         .roles
         .into_iter()
@@ -158,6 +171,7 @@ pub async fn load(db: &Path, opts: &Options) -> anyhow::Result<Inputs> {
     Ok(Inputs {
         evidence,
         proposals,
+        backtest,
     })
 }
 
@@ -191,6 +205,7 @@ pub async fn run(db: &Path, opts: &Options) -> anyhow::Result<Report> {
             history: &changes,
             opts,
             now,
+            backtest: inputs.backtest.role(&proposal.role_arn),
         };
         roles.push(tighten_role(&ctx, proposal, &rows, &mut analyzer).await);
     }
@@ -218,6 +233,8 @@ struct RoleContext<'a> {
     history: &'a [history::Change],
     opts: &'a Options,
     now: chrono::DateTime<chrono::Utc>,
+    /// The role's backtest (none without a successful call).
+    backtest: Option<&'a crate::synth::backtest::RoleBacktest>,
 }
 
 async fn tighten_role(
@@ -240,6 +257,7 @@ async fn tighten_role(
         error: None,
         current_policies: Vec::new(),
         evidence: gates::window(rows, ctx.now),
+        backtest: ctx.backtest.cloned(),
         granted_but_never_observed: Vec::new(),
         granted_more_broadly_than_observed: Vec::new(),
         observed_but_not_granted: Vec::new(),
@@ -376,6 +394,10 @@ async fn tighten_role(
     let mut refusals: Vec<String> = unfinished.iter().cloned().collect();
     refusals.extend(gates::evidence_refusals(
         report.evidence.as_ref(),
+        opts.thresholds,
+    ));
+    refusals.extend(gates::backtest_refusal(
+        report.backtest.as_ref(),
         opts.thresholds,
     ));
     refusals.extend(sid_conflicts);

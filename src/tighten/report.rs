@@ -63,6 +63,23 @@ pub fn text(report: &Report) -> String {
                 }
             );
         }
+        if let Some(b) = &r.backtest {
+            let _ = writeln!(
+                out,
+                "backtest: {} — mined before the last {} days, {} of {} call(s) since would have been denied",
+                b.verdict,
+                super::gates::BACKTEST_HOLDOUT_DAYS,
+                b.denied_calls,
+                b.replayed_calls
+            );
+            for d in b.denied.iter().take(10) {
+                let _ = writeln!(
+                    out,
+                    "  would deny {} on {} ×{} (first seen {}, event {})",
+                    d.action, d.resource, d.count, d.first_seen, d.example_event_id
+                );
+            }
+        }
         if !r.granted_but_never_observed.is_empty() {
             let _ = writeln!(out, "granted but never observed:");
             for u in &r.granted_but_never_observed {

@@ -464,6 +464,7 @@ async fn tighten_reports_the_unused_grants_applies_and_rolls_back_exactly() {
             &[
                 "--apply",
                 "--allow-short-evidence",
+                "--allow-unstable-backtest",
                 "--remove-inline",
                 "--detach-managed",
             ],
@@ -589,6 +590,9 @@ async fn each_gate_refuses_until_its_flag_overrides_it() {
         "json",
         "--no-access-analyzer",
         "--apply",
+        // The backtest gate is tried on its own below; the evidence of one day is all in the
+        // hold-out week, so every other case passes its override.
+        "--allow-unstable-backtest",
     ];
     let untouched = |out: &Output| {
         let r = json(out);
@@ -601,6 +605,27 @@ async fn each_gate_refuses_until_its_flag_overrides_it() {
             .map(|s| s.to_string())
             .collect()
     };
+
+    // Backtest: a proposal mined before the last week (nothing: the evidence is of one day)
+    // would deny the week's calls. Refused with the calls named and the override flag.
+    let without: Vec<&str> = base
+        .iter()
+        .copied()
+        .filter(|a| *a != "--allow-unstable-backtest")
+        .chain(["--allow-short-evidence"])
+        .collect();
+    let out = moto.cli(&without, FRESH_NOW);
+    assert_eq!(out.status.code(), Some(11), "{}", stderr(&out));
+    let refusals = untouched(&out);
+    assert_eq!(refusals.as_array().unwrap().len(), 1, "{refusals}");
+    let backtest = refusals[0].as_str().unwrap();
+    assert!(backtest.contains("--allow-unstable-backtest"), "{backtest}");
+    assert!(
+        backtest
+            .contains("dynamodb:GetItem on arn:aws:dynamodb:eu-west-1:111122223333:table/orders"),
+        "{backtest}"
+    );
+    assert_eq!(inline(&iam, "orders-api-task").await.len(), 1);
 
     // Evidence spans one day: refused (exit 11), nothing written.
     let out = moto.cli(&base, FRESH_NOW);
@@ -767,6 +792,7 @@ async fn a_proposal_too_large_for_an_inline_policy_is_refused_with_what_to_do() 
             "--wildcard-threshold",
             "0",
             "--allow-short-evidence",
+            "--allow-unstable-backtest",
             "--remove-inline",
             "--apply",
         ],
@@ -961,6 +987,7 @@ async fn a_half_done_apply_is_recorded_as_failed_and_rolled_back() {
             "--no-access-analyzer",
             "--apply",
             "--allow-short-evidence",
+            "--allow-unstable-backtest",
             "--remove-inline",
         ],
         FRESH_NOW,
@@ -1084,6 +1111,7 @@ async fn an_apply_killed_between_its_iam_writes_is_reported_and_rolled_back_to_b
         "--no-access-analyzer",
         "--apply",
         "--allow-short-evidence",
+        "--allow-unstable-backtest",
         "--remove-inline",
         "--detach-managed",
     ];
@@ -1184,6 +1212,7 @@ async fn rollback_refuses_to_undo_changes_made_since_unless_forced() {
             "--no-access-analyzer",
             "--apply",
             "--allow-short-evidence",
+            "--allow-unstable-backtest",
             "--remove-inline",
         ],
         FRESH_NOW,
