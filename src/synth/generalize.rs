@@ -39,7 +39,7 @@ pub fn generalize(
     let mut out = BTreeSet::new();
     for r in resources {
         match split_path(r) {
-            Some((head, path)) if threshold > 0 && !has_wildcard(r) => {
+            Some((head, path)) if threshold > 0 && !r.ends_with('*') => {
                 by_head.entry(head).or_default().push(path)
             }
             _ => {
@@ -103,7 +103,7 @@ impl<'a> Collapser<'a, '_> {
         }
         if names + subdirs.len() >= self.threshold {
             if let Some(prefix) = wildcard_prefix(paths, depth) {
-                if self.refused.iter().any(|r| r.starts_with(prefix)) {
+                if self.refused.iter().any(|r| reaches(prefix, r)) {
                     self.narrowed.push(prefix.to_string());
                 } else {
                     self.wildcards.push((prefix.to_string(), paths.to_vec()));
@@ -125,6 +125,17 @@ impl<'a> Collapser<'a, '_> {
         }
         kept
     }
+}
+
+/// Whether the wildcard `prefix*` would match the refused path `refused` (both policy syntax).
+/// A prefix made from template patterns holds wildcards itself (`????-??-??/`), so it is
+/// matched as a pattern; a literal one is a plain prefix.
+fn reaches(prefix: &str, refused: &str) -> bool {
+    if !has_wildcard(prefix) {
+        return refused.starts_with(prefix);
+    }
+    let pattern = ResourcePattern::new(&format!("{prefix}*"), VARIABLES_VERSION, &Context::new());
+    pattern.matches_chars(&ResourcePattern::chars(&unescape_literal(refused)))
 }
 
 /// The longest common prefix of `paths` (which share the directory ending at `depth`) as a
@@ -427,6 +438,22 @@ mod tests {
         let g = super::generalize(&objects, 3, &refused);
         assert_eq!(g.resources, set(&["arn:aws:s3:::b/customers/*"]));
         assert!(g.narrowed.is_empty());
+    }
+
+    #[test]
+    fn a_prefix_made_from_template_patterns_is_matched_against_refusals_as_a_pattern() {
+        let names = set(&[
+            "arn:aws:s3:::b/in/????-??-??/a",
+            "arn:aws:s3:::b/in/????-??-??/b",
+            "arn:aws:s3:::b/in/????-??-??/c",
+        ]);
+        // `in/????-??-??/*` would reach the refused object, though no string starts with it.
+        let refused = set(&["arn:aws:s3:::b/in/2025-01-01/z"]);
+        let g = super::generalize(&names, 3, &refused);
+        assert_eq!(g.resources, names);
+        assert_eq!(g.narrowed, ["arn:aws:s3:::b/in/????-??-??/*"]);
+        let g = super::generalize(&names, 3, &set(&["arn:aws:s3:::b/out/z"]));
+        assert_eq!(g.resources, set(&["arn:aws:s3:::b/in/????-??-??/*"]));
     }
 
     #[test]

@@ -426,7 +426,17 @@ fn generalize_grants(
                 ),
             });
         }
-        for (wildcard, names) in replaced {
+        for (wildcard, members) in replaced {
+            // A member may be a template's pattern: the wildcard stands for the names it did.
+            let names: Vec<String> = members
+                .into_iter()
+                .flat_map(
+                    |m| match generalized_from.get(&(action.clone(), m.clone())) {
+                        Some((names, Some(_))) => names.clone(),
+                        _ => vec![m],
+                    },
+                )
+                .collect();
             findings.push(Finding {
                 kind: "generalized",
                 severity: "info",
