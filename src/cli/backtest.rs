@@ -2,9 +2,7 @@ use crate::store::Recorded;
 use crate::synth;
 use std::path::PathBuf;
 
-/// Exit status when a proposal mined before the hold-out window would have denied some of its
-/// calls.
-pub const EXIT_UNSTABLE: i32 = 5;
+use super::exit::UNSTABLE as EXIT_UNSTABLE;
 
 /// Check a proposal on your own evidence before applying it: mine each role's policy from the
 /// evidence recorded before the hold-out window (the last `--holdout` of the evidence), replay
@@ -14,6 +12,7 @@ pub const EXIT_UNSTABLE: i32 = 5;
 /// window. `still growing` means the workload keeps calling new things: collect more evidence
 /// before tightening. Exit status 0 when every role is stable, 5 otherwise.
 #[derive(Debug, clap::Args)]
+#[command(after_help = super::exit::help_for("backtest"))]
 pub struct Args {
     #[command(flatten)]
     pub roles: super::args::Roles,

@@ -9,10 +9,7 @@ use std::path::{Path, PathBuf};
 /// catalog on a resource it accepts, a count of calls, times a call can have had); a row that
 /// fails is named and skipped, the rest of its file imported.
 #[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Exit status: 0 every file was imported or already in; 3 some file or row \
-    was skipped (each is named on stderr, the rest was imported); 1 error."
-)]
+#[command(after_help = super::exit::help_for("import"))]
 pub struct Args {
     /// Files written by `policy-miner export` (or `observe … --export FILE`).
     #[arg(value_name = "FILE", required = true)]
@@ -68,7 +65,7 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
              was imported: {} row(s) new or grown, {} already in",
             tally.skipped_files, tally.files, tally.refused_rows, tally.added, tally.unchanged
         );
-        return Ok(crate::observe::EXIT_INPUT_SKIPPED);
+        return Ok(super::exit::INPUT_SKIPPED);
     }
     if !args.quiet {
         eprintln!(

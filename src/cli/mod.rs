@@ -5,7 +5,7 @@ mod args;
 mod backtest;
 mod bench;
 mod catalog;
-mod exit;
+pub mod exit;
 mod explain;
 mod export;
 mod history;
@@ -19,7 +19,7 @@ mod verify;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-pub use exit::EXIT_USAGE;
+pub use exit::USAGE as EXIT_USAGE;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -9,11 +9,7 @@ use std::path::PathBuf;
 /// observed (same content) are not counted again, so it can run on a schedule over the same
 /// directory; a run stopped by Ctrl-C, SIGTERM or even SIGKILL is finished by the next one.
 #[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Exit status: 0 everything was read; 3 some input was skipped (each skipped file \
-        is named on stderr); 130 interrupted by Ctrl-C or SIGTERM: the files finished were \
-        recorded, run the same command again to read the rest; 1 error; 2 usage error."
-)]
+#[command(after_help = super::exit::help_for("observe"))]
 pub struct Args {
     /// ECS task definitions (files or directories of `.json`), as `aws ecs
     /// describe-task-definition` prints them or as register-task-definition input. Maps each role
@@ -179,7 +175,7 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
             summary.files_not_started
         );
     }
-    Ok(summary.exit_code())
+    Ok(exit_status(&summary))
 }
 
 /// What both live sources are told; `None` (after saying why) without --role or --family.
@@ -303,4 +299,15 @@ fn default_ca_dir() -> Option<PathBuf> {
                 .map(|h| PathBuf::from(h).join(".local/share"))
         })?;
     Some(data.join("policy-miner/ca"))
+}
+
+/// Observe's exit status: interrupted, some input lost, or everything read.
+fn exit_status(summary: &crate::observe::Summary) -> i32 {
+    if summary.interrupted {
+        super::exit::INTERRUPTED
+    } else if summary.lost_input() {
+        super::exit::INPUT_SKIPPED
+    } else {
+        super::exit::SUCCESS
+    }
 }

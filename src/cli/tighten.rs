@@ -1,15 +1,8 @@
 use crate::tighten::{self, gates, replacement, report};
 use std::path::PathBuf;
 
-/// Compare each role's current IAM permissions with its evidence, validate the mined replacement,
-/// and with --apply write it (dry run by default).
-#[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Exit status: 0 nothing to tighten (or everything asked was applied); \
-    10 tightening is possible (dry run: review, then --apply); 11 --apply was refused for a role \
-    (the reasons name their override flags, or the rollback that clears a change left \
-    unfinished); 1 an error (e.g. a role gone from IAM, access \
-    denied); 2 usage error.\n\n\
+/// The rest of `tighten --help`, after its exit statuses.
+const AFTER_HELP: &str = "\
     AWS access: the usual credential chain (environment, profile, ECS task role, instance \
     profile) and AWS_REGION. AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_IAM, _STS, _ACCESSANALYZER) \
     sends the calls elsewhere, e.g. a local moto server. Roles are matched by NAME in the \
@@ -20,8 +13,12 @@ use std::path::PathBuf;
     iam:ListAttachedRolePolicies, iam:GetPolicy, iam:GetPolicyVersion; with --apply also \
     iam:PutRolePolicy, and iam:DeleteRolePolicy / iam:DetachRolePolicy for --remove-inline / \
     --detach-managed; optionally access-analyzer:ValidatePolicy and \
-    access-analyzer:CheckNoNewAccess."
-)]
+    access-analyzer:CheckNoNewAccess.";
+
+/// Compare each role's current IAM permissions with its evidence, validate the mined replacement,
+/// and with --apply write it (dry run by default).
+#[derive(Debug, clap::Args)]
+#[command(after_help = format!("{}\n\n{AFTER_HELP}", super::exit::help_for("tighten")))]
 pub struct Args {
     /// Only this role (ARN, or name); repeatable.
     #[arg(long = "role", value_name = "ARN")]
@@ -144,5 +141,19 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
             r.error.as_deref().unwrap_or_default()
         );
     }
-    Ok(report.exit_status())
+    Ok(exit_status(&report))
+}
+
+/// The worst outcome of any role decides: an error, then a refusal, then a dry run.
+fn exit_status(report: &tighten::Report) -> i32 {
+    let any = |o: &str| report.roles.iter().any(|r| r.outcome == o);
+    if any("error") {
+        super::exit::ERROR
+    } else if any("refused") {
+        super::exit::REFUSED
+    } else if any("dry run") {
+        super::exit::TIGHTENING_POSSIBLE
+    } else {
+        super::exit::SUCCESS
+    }
 }

@@ -5,13 +5,13 @@ use crate::synth::{self, verify::PolicySet, verify::Verification};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// Exit status when some observed call would be denied.
-pub const EXIT_UNCOVERED: i32 = 4;
+use super::exit::UNCOVERED as EXIT_UNCOVERED;
 
 /// Replay every recorded successful call against the proposal (or the policies in --policy) with
 /// the built-in IAM evaluator, and list each call that would be denied. Exit status 4 when there
 /// is one, 0 when every call is allowed.
 #[derive(Debug, clap::Args)]
+#[command(after_help = super::exit::help_for("verify"))]
 pub struct Args {
     #[command(flatten)]
     pub roles: super::args::Roles,

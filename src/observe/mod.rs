@@ -18,7 +18,7 @@ mod progress;
 mod summary;
 pub mod window;
 
-pub use summary::{Summary, EXIT_INPUT_SKIPPED, EXIT_INTERRUPTED};
+pub use summary::Summary;
 pub use window::TimeWindow;
 
 use crate::attribution::{taskdef, RoleDirectory};
@@ -308,7 +308,7 @@ fn watch_signals(stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
             }
             if stop.swap(true, Ordering::SeqCst) {
                 eprintln!("\ninterrupted again: exiting now; committed files are kept");
-                std::process::exit(EXIT_INTERRUPTED);
+                std::process::exit(crate::cli::exit::INTERRUPTED);
             }
             eprintln!(
                 "\ninterrupted: finishing the files in progress (interrupt again to quit now)"

@@ -7,11 +7,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-/// Exit status when some input could not be read (the rest was).
-pub const EXIT_INPUT_SKIPPED: i32 = 3;
-/// Exit status when Ctrl-C or SIGTERM stopped the run early (finished files are recorded).
-pub const EXIT_INTERRUPTED: i32 = 130;
-
 #[derive(Debug, Default)]
 pub struct Summary {
     pub files_found: u64,
@@ -53,20 +48,13 @@ impl Summary {
         }
     }
 
-    /// 0 when every input was read whole, [`EXIT_INPUT_SKIPPED`] otherwise.
-    pub fn exit_code(&self) -> i32 {
-        if self.interrupted {
-            return EXIT_INTERRUPTED;
-        }
-        let lost = !self.skipped.is_empty()
+    /// Whether some input was not read whole: a skipped file, a task definition that could
+    /// not be read, damaged events.
+    pub fn lost_input(&self) -> bool {
+        !self.skipped.is_empty()
             || !self.task_definition_errors.is_empty()
             || self.malformed_events > 0
-            || self.not_cloudtrail > 0;
-        if lost {
-            EXIT_INPUT_SKIPPED
-        } else {
-            0
-        }
+            || self.not_cloudtrail > 0
     }
 
     pub fn skipped_by_reason(&self) -> BTreeMap<&'static str, u64> {

@@ -27,12 +27,6 @@ use std::path::Path;
 /// Default name of the inline policy tighten writes.
 pub const DEFAULT_POLICY_NAME: &str = "policy-miner";
 
-/// Exit statuses of `tighten` (documented in its --help).
-pub const EXIT_NOTHING_TO_TIGHTEN: i32 = 0;
-pub const EXIT_ERROR: i32 = 1;
-pub const EXIT_TIGHTENING_POSSIBLE: i32 = 10;
-pub const EXIT_REFUSED: i32 = 11;
-
 #[derive(Debug, Clone)]
 pub struct Options {
     pub roles: Vec<String>,
@@ -101,21 +95,6 @@ pub struct Report {
     pub caller: aws::Caller,
     pub applied: bool,
     pub roles: Vec<RoleReport>,
-}
-
-impl Report {
-    pub fn exit_status(&self) -> i32 {
-        let any = |o: &str| self.roles.iter().any(|r| r.outcome == o);
-        if any("error") {
-            EXIT_ERROR
-        } else if any("refused") {
-            EXIT_REFUSED
-        } else if any("dry run") {
-            EXIT_TIGHTENING_POSSIBLE
-        } else {
-            EXIT_NOTHING_TO_TIGHTEN
-        }
-    }
 }
 
 /// Evidence, proposals and the role selection, from the store.

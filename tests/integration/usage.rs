@@ -41,12 +41,13 @@ fn a_wildcard_threshold_of_1_is_refused_by_every_command_that_takes_one() {
 }
 
 /// Every exit status the code can return, and the commands that return it.
-const EXIT_STATUSES: [(&str, &[&str]); 8] = [
+const EXIT_STATUSES: [(&str, &[&str]); 9] = [
     ("0", &[]),
     ("1", &[]),
     ("2", &[]),
     ("3", &["observe", "import"]),
     ("4", &["verify"]),
+    ("5", &["backtest"]),
     ("10", &["tighten"]),
     ("11", &["tighten"]),
     ("130", &["observe"]),
@@ -56,13 +57,47 @@ const EXIT_STATUSES: [(&str, &[&str]); 8] = [
 fn the_top_level_help_lists_every_exit_status() {
     let help = stdout(&run(&["--help"]));
     let section = &help[help.find("Exit status:").expect("an exit status section")..];
+    // An entry runs from its code to the next code (the help wraps long lines).
+    let starts_entry = |l: &str| l.trim_start().starts_with(|c: char| c.is_ascii_digit());
     for (code, commands) in EXIT_STATUSES {
-        let line = section
-            .lines()
-            .find(|l| l.trim_start().starts_with(&format!("{code} ")))
+        let lines: Vec<&str> = section.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with(&format!("{code} ")))
             .unwrap_or_else(|| panic!("no exit status {code} in\n{section}"));
+        let entry: String = std::iter::once(lines[at])
+            .chain(
+                lines[at + 1..]
+                    .iter()
+                    .copied()
+                    .take_while(|l| !starts_entry(l)),
+            )
+            .collect::<Vec<_>>()
+            .join(" ");
         for command in commands {
-            assert!(line.contains(&format!("`{command}")), "{code}: {line}");
+            assert!(entry.contains(&format!("`{command}")), "{code}: {entry}");
+        }
+    }
+}
+
+#[test]
+fn each_command_help_lists_the_statuses_it_returns() {
+    for (command, codes) in [
+        ("observe", &["0", "3", "130"][..]),
+        ("import", &["0", "3"]),
+        ("verify", &["0", "4"]),
+        ("backtest", &["0", "5"]),
+        ("tighten", &["0", "1", "10", "11"]),
+    ] {
+        let help = stdout(&run(&[command, "--help"]));
+        let section = &help[help.find("Exit status:").expect("an exit status section")..];
+        for code in codes {
+            assert!(
+                section
+                    .lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{code} "))),
+                "{command} --help lacks {code}:\n{section}"
+            );
         }
     }
 }
