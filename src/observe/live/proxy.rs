@@ -3,8 +3,10 @@
 
 use super::{Common, Grant, Recorder, Seen, Stop};
 use crate::call::{ApiCall, Principal};
+use crate::catalog::Catalog;
 use crate::mapping::{map_call, Mapped, ANY_RESOURCE};
 use crate::source::proxy::body::Observed;
+use crate::source::proxy::decode::Call;
 use crate::source::proxy::server::{Config, Proxy};
 use crate::source::proxy::tls::{self, Authority};
 use crate::store::UNKNOWN_RESOURCE;
@@ -136,7 +138,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Counts> {
 fn record(
     seen: &Observed,
     account: &str,
-    catalog: &crate::catalog::Catalog,
+    catalog: &Catalog,
     rec: &mut Recorder,
     counts: &mut Counts,
 ) {
@@ -160,53 +162,24 @@ fn record(
         }
     };
     let event_source = format!("{}.amazonaws.com", call.scope.service);
-    let event_time = super::time(seen.ms);
-    let params = call.params.as_ref().map(|p| p.to_string());
     let role = rec.role().to_string();
-    let api_call = ApiCall {
-        event_id: "",
-        event_time: &event_time,
-        event_source: &event_source,
-        event_name: &call.operation,
-        region: &call.scope.region,
-        principal: Principal::Role {
-            role_arn: &role,
-            session: "",
-        },
-        error_code: (!seen.error_code.is_empty()).then_some(seen.error_code.as_str()),
-        invoked_by: None,
-        recipient_account: None,
-        principal_account: Some(account),
-        request_parameters: params.as_deref(),
-        resources: Vec::new(),
-    };
+    let mapped = map_decoded(call, &seen.error_code, seen.ms, &role, account, catalog);
     let s = Seen {
         event_source: &event_source,
         event_name: &call.operation,
         error_code: &seen.error_code,
         ms: seen.ms,
     };
-    match map_call(&api_call, catalog) {
+    match mapped {
         Mapped::Grants(grants) => {
             for g in &grants {
-                // Parameters that were not read leave the resource unknown, not "any": such
-                // evidence is never granted on "*" for an action that takes a resource.
-                let unknown = call.params.is_none()
-                    && g.resource == ANY_RESOURCE
-                    && catalog
-                        .action(&g.action)
-                        .is_none_or(|a| a.takes_resources());
-                if unknown {
+                if g.resource == UNKNOWN_RESOURCE {
                     counts.unknown_resources += 1;
                 }
                 rec.grant(
                     Grant {
                         action: &g.action,
-                        resource: if unknown {
-                            UNKNOWN_RESOURCE
-                        } else {
-                            &g.resource
-                        },
+                        resource: &g.resource,
                         condition: &g.condition,
                         rule: &g.rule,
                     },
@@ -223,4 +196,49 @@ fn record(
             rec.ungranted("unmapped", why, &s);
         }
     }
+}
+
+/// What one decoded call of `role` proves, mapped exactly as its CloudTrail event would be.
+/// Parameters that were not read, or could not be, leave the resource of an action that takes one
+/// unknown ([`UNKNOWN_RESOURCE`]), never `*`: seeing no resource is not seeing "any resource".
+pub fn map_decoded(
+    call: &Call,
+    error_code: &str,
+    ms: i64,
+    role: &str,
+    account: &str,
+    catalog: &Catalog,
+) -> Mapped {
+    let event_source = format!("{}.amazonaws.com", call.scope.service);
+    let event_time = super::time(ms);
+    let params = call.params.as_ref().map(|p| p.to_string());
+    let api_call = ApiCall {
+        event_id: "",
+        event_time: &event_time,
+        event_source: &event_source,
+        event_name: &call.operation,
+        region: &call.scope.region,
+        principal: Principal::Role {
+            role_arn: role,
+            session: "",
+        },
+        error_code: (!error_code.is_empty()).then_some(error_code),
+        invoked_by: None,
+        recipient_account: None,
+        principal_account: Some(account),
+        request_parameters: params.as_deref(),
+        resources: Vec::new(),
+    };
+    let mut mapped = map_call(&api_call, catalog);
+    if let (Mapped::Grants(grants), None) = (&mut mapped, &call.params) {
+        for g in grants.iter_mut() {
+            let takes_resources = catalog
+                .action(&g.action)
+                .is_none_or(|a| a.takes_resources());
+            if g.resource == ANY_RESOURCE && takes_resources {
+                g.resource = UNKNOWN_RESOURCE.to_string();
+            }
+        }
+    }
+    mapped
 }
