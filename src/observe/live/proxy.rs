@@ -31,6 +31,10 @@ pub struct Options {
     pub upstream_ca: Option<PathBuf>,
     pub intercept: Vec<String>,
     pub body_cap: usize,
+    /// Client connections open at once; more are refused.
+    pub max_connections: usize,
+    /// How long a client may take to send request headers (and a tunnel's TLS handshake).
+    pub idle_timeout: Duration,
 }
 
 /// Counts for the summary printed on exit.
@@ -45,6 +49,8 @@ pub struct Counts {
     pub no_permission: u64,
     pub unknown_resources: u64,
     pub upstream_errors: u64,
+    pub refused_connections: u64,
+    pub refused_destinations: u64,
     pub dropped: u64,
     pub flushes: u64,
 }
@@ -82,6 +88,8 @@ pub async fn run(opts: Options) -> anyhow::Result<Counts> {
             upstream,
             body_cap: opts.body_cap,
             body_budget: 64 * 1024 * 1024,
+            max_connections: opts.max_connections,
+            header_timeout: opts.idle_timeout,
         },
         tx,
     ));
@@ -95,6 +103,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Counts> {
             authority.cert_path.display()
         );
     }
+    warn_if_reachable_from_the_network(local);
     let mut stop = Stop::new()?;
     let server = tokio::spawn(proxy.serve(listener));
     let catalog = crate::catalog::active();
@@ -129,9 +138,26 @@ pub async fn run(opts: Options) -> anyhow::Result<Counts> {
     counts.not_aws = load(&stats.not_aws);
     counts.tunnels = load(&stats.tunnels);
     counts.upstream_errors = load(&stats.upstream_errors);
+    counts.refused_connections = load(&stats.refused_connections);
+    counts.refused_destinations = load(&stats.refused_destinations);
     counts.dropped = load(&stats.dropped) + rec.dropped;
     counts.flushes = rec.close().await?;
     Ok(counts)
+}
+
+/// Said even with --quiet: on an address other machines can reach, anyone there may use the
+/// proxy to reach other hosts through this one, and add calls of their own (signed with their own
+/// credentials, sent to AWS through it) to the role's evidence.
+fn warn_if_reachable_from_the_network(local: SocketAddr) {
+    if local.ip().is_loopback() {
+        return;
+    }
+    eprintln!(
+        "warning: --proxy {local} is not a loopback address: the proxy is an unauthenticated \
+         relay that anyone who can reach this address may use, to reach other hosts and to add \
+         AWS calls of their own to the role's evidence; listen on 127.0.0.1 (an ECS sidecar \
+         shares it with the application) unless only trusted machines can reach it"
+    );
 }
 
 /// Maps one observed call as CloudTrail evidence is mapped, and folds it in.
