@@ -56,9 +56,11 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub upstream_ca: Option<PathBuf>,
 
-    /// --proxy: decrypt HTTPS to HOST too (besides *.amazonaws.com, *.amazonaws.com.cn,
-    /// *.api.aws), for AWS endpoints under another name; `.example.com` takes a whole domain.
-    /// Tunnels to other hosts are passed through untouched and not recorded. Repeatable.
+    /// --proxy: decrypt and record HTTPS and HTTP to HOST too (besides *.amazonaws.com,
+    /// *.amazonaws.com.cn, *.api.aws), for AWS endpoints under another name, a local test
+    /// endpoint on the loopback included; `.example.com` takes a whole domain. Traffic to other
+    /// hosts is never recorded: tunnels are passed through untouched (to port 443 only), and
+    /// neither goes to loopback or link-local addresses. Repeatable.
     #[arg(long, value_name = "HOST")]
     pub intercept: Vec<String>,
 
