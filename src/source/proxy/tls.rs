@@ -77,12 +77,16 @@ impl Authority {
     pub fn load_or_create(dir: &Path) -> anyhow::Result<Authority> {
         // SAFETY: geteuid(2) has no preconditions and cannot fail.
         let me = unsafe { libc::geteuid() };
-        std::fs::create_dir_all(dir).with_context(|| {
-            format!(
-                "creating the CA directory {} (choose another with --ca-dir)",
-                dir.display()
-            )
-        })?;
+        // Made closed to other writers whatever the umask (a umask of 002 is common), as
+        // `check_dir` wants it.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o755)
+            .create(dir)
+            .with_context(|| {
+                format!(
+                    "creating the CA directory {} (choose another with --ca-dir)",
+                    dir.display()
+                )
+            })?;
         check_dir(dir, me)?;
         let cert_path = dir.join(CA_CERT_FILE);
         let key_path = dir.join(CA_KEY_FILE);
