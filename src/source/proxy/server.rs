@@ -327,13 +327,13 @@ impl Proxy {
     /// address [`reach::connect`] vetted, never recorded. The connection closes with the
     /// response, so traffic that is not AWS's holds no descriptor beyond its request.
     async fn pass(&self, req: Request<Incoming>, target: &Target) -> Response<ProxyBody> {
-        bump(&self.stats.requests);
         bump(&self.stats.not_aws);
         let stream = match reach::connect(&target.host, target.port).await {
             Ok(s) => s,
             Err(Unreachable::Refused(why)) => return self.refused(&target.authority, &why),
             Err(Unreachable::Failed(why)) => return self.bad_gateway(&target.authority, &why),
         };
+        bump(&self.stats.requests);
         let _ = stream.set_nodelay(true);
         let handshake = hyper::client::conn::http1::Builder::new()
             .preserve_header_case(true)
