@@ -52,9 +52,11 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub upstream_ca: Option<PathBuf>,
 
-    /// --proxy: decrypt HTTPS to HOST too (besides *.amazonaws.com, *.amazonaws.com.cn,
-    /// *.api.aws), for AWS endpoints under another name; `.example.com` takes a whole domain.
-    /// Tunnels to other hosts are passed through untouched and not recorded. Repeatable.
+    /// --proxy: decrypt and record HTTPS and HTTP to HOST too (besides *.amazonaws.com,
+    /// *.amazonaws.com.cn, *.api.aws), for AWS endpoints under another name, a local test
+    /// endpoint on the loopback included; `.example.com` takes a whole domain. Traffic to other
+    /// hosts is never recorded: tunnels are passed through untouched (to port 443 only), and
+    /// neither goes to loopback or link-local addresses. Repeatable.
     #[arg(long, value_name = "HOST")]
     pub intercept: Vec<String>,
 
@@ -62,6 +64,21 @@ pub struct Args {
     /// form body streams through unread and its call is recorded with an unknown resource.
     #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
     pub max_body: usize,
+
+    /// --proxy: client connections open at once, CONNECT tunnels included; one more gets a 503
+    /// and is closed at once. Each takes a file descriptor or two (a tunnel's upstream), so keep
+    /// twice this (plus a few dozen) under `ulimit -n`.
+    #[arg(long, value_name = "N", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// --proxy: a client must send a request's headers within SECONDS of connecting or of its
+    /// previous response (so idle kept-alive connections close after it), and finish the TLS
+    /// handshake of a decrypted tunnel within it too. Any connection or tunnel silent both ways
+    /// for 16 minutes is closed whatever this is.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
 
     /// --listen-csm, --proxy: the role the application runs as (its ARN, as CloudTrail names it).
     #[arg(long, value_name = "ARN", requires = "live", conflicts_with = "family",
@@ -261,8 +278,17 @@ async fn proxy(db: PathBuf, listen: std::net::SocketAddr, args: Args) -> anyhow:
         upstream_ca: args.upstream_ca,
         intercept: args.intercept,
         body_cap: args.max_body,
+        max_connections: args.max_connections as usize,
+        idle_timeout: std::time::Duration::from_secs(args.idle_timeout),
     })
     .await?;
+    if counts.refused_connections > 0 {
+        eprintln!(
+            "warning: {} connection(s) refused: --max-connections {} were open at once; raise \
+             it if the application needs more",
+            counts.refused_connections, args.max_connections
+        );
+    }
     if counts.dropped > 0 {
         eprintln!(
             "warning: {} call(s) were not recorded: the recorder fell behind or the database \
@@ -274,7 +300,8 @@ async fn proxy(db: PathBuf, listen: std::net::SocketAddr, args: Args) -> anyhow:
         eprintln!(
             "stopped: {} request(s) forwarded, {} of them AWS calls; {} call(s) recorded in {} \
              write(s) ({} without an IAM action, {} needing no permission, {} grant(s) with an \
-             unknown resource); {} not AWS calls (not recorded), {} upstream error(s)",
+             unknown resource); {} not AWS calls (not recorded), {} refused (403), {} \
+             upstream error(s)",
             counts.requests,
             counts.aws_calls,
             counts.recorded,
@@ -283,6 +310,7 @@ async fn proxy(db: PathBuf, listen: std::net::SocketAddr, args: Args) -> anyhow:
             counts.no_permission,
             counts.unknown_resources,
             counts.not_aws,
+            counts.refused_destinations,
             counts.upstream_errors
         );
     }

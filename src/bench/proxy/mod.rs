@@ -113,12 +113,20 @@ fn spawn_proxy(
     cmd.args(["observe", "--quiet", "--db"])
         .arg(db)
         .args(["--proxy", &addr.to_string(), "--role", ROLE, "--ca-dir"])
-        .arg(ca_dir);
+        .arg(ca_dir)
+        // The upstream is not an AWS host name: it is decrypted and recorded only when named.
+        .args(["--intercept", "127.0.0.1"])
+        // Every client connection of a phase at once, and those of the last still closing.
+        .arg("--max-connections")
+        .arg(
+            opts.concurrency
+                .saturating_mul(2)
+                .saturating_add(64)
+                .clamp(256, u32::MAX as u64)
+                .to_string(),
+        );
     if let Some(ca) = upstream_ca {
-        // The upstream is not an AWS host name: it is decrypted only when named.
-        cmd.arg("--upstream-ca")
-            .arg(ca)
-            .args(["--intercept", "127.0.0.1"]);
+        cmd.arg("--upstream-ca").arg(ca);
     }
     cmd.env_remove("POLICY_MINER_DB")
         .stdin(Stdio::null())

@@ -3,8 +3,10 @@
 
 use super::{Common, Grant, Recorder, Seen, Stop};
 use crate::call::{ApiCall, Principal};
+use crate::catalog::Catalog;
 use crate::mapping::{map_call, Mapped, ANY_RESOURCE};
 use crate::source::proxy::body::Observed;
+use crate::source::proxy::decode::Call;
 use crate::source::proxy::server::{Config, Proxy};
 use crate::source::proxy::tls::{self, Authority};
 use crate::store::UNKNOWN_RESOURCE;
@@ -29,6 +31,10 @@ pub struct Options {
     pub upstream_ca: Option<PathBuf>,
     pub intercept: Vec<String>,
     pub body_cap: usize,
+    /// Client connections open at once; more are refused.
+    pub max_connections: usize,
+    /// How long a client may take to send request headers (and a tunnel's TLS handshake).
+    pub idle_timeout: Duration,
 }
 
 /// Counts for the summary printed on exit.
@@ -43,12 +49,15 @@ pub struct Counts {
     pub no_permission: u64,
     pub unknown_resources: u64,
     pub upstream_errors: u64,
+    pub refused_connections: u64,
+    pub refused_destinations: u64,
     pub dropped: u64,
     pub flushes: u64,
 }
 
 /// Serves until SIGTERM or Ctrl-C; returns the counts.
 pub async fn run(opts: Options) -> anyhow::Result<Counts> {
+    ignore_sigpipe();
     let (store, role) = opts.common.open().await?;
     let account = role
         .split(':')
@@ -80,6 +89,8 @@ pub async fn run(opts: Options) -> anyhow::Result<Counts> {
             upstream,
             body_cap: opts.body_cap,
             body_budget: 64 * 1024 * 1024,
+            max_connections: opts.max_connections,
+            header_timeout: opts.idle_timeout,
         },
         tx,
     ));
@@ -93,6 +104,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Counts> {
             authority.cert_path.display()
         );
     }
+    warn_if_reachable_from_the_network(local);
     let mut stop = Stop::new()?;
     let server = tokio::spawn(proxy.serve(listener));
     let catalog = crate::catalog::active();
@@ -127,16 +139,44 @@ pub async fn run(opts: Options) -> anyhow::Result<Counts> {
     counts.not_aws = load(&stats.not_aws);
     counts.tunnels = load(&stats.tunnels);
     counts.upstream_errors = load(&stats.upstream_errors);
+    counts.refused_connections = load(&stats.refused_connections);
+    counts.refused_destinations = load(&stats.refused_destinations);
     counts.dropped = load(&stats.dropped) + rec.dropped;
     counts.flushes = rec.close().await?;
     Ok(counts)
+}
+
+/// A peer that resets its connection must cost the proxy that connection, not its life. Sends on
+/// sockets pass MSG_NOSIGNAL, but vectored writes (hyper's, rustls's through tokio) are
+/// `writev(2)`, which raises SIGPIPE, and `main` restores its default action (exit) for the
+/// sake of `propose | head`. Ignored, the write fails with EPIPE like any other reset.
+fn ignore_sigpipe() {
+    // SAFETY: signal(2) with SIG_IGN installs no handler code; it only changes the disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+/// Said even with --quiet: on an address other machines can reach, anyone there may use the
+/// proxy to reach other hosts through this one, and add calls of their own (signed with their own
+/// credentials, sent to AWS through it) to the role's evidence.
+fn warn_if_reachable_from_the_network(local: SocketAddr) {
+    if local.ip().is_loopback() {
+        return;
+    }
+    eprintln!(
+        "warning: --proxy {local} is not a loopback address: the proxy is an unauthenticated \
+         relay that anyone who can reach this address may use, to reach other hosts and to add \
+         AWS calls of their own to the role's evidence; listen on 127.0.0.1 (an ECS sidecar \
+         shares it with the application) unless only trusted machines can reach it"
+    );
 }
 
 /// Maps one observed call as CloudTrail evidence is mapped, and folds it in.
 fn record(
     seen: &Observed,
     account: &str,
-    catalog: &crate::catalog::Catalog,
+    catalog: &Catalog,
     rec: &mut Recorder,
     counts: &mut Counts,
 ) {
@@ -160,53 +200,24 @@ fn record(
         }
     };
     let event_source = format!("{}.amazonaws.com", call.scope.service);
-    let event_time = super::time(seen.ms);
-    let params = call.params.as_ref().map(|p| p.to_string());
     let role = rec.role().to_string();
-    let api_call = ApiCall {
-        event_id: "",
-        event_time: &event_time,
-        event_source: &event_source,
-        event_name: &call.operation,
-        region: &call.scope.region,
-        principal: Principal::Role {
-            role_arn: &role,
-            session: "",
-        },
-        error_code: (!seen.error_code.is_empty()).then_some(seen.error_code.as_str()),
-        invoked_by: None,
-        recipient_account: None,
-        principal_account: Some(account),
-        request_parameters: params.as_deref(),
-        resources: Vec::new(),
-    };
+    let mapped = map_decoded(call, &seen.error_code, seen.ms, &role, account, catalog);
     let s = Seen {
         event_source: &event_source,
         event_name: &call.operation,
         error_code: &seen.error_code,
         ms: seen.ms,
     };
-    match map_call(&api_call, catalog) {
+    match mapped {
         Mapped::Grants(grants) => {
             for g in &grants {
-                // Parameters that were not read leave the resource unknown, not "any": such
-                // evidence is never granted on "*" for an action that takes a resource.
-                let unknown = call.params.is_none()
-                    && g.resource == ANY_RESOURCE
-                    && catalog
-                        .action(&g.action)
-                        .is_none_or(|a| a.takes_resources());
-                if unknown {
+                if g.resource == UNKNOWN_RESOURCE {
                     counts.unknown_resources += 1;
                 }
                 rec.grant(
                     Grant {
                         action: &g.action,
-                        resource: if unknown {
-                            UNKNOWN_RESOURCE
-                        } else {
-                            &g.resource
-                        },
+                        resource: &g.resource,
                         condition: &g.condition,
                         rule: &g.rule,
                     },
@@ -223,4 +234,49 @@ fn record(
             rec.ungranted("unmapped", why, &s);
         }
     }
+}
+
+/// What one decoded call of `role` proves, mapped exactly as its CloudTrail event would be.
+/// Parameters that were not read, or could not be, leave the resource of an action that takes one
+/// unknown ([`UNKNOWN_RESOURCE`]), never `*`: seeing no resource is not seeing "any resource".
+pub fn map_decoded(
+    call: &Call,
+    error_code: &str,
+    ms: i64,
+    role: &str,
+    account: &str,
+    catalog: &Catalog,
+) -> Mapped {
+    let event_source = format!("{}.amazonaws.com", call.scope.service);
+    let event_time = super::time(ms);
+    let params = call.params.as_ref().map(|p| p.to_string());
+    let api_call = ApiCall {
+        event_id: "",
+        event_time: &event_time,
+        event_source: &event_source,
+        event_name: &call.operation,
+        region: &call.scope.region,
+        principal: Principal::Role {
+            role_arn: role,
+            session: "",
+        },
+        error_code: (!error_code.is_empty()).then_some(error_code),
+        invoked_by: None,
+        recipient_account: None,
+        principal_account: Some(account),
+        request_parameters: params.as_deref(),
+        resources: Vec::new(),
+    };
+    let mut mapped = map_call(&api_call, catalog);
+    if let (Mapped::Grants(grants), None) = (&mut mapped, &call.params) {
+        for g in grants.iter_mut() {
+            let takes_resources = catalog
+                .action(&g.action)
+                .is_none_or(|a| a.takes_resources());
+            if g.resource == ANY_RESOURCE && takes_resources {
+                g.resource = UNKNOWN_RESOURCE.to_string();
+            }
+        }
+    }
+    mapped
 }

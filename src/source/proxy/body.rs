@@ -34,6 +34,10 @@ pub struct Stats {
     /// Calls whose parameters were in a body too large to read: their resources are unknown.
     pub unread_bodies: AtomicU64,
     pub upstream_errors: AtomicU64,
+    /// Client connections closed at once: `--max-connections` were open.
+    pub refused_connections: AtomicU64,
+    /// Requests and tunnels the proxy would not take where they asked (403).
+    pub refused_destinations: AtomicU64,
     /// Calls not recorded because the recorder lagged behind (its queue was full).
     pub dropped: AtomicU64,
     in_flight: AtomicU64,

@@ -121,14 +121,7 @@ pub fn decode(head: &Head, req: &RequestView, body: Option<&[u8]>) -> Result<Cal
         params,
     };
     match &head.protocol {
-        Protocol::Json { operation } => {
-            let params = body.map(|b| match serde_json::from_slice::<Value>(b) {
-                Ok(v) => json_params(&v),
-                // An empty body is an operation without input.
-                Err(_) => Value::Object(Map::new()),
-            });
-            Ok(call(operation.clone(), params))
-        }
+        Protocol::Json { operation } => Ok(call(operation.clone(), body.and_then(json_body))),
         Protocol::Query => {
             let text = if head.needs_body {
                 match body {
@@ -281,6 +274,21 @@ fn lower_camel(member: &str) -> String {
 
 fn short(s: &str) -> Option<Value> {
     (!s.is_empty() && s.len() <= MAX_VALUE).then(|| Value::String(s.to_string()))
+}
+
+/// The resource parameters of a JSON-protocol body; `None` (resources unknown) when the body
+/// cannot be read as a JSON object: nested deeper than serde_json's recursion limit, cut short,
+/// not JSON at all. Reading nothing from such a body is not the same as an operation that names
+/// no resource, which the mapping grants on `*`.
+fn json_body(body: &[u8]) -> Option<Value> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        // An empty body is an operation without input.
+        return Some(Value::Object(Map::new()));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v @ Value::Object(_)) => Some(json_params(&v)),
+        _ => None,
+    }
 }
 
 /// The resource parameters of a JSON-protocol body, CloudTrail-shaped.
@@ -592,6 +600,61 @@ mod tests {
             assert_eq!(call.operation, target.rsplit('.').next().unwrap());
             assert_eq!(call.params.as_ref(), Some(want), "{target}");
         }
+    }
+
+    /// The attacker sends an SSM GetParameter whose body nests deeper than serde_json parses; the
+    /// user sees the call recorded with an unknown resource; no grant on `*` comes out of it.
+    #[test]
+    fn a_body_too_deep_or_broken_to_parse_leaves_the_resources_unknown() {
+        let h = headers(
+            "ssm",
+            &[
+                ("x-amz-target", "AmazonSSM.GetParameter"),
+                ("content-type", "application/x-amz-json-1.1"),
+            ],
+        );
+        let deep = format!(
+            r#"{{"Name": "/app/flag", "X": {}1{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        assert!(
+            serde_json::from_str::<Value>(&deep).is_err(),
+            "deeper than the limit"
+        );
+        let bodies: [&[u8]; 5] = [
+            deep.as_bytes(),
+            br#"{"Name": "/app/flag""#,
+            b"\xff\xfe not json",
+            br#"["/app/flag"]"#,
+            b"null",
+        ];
+        for body in bodies {
+            let call = run(
+                Method::POST,
+                "ssm.eu-west-1.amazonaws.com",
+                "/",
+                None,
+                &h,
+                body,
+            );
+            assert_eq!(
+                call.unwrap().params,
+                None,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        // An empty body is an operation without input: nothing unknown about it.
+        let call = run(
+            Method::POST,
+            "ssm.eu-west-1.amazonaws.com",
+            "/",
+            None,
+            &h,
+            b" \n",
+        );
+        assert_eq!(call.unwrap().params, Some(serde_json::json!({})));
     }
 
     #[test]

@@ -9,10 +9,14 @@
 //! - `s3`: S3's REST-XML operations
 //! - `body`: bodies passed through, and the report of each call once answered
 //! - `tls`: the proxy's CA, leaf certificates, upstream TLS
+//! - `reach`: which hosts are recorded, and where the proxy refuses to connect
+//! - `limits`: connection slots, and connections closed when silent
 //! - `server`: the forward proxy itself
 
 pub mod body;
 pub mod decode;
+pub mod limits;
+pub mod reach;
 pub mod s3;
 pub mod server;
 pub mod tls;

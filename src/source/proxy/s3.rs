@@ -307,10 +307,13 @@ pub fn decode(req: &RequestView, body: Option<&[u8]>) -> Result<(String, Option<
         let Some(body) = body else {
             return Ok((op, None));
         };
-        let objects: Vec<Value> = xml_keys(body)
-            .into_iter()
-            .map(|k| json!({ "Key": k }))
-            .collect();
+        let keys = xml_keys(body);
+        // A body without a single key is not one S3 would accept: what it deletes is unknown,
+        // not the bucket's every object.
+        if keys.is_empty() {
+            return Ok((op, None));
+        }
+        let objects: Vec<Value> = keys.into_iter().map(|k| json!({ "Key": k })).collect();
         params.insert("delete".into(), json!({ "Object": objects }));
     }
     Ok((op, Some(Value::Object(params))))
@@ -496,6 +499,15 @@ mod tests {
             json!({"Object": [{"Key": "a&b.txt"}, {"Key": "c.txt"}]})
         );
         assert_eq!(decode(&req, None).unwrap().1, None);
+        // A body with no key in it (garbage, cut short): the objects are unknown, never `*`.
+        let garbage: [&[u8]; 3] = [
+            b"\x00\xff<Delete><Object><Key>cut",
+            b"",
+            b"{\"Key\": \"a\"}",
+        ];
+        for body in garbage {
+            assert_eq!(decode(&req, Some(body)).unwrap().1, None);
+        }
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //! trusts it through `AWS_CA_BUNDLE`; `ca-key.pem`, mode 0600). Its subject is derived from its
 //! key, so the issuer can be rebuilt from the key file alone without parsing the certificate.
 //! Leaf certificates live in memory only and are made again by the next process.
+//!
+//! Whoever can swap the CA can read the traffic of every application trusting it, so the
+//! directory must be ours (or root's) and closed to other writers unless sticky, its files must
+//! be ours (or root's), links in it are never followed, and files are only ever created new.
 
 use anyhow::Context as _;
 use rcgen::{
@@ -67,27 +71,31 @@ fn validity(params: &mut CertificateParams, days_after: u64) {
 }
 
 impl Authority {
-    /// Loads the CA from `dir`, or creates it there when neither file exists.
+    /// Loads the CA from `dir`, or creates it there when neither file exists. The directory and
+    /// the files must be beyond other users' reach: whoever can replace the CA can read the
+    /// traffic of every application that trusts it.
     pub fn load_or_create(dir: &Path) -> anyhow::Result<Authority> {
+        // SAFETY: geteuid(2) has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        // Made closed to other writers whatever the umask (a umask of 002 is common), as
+        // `check_dir` wants it.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o755)
+            .create(dir)
+            .with_context(|| {
+                format!(
+                    "creating the CA directory {} (choose another with --ca-dir)",
+                    dir.display()
+                )
+            })?;
+        check_dir(dir, me)?;
         let cert_path = dir.join(CA_CERT_FILE);
         let key_path = dir.join(CA_KEY_FILE);
-        let key = match (cert_path.exists(), key_path.exists()) {
+        let key = match (present(&cert_path)?, present(&key_path)?) {
             (true, true) => {
-                warn_if_readable_by_others(&key_path);
-                let pem = std::fs::read_to_string(&key_path)
-                    .with_context(|| format!("reading the CA key {}", key_path.display()))?;
-                KeyPair::from_pem(&pem).map_err(|e| {
-                    anyhow::anyhow!(
-                        "{}: not a private key policy-miner can use ({e}); delete {} and {} to \
-                         make a new CA (applications must then trust the new {})",
-                        key_path.display(),
-                        CA_CERT_FILE,
-                        CA_KEY_FILE,
-                        CA_CERT_FILE
-                    )
-                })?
+                check_owner(&cert_path, &std::fs::symlink_metadata(&cert_path)?, me)?;
+                load_key(&key_path, me)?
             }
-            (false, false) => create(dir, &cert_path, &key_path)?,
+            (false, false) => create(&cert_path, &key_path)?,
             (cert, _) => anyhow::bail!(
                 "{}: {} is there but {} is not; restore the missing file, or delete the other \
                  to make a new CA",
@@ -145,42 +153,164 @@ impl Authority {
     }
 }
 
-fn create(dir: &Path, cert_path: &Path, key_path: &Path) -> anyhow::Result<KeyPair> {
-    std::fs::create_dir_all(dir).with_context(|| {
-        format!(
-            "creating the CA directory {} (choose another with --ca-dir)",
+/// The CA directory may hold the CA only if no other user can put files in it or replace them:
+/// owned by us or root, and writable by nobody else unless sticky (as `/tmp` is: others may add
+/// files there, which [`present`] and [`create_file`] refuse, but never replace ours).
+fn check_dir(dir: &Path, me: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir)
+        .with_context(|| format!("reading the CA directory {}", dir.display()))?;
+    if !meta.is_dir() {
+        anyhow::bail!(
+            "--ca-dir {}: not a directory; choose a directory for the CA",
             dir.display()
+        );
+    }
+    if !trusted_owner(meta.uid(), me) {
+        anyhow::bail!(
+            "--ca-dir {}: owned by user {}, who could replace the CA in it; choose a directory \
+             of your own (user {me})",
+            dir.display(),
+            meta.uid()
+        );
+    }
+    let mode = meta.mode();
+    if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+        anyhow::bail!(
+            "--ca-dir {}: writable by other users (mode {:o}), who could replace the CA in it; \
+             `chmod go-w {}` or choose another --ca-dir",
+            dir.display(),
+            mode & 0o7777,
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Files of the CA count only if we (or root) made them: a CA pair of another user would let
+/// them read the traffic.
+fn trusted_owner(owner: u32, me: u32) -> bool {
+    owner == me || owner == 0
+}
+
+fn check_owner(path: &Path, meta: &std::fs::Metadata, me: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if trusted_owner(meta.uid(), me) {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{}: owned by user {}, not by you (user {me}) or root: a CA someone else made could \
+         read the traffic; delete {CA_CERT_FILE} and {CA_KEY_FILE} there to make a new CA \
+         (applications must then trust the new {CA_CERT_FILE}), or choose another --ca-dir",
+        path.display(),
+        meta.uid()
+    )
+}
+
+/// Whether a file of the CA is there. A link, even to a CA file, is refused rather than followed:
+/// in a directory others can add to, it is how they would make us write or trust their file.
+fn present(path: &Path) -> anyhow::Result<bool> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    if meta.file_type().is_symlink() {
+        anyhow::bail!(
+            "{}: a symbolic link; policy-miner never follows links in the CA directory \
+             (another user could point one at a file of theirs): remove it, or put the CA \
+             files themselves there",
+            path.display()
+        );
+    }
+    if !meta.is_file() {
+        anyhow::bail!("{}: not a regular file; remove it", path.display());
+    }
+    Ok(true)
+}
+
+/// The CA key, opened without following links and checked on the file actually opened.
+fn load_key(key_path: &Path, me: u32) -> anyhow::Result<KeyPair> {
+    use std::io::Read as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(key_path)
+        .with_context(|| format!("reading the CA key {}", key_path.display()))?;
+    let meta = file.metadata()?;
+    check_owner(key_path, &meta, me)?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        eprintln!(
+            "warning: {} can be read by other users; `chmod 600` it",
+            key_path.display()
+        );
+    }
+    let mut pem = String::new();
+    file.read_to_string(&mut pem)
+        .with_context(|| format!("reading the CA key {}", key_path.display()))?;
+    KeyPair::from_pem(&pem).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not a private key policy-miner can use ({e}); delete {} and {} to make a new CA \
+             (applications must then trust the new {})",
+            key_path.display(),
+            CA_KEY_FILE,
+            CA_CERT_FILE,
+            CA_CERT_FILE
         )
-    })?;
+    })
+}
+
+fn create(cert_path: &Path, key_path: &Path) -> anyhow::Result<KeyPair> {
     let key = KeyPair::generate().context("generating the CA key")?;
     let cert = ca_params(&key)?
         .self_signed(&key)
         .context("signing the CA certificate")?;
     // The key first, created with mode 0600 so it is never readable by others, not even briefly.
-    let mut open = std::fs::OpenOptions::new();
-    open.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-    let mut f = open
-        .open(key_path)
-        .with_context(|| format!("creating {}", key_path.display()))?;
-    f.write_all(key.serialize_pem().as_bytes())?;
-    f.sync_all()?;
-    std::fs::write(cert_path, cert.pem())
-        .with_context(|| format!("writing {}", cert_path.display()))?;
+    create_file(key_path, 0o600, key.serialize_pem().as_bytes())?;
+    if let Err(e) = create_file(cert_path, 0o644, cert.pem().as_bytes()) {
+        // Half a CA would stop the next start: the key alone is of no use to anyone.
+        let _ = std::fs::remove_file(key_path);
+        return Err(e);
+    }
     Ok(key)
 }
 
-fn warn_if_readable_by_others(key_path: &Path) {
-    #[cfg(unix)]
-    if let Ok(meta) = std::fs::metadata(key_path) {
-        use std::os::unix::fs::PermissionsExt;
-        if meta.permissions().mode() & 0o077 != 0 {
-            eprintln!(
-                "warning: {} can be read by other users; `chmod 600` it",
-                key_path.display()
-            );
-        }
+/// Writes a new file, never an existing one nor through a link (`O_EXCL`, `O_NOFOLLOW`): what is
+/// already at the path, whoever put it there, is left alone and the creation fails.
+fn create_file(path: &Path, mode: u32, contents: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(|| {
+            format!(
+                "creating {} (never written over, nor through a link)",
+                path.display()
+            )
+        })?;
+    f.write_all(contents)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The one name a tunnel's leaf certificate may carry: its CONNECT target's. `None` when the
+/// client hello asks for another: the proxy's CA must never vouch for a host the tunnel does not
+/// go to (a certificate for `www.google.com` inside a tunnel to `s3.amazonaws.com`). Clients send
+/// no name for an IP address, and then the target names the certificate.
+pub fn leaf_name<'a>(target: &'a str, sni: Option<&str>) -> Option<&'a str> {
+    let plain = |h: &str| {
+        h.trim_start_matches('[')
+            .trim_end_matches(']')
+            .trim_end_matches('.')
+            .to_ascii_lowercase()
+    };
+    match sni {
+        Some(asked) if plain(asked) != plain(target) => None,
+        _ => Some(target),
     }
 }
 
@@ -266,6 +396,76 @@ mod tests {
             }
         }
         panic!("the handshake did not finish");
+    }
+
+    /// The attacker plants `ca.pem` as a dangling link in a directory anyone may add to (sticky
+    /// and world-writable, as /tmp is); the user sees an error naming the link; the link's target
+    /// is never created, and no key is left behind.
+    #[test]
+    fn a_dangling_link_planted_as_ca_pem_is_refused_and_never_written_through() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let target = dir.path().join("attacker-file");
+        std::os::unix::fs::symlink(&target, dir.path().join(CA_CERT_FILE)).unwrap();
+        let err = format!("{:#}", Authority::load_or_create(dir.path()).err().unwrap());
+        assert!(err.contains("symbolic link"), "{err}");
+        assert!(!target.exists(), "written through the link");
+        assert!(!dir.path().join(CA_KEY_FILE).exists());
+        // A link to a real file is refused alike: never followed, whatever it points at.
+        std::fs::write(&target, "attacker's certificate").unwrap();
+        let err = format!("{:#}", Authority::load_or_create(dir.path()).err().unwrap());
+        assert!(err.contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read(&target).unwrap(), b"attacker's certificate");
+    }
+
+    /// The attacker could write to the CA directory (group- or world-writable, not sticky); the
+    /// user sees an error saying how to fix it; no CA file is made there.
+    #[test]
+    fn a_ca_dir_other_users_can_write_to_is_refused_with_advice() {
+        use std::os::unix::fs::PermissionsExt;
+        for mode in [0o777, 0o770] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = format!("{:#}", Authority::load_or_create(dir.path()).err().unwrap());
+            assert!(err.contains("writable by other users"), "{err}");
+            assert!(err.contains("chmod go-w"), "{err}");
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        }
+    }
+
+    /// The attacker left a CA pair of their own where ours would be; the user sees an error
+    /// naming its owner instead of applications being told to trust it.
+    #[test]
+    fn a_ca_pair_owned_by_another_user_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Authority::load_or_create(dir.path()).unwrap());
+        let cert = dir.path().join(CA_CERT_FILE);
+        // SAFETY: geteuid(2) has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        if me == 0 {
+            // As root the pair can really be handed to another user.
+            for f in [CA_CERT_FILE, CA_KEY_FILE] {
+                std::os::unix::fs::chown(dir.path().join(f), Some(65534), Some(65534)).unwrap();
+            }
+            let err = format!("{:#}", Authority::load_or_create(dir.path()).err().unwrap());
+            assert!(err.contains("owned by user 65534"), "{err}");
+        } else {
+            // Otherwise: the check the loader makes, as seen by another user than the owner.
+            let meta = std::fs::symlink_metadata(&cert).unwrap();
+            let err = check_owner(&cert, &meta, me + 1).unwrap_err().to_string();
+            assert!(err.contains(&format!("owned by user {me}")), "{err}");
+            assert!(check_owner(&cert, &meta, me).is_ok());
+        }
+    }
+
+    #[test]
+    fn a_tunnel_leaf_names_its_connect_target_only() {
+        let target = "s3.amazonaws.com";
+        assert_eq!(leaf_name(target, None), Some(target));
+        assert_eq!(leaf_name(target, Some("S3.amazonaws.com.")), Some(target));
+        assert_eq!(leaf_name(target, Some("www.google.com")), None);
+        assert_eq!(leaf_name("[::1]", Some("::1")), Some("[::1]"));
     }
 
     #[test]

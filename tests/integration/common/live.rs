@@ -48,6 +48,11 @@ impl Running {
         }
     }
 
+    /// The process id, to look at its descriptors in /proc.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
     /// SIGTERM, then the exit status, which must come within a few seconds; the rest of stderr.
     pub fn terminate(mut self) -> (ExitStatus, String) {
         let mut child = self.child.take().unwrap();
