@@ -2,8 +2,7 @@
 //! input other people control. Each test names what the attacker sends, what the user sees, and
 //! what must stay untouched.
 
-use crate::common::live::Running;
-use crate::common::{bin, role_event, run, stderr, stdout};
+use crate::common::{role_event, run, stderr, stdout};
 use proptest::prelude::*;
 use std::path::Path;
 use std::process::Command;
@@ -223,29 +222,6 @@ fn terraform_output_is_as_terraform_fmt_writes_it() {
     }
 }
 
-/// Starts the proxy sidecar on a free port; returns it and its address.
-fn start_proxy(db: &Path, ca_dir: &Path) -> (Running, String) {
-    let mut cmd = bin();
-    cmd.args(["observe", "--db"])
-        .arg(db)
-        .args([
-            "--proxy",
-            "127.0.0.1:0",
-            "--role",
-            "arn:aws:iam::111122223333:role/app",
-        ])
-        .arg("--ca-dir")
-        .arg(ca_dir);
-    let running = Running::start(&mut cmd, "proxy listening on ");
-    let addr = running
-        .ready
-        .split_whitespace()
-        .nth(3)
-        .expect("the address in the ready line")
-        .to_string();
-    (running, addr)
-}
-
 /// Clients that open a tunnel to an AWS host, complete TLS with the proxy's certificate, and go
 /// away without reading: right after the handshake, half-way through a request, and with a reset.
 const RUDE_CLIENTS: &str = r#"
@@ -275,7 +251,8 @@ for i in range(12):
 fn clients_that_leave_without_reading_do_not_stop_the_proxy() {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca");
-    let (proxy, addr) = start_proxy(&dir.path().join("live.db"), &ca);
+    let (proxy, url) = crate::proxy::start_proxy(&dir.path().join("live.db"), &ca, &[]);
+    let addr = url.trim_start_matches("http://").to_string();
     let out = Command::new("python3")
         .args(["-c", RUDE_CLIENTS])
         .env("PROXY", &addr)
