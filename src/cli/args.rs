@@ -21,7 +21,7 @@ pub struct Synthesis {
 }
 
 /// A `--wildcard-threshold`: 0, or 2 and more.
-pub(super) fn wildcard_threshold(text: &str) -> Result<usize, String> {
+fn wildcard_threshold(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(1) => Err(
             "must be 0 (never generalize) or at least 2: a wildcard made from one name \

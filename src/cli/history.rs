@@ -1,5 +1,5 @@
 use crate::store::Store;
-use crate::tighten::{history, report};
+use crate::tighten::history;
 use std::path::PathBuf;
 
 /// List the changes `tighten --apply` and `rollback` made: when, to which role, by whom.
@@ -33,7 +33,7 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
         ),
         super::tighten::Format::Text => print!(
             "{}",
-            crate::text::printable_lines(&report::history_text(&changes))
+            crate::text::printable_lines(&crate::output::tighten::history_text(&changes))
         ),
     }
     Ok(0)

@@ -3,6 +3,10 @@ use std::path::PathBuf;
 
 /// Read CloudTrail logs and record, per role, the API calls it made.
 ///
+/// Three modes: trail files and `s3://` trail buckets (PATH…, with --since/--until, --account,
+/// --region); a live HTTP(S) proxy beside the application (--proxy ADDR); a live SDK-monitoring
+/// listener (--listen-csm ADDR). --task-definitions goes with any of them, or alone.
+///
 /// Reads `.json` and `.json.gz` files (directories recursively) in every CloudTrail shape:
 /// `{"Records":[…]}`, a JSON array, a single event, one event per line, LookupEvents output.
 /// Only calls by IAM role sessions become evidence; other principals are counted. Files already
@@ -29,6 +33,7 @@ pub struct Args {
     /// client-side monitoring datagrams (AWS_CSM_ENABLED=true AWS_CSM_HOST AWS_CSM_PORT in the
     /// application's environment) and record each call's action, with an unknown resource, until
     /// SIGTERM or Ctrl-C. Needs --role or --family.
+    #[arg(help_heading = "Mode: live SDK monitoring (--listen-csm)")]
     #[arg(long = "listen-csm", value_name = "ADDR", group = "live", conflicts_with_all = ["inputs", "since", "until", "proxy"])]
     pub listen_csm: Option<std::net::SocketAddr>,
 
@@ -37,18 +42,21 @@ pub struct Args {
     /// its environment): each signed request is forwarded unchanged, decoded to its operation and
     /// resources, and recorded like CloudTrail evidence, until SIGTERM or Ctrl-C. Needs --role or
     /// --family.
+    #[arg(help_heading = "Mode: live HTTP(S) proxy (--proxy)")]
     #[arg(long, value_name = "ADDR", group = "live", conflicts_with_all = ["inputs", "since", "until"])]
     pub proxy: Option<std::net::SocketAddr>,
 
     /// --proxy: directory of the proxy's certificate authority: `ca.pem` (give it to the
     /// application as AWS_CA_BUNDLE) and `ca-key.pem` (mode 0600), created on first use and
     /// reused after. Default: $XDG_DATA_HOME/policy-miner/ca (~/.local/share/policy-miner/ca).
+    #[arg(help_heading = "Mode: live HTTP(S) proxy (--proxy)")]
     #[arg(long, value_name = "DIR")]
     pub ca_dir: Option<PathBuf>,
 
     /// --proxy: also trust the certificates in FILE (PEM) when connecting to AWS, besides the
     /// Mozilla and system roots: for an endpoint with a private CA (a test server, a
     /// TLS-inspecting corporate proxy).
+    #[arg(help_heading = "Mode: live HTTP(S) proxy (--proxy)")]
     #[arg(long, value_name = "FILE")]
     pub upstream_ca: Option<PathBuf>,
 
@@ -57,17 +65,20 @@ pub struct Args {
     /// endpoint on the loopback included; `.example.com` takes a whole domain. Traffic to other
     /// hosts is never recorded: tunnels are passed through untouched (to port 443 only), and
     /// neither goes to loopback or link-local addresses. Repeatable.
+    #[arg(help_heading = "Mode: live HTTP(S) proxy (--proxy)")]
     #[arg(long, value_name = "HOST")]
     pub intercept: Vec<String>,
 
     /// --proxy: read request bodies up to BYTES to decode their parameters; a larger JSON or
     /// form body streams through unread and its call is recorded with an unknown resource.
+    #[arg(help_heading = "Mode: live HTTP(S) proxy (--proxy)")]
     #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
     pub max_body: usize,
 
     /// --proxy: client connections open at once, CONNECT tunnels included; one more gets a 503
     /// and is closed at once. Each takes a file descriptor or two (a tunnel's upstream), so keep
     /// twice this (plus a few dozen) under `ulimit -n`.
+    #[arg(help_heading = "Mode: live HTTP(S) proxy (--proxy)")]
     #[arg(long, value_name = "N", default_value_t = 256,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
@@ -76,39 +87,47 @@ pub struct Args {
     /// previous response (so idle kept-alive connections close after it), and finish the TLS
     /// handshake of a decrypted tunnel within it too. Any connection or tunnel silent both ways
     /// for 16 minutes is closed whatever this is.
+    #[arg(help_heading = "Mode: live HTTP(S) proxy (--proxy)")]
     #[arg(long, value_name = "SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout: u64,
 
     /// --listen-csm, --proxy: the role the application runs as (its ARN, as CloudTrail names it).
+    #[arg(help_heading = "Live sources (--proxy, --listen-csm)")]
     #[arg(long, value_name = "ARN", requires = "live", conflicts_with = "family",
           value_parser = crate::attribution::RoleKey::require_arn)]
     pub role: Option<String>,
 
     /// --listen-csm, --proxy: the application is this task family; its role is taken from the
     /// task definitions in the database (see --kind).
+    #[arg(help_heading = "Live sources (--proxy, --listen-csm)")]
     #[arg(long, value_name = "FAMILY", requires = "live")]
     pub family: Option<String>,
 
     /// --listen-csm, --proxy with --family: which of the family's roles makes the calls.
+    #[arg(help_heading = "Live sources (--proxy, --listen-csm)")]
     #[arg(long, value_name = "KIND", default_value = "task", value_parser = ["task", "execution"])]
     pub kind: String,
 
     /// --listen-csm, --proxy: write the calls gathered at least this often (seconds).
+    #[arg(help_heading = "Live sources (--proxy, --listen-csm)")]
     #[arg(long, value_name = "SECONDS", default_value_t = 5, requires = "live")]
     pub flush_every: u64,
 
     /// --listen-csm, --proxy: after each write, also write all the database's evidence to FILE
     /// (replaced atomically), as `policy-miner export --out FILE` would, for `policy-miner
     /// import` where propose runs. Put it on a volume that outlives the task (EFS, a bind mount).
+    #[arg(help_heading = "Live sources (--proxy, --listen-csm)")]
     #[arg(long, value_name = "FILE", requires = "live")]
     pub export: Option<PathBuf>,
 
     /// Trail buckets: read only this account's logs (`AWSLogs/[o-…/]<account>/`). Repeatable.
+    #[arg(help_heading = "Mode: trail files and s3:// buckets (PATH…)")]
     #[arg(long = "account", value_name = "ID")]
     pub accounts: Vec<String>,
 
     /// Trail buckets: read only this region's logs (`…/CloudTrail/<region>/`). Repeatable.
+    #[arg(help_heading = "Mode: trail files and s3:// buckets (PATH…)")]
     #[arg(long = "region", value_name = "REGION")]
     pub regions: Vec<String>,
 
@@ -117,11 +136,13 @@ pub struct Args {
     /// A directory walk skips files delivered on a day (`…/YYYY/MM/DD/…` of the delivery path)
     /// that ends before it. Events of a file left out by the window stay countable: a later run
     /// with another window, or none, counts them (and nothing twice).
+    #[arg(help_heading = "Mode: trail files and s3:// buckets (PATH…)")]
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
 
     /// Count only events before TIME (same forms as --since). A directory walk skips files
     /// delivered more than a day after it (CloudTrail may deliver records late).
+    #[arg(help_heading = "Mode: trail files and s3:// buckets (PATH…)")]
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
 

@@ -1,4 +1,4 @@
-use crate::tighten::{self, gates, replacement, report};
+use crate::tighten::{self, gates, replacement};
 use std::path::PathBuf;
 
 /// The rest of `tighten --help`, after its exit statuses.
@@ -20,9 +20,8 @@ const AFTER_HELP: &str = "\
 #[derive(Debug, clap::Args)]
 #[command(after_help = format!("{}\n\n{AFTER_HELP}", super::exit::help_for("tighten")))]
 pub struct Args {
-    /// Only this role (ARN, or name); repeatable.
-    #[arg(long = "role", value_name = "ARN")]
-    pub roles: Vec<String>,
+    #[command(flatten)]
+    pub roles: super::args::Roles,
 
     /// Only roles used by this task-definition family; repeatable.
     #[arg(long = "family", value_name = "NAME")]
@@ -87,10 +86,8 @@ pub struct Args {
     #[arg(long)]
     pub no_access_analyzer: bool,
 
-    /// Distinct S3 objects or SSM parameters under one path before they are granted as a prefix
-    /// wildcard (as for `propose`: 0 never, else at least 2).
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = super::args::wildcard_threshold)]
-    pub wildcard_threshold: usize,
+    #[command(flatten)]
+    pub synthesis: super::args::Synthesis,
 
     /// Tries per AWS call (throttling and transient errors are retried with backoff).
     #[arg(long, value_name = "N", default_value_t = 5)]
@@ -105,7 +102,7 @@ pub enum Format {
 
 pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
     let opts = tighten::Options {
-        roles: args.roles,
+        roles: args.roles.roles,
         families: args.families,
         apply: args.apply,
         policy_name: args.policy_name,
@@ -123,7 +120,7 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
             pass_role: !args.allow_passrole_removal,
         },
         access_analyzer: !args.no_access_analyzer,
-        wildcard_threshold: args.wildcard_threshold,
+        wildcard_threshold: args.synthesis.wildcard_threshold,
         max_attempts: args.max_attempts,
     };
     let report = tighten::run(&db, &opts).await?;
@@ -132,7 +129,10 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
-        Format::Text => print!("{}", crate::text::printable_lines(&report::text(&report))),
+        Format::Text => print!(
+            "{}",
+            crate::text::printable_lines(&crate::output::tighten::text(&report))
+        ),
     }
     for r in report.roles.iter().filter(|r| r.error.is_some()) {
         eprintln!(

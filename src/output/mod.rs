@@ -7,6 +7,7 @@ pub mod explain;
 pub mod iam;
 pub mod markdown;
 pub mod terraform;
+pub mod tighten;
 pub mod verify;
 
 use crate::policy::PolicyDocument;

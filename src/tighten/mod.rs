@@ -13,7 +13,6 @@ pub mod history;
 pub mod iam;
 pub mod pattern;
 pub mod replacement;
-pub mod report;
 pub mod rollback;
 pub mod validate;
 

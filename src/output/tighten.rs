@@ -1,8 +1,8 @@
-//! The tighten report as text (JSON is the serde form of [`super::Report`]) and the history
-//! listing.
+//! The tighten report as text (JSON is the serde form of [`crate::tighten::Report`]) and the
+//! history listing.
 
-use super::history::Change;
-use super::Report;
+use crate::tighten::history::Change;
+use crate::tighten::Report;
 use std::fmt::Write;
 
 /// How many unused action names a text line shows before "and N more".
@@ -68,7 +68,7 @@ pub fn text(report: &Report) -> String {
                 out,
                 "backtest: {} — mined before the last {} days, {} of {} call(s) since would have been denied",
                 b.verdict,
-                super::gates::BACKTEST_HOLDOUT_DAYS,
+                crate::tighten::gates::BACKTEST_HOLDOUT_DAYS,
                 b.denied_calls,
                 b.replayed_calls
             );
@@ -167,7 +167,7 @@ pub fn text(report: &Report) -> String {
                  after apply: {}):",
                 r.policy_name,
                 r.replacement_size,
-                super::replacement::INLINE_LIMIT,
+                crate::tighten::replacement::INLINE_LIMIT,
                 r.inline_size_after
             );
             let _ = writeln!(
