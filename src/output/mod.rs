@@ -359,20 +359,12 @@ mod tests {
     use crate::synth::size::ManagedPolicy;
 
     fn row(role_arn: &str, param: &str) -> crate::store::EvidenceRow {
-        crate::store::EvidenceRow {
-            role_arn: role_arn.into(),
-            action: "ssm:GetParameter".into(),
-            resource: format!("arn:aws:ssm:eu-west-1:111122223333:parameter/{param}"),
-            condition: String::new(),
-            error_code: String::new(),
-            count: 1,
-            first_seen: "2026-11-02T00:00:00Z".into(),
-            last_seen: "2026-11-02T00:00:00Z".into(),
-            example_event_id: "ev".into(),
-            event_source: "ssm.amazonaws.com".into(),
-            event_name: "GetParameter".into(),
-            rule: String::new(),
-        }
+        crate::store::EvidenceRow::call(
+            role_arn,
+            "ssm:GetParameter",
+            &format!("arn:aws:ssm:eu-west-1:111122223333:parameter/{param}"),
+            "2026-11-02T00:00:00Z",
+        )
     }
 
     /// Roles named by a trail, each reading its own parameter (so every policy differs).

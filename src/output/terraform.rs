@@ -227,20 +227,12 @@ mod tests {
     fn a_document_the_data_source_would_alter_is_written_as_json() {
         // `&{` is the data source's spelling of `${`: an object literally named `a&{x}` would
         // become a policy variable, so that role's policy is a JSON string instead.
-        let row = crate::store::EvidenceRow {
-            role_arn: "arn:aws:iam::1:role/app".into(),
-            action: "s3:GetObject".into(),
-            resource: "arn:aws:s3:::b/a&{x}".into(),
-            condition: String::new(),
-            error_code: String::new(),
-            count: 1,
-            first_seen: "2026-11-02T00:00:00Z".into(),
-            last_seen: "2026-11-02T00:00:00Z".into(),
-            example_event_id: "ev".into(),
-            event_source: "s3.amazonaws.com".into(),
-            event_name: "GetObject".into(),
-            rule: String::new(),
-        };
+        let row = crate::store::EvidenceRow::call(
+            "arn:aws:iam::1:role/app",
+            "s3:GetObject",
+            "arn:aws:s3:::b/a&{x}",
+            "2026-11-02T00:00:00Z",
+        );
         let proposal =
             crate::synth::propose(&[row], &[], &[], &crate::synth::Options::default()).unwrap();
         let text = terraform(&proposal);

@@ -6,6 +6,28 @@ use crate::attribution::taskdef::TaskDefinition;
 use sqlx::sqlite::LockedSqliteHandle;
 use sqlx::Connection;
 
+impl EvidenceRow {
+    /// One successful call of `action` on `resource` (policy syntax) by `role_arn` at `at`, as
+    /// CloudTrail would show it (event `<Name>` of `<service>.amazonaws.com`).
+    pub fn call(role_arn: &str, action: &str, resource: &str, at: &str) -> EvidenceRow {
+        let (service, name) = action.split_once(':').unwrap_or(("", action));
+        EvidenceRow {
+            role_arn: role_arn.to_string(),
+            action: action.to_string(),
+            resource: resource.to_string(),
+            condition: String::new(),
+            error_code: String::new(),
+            count: 1,
+            first_seen: at.to_string(),
+            last_seen: at.to_string(),
+            example_event_id: format!("ev-{name}-{at}"),
+            event_source: format!("{service}.amazonaws.com"),
+            event_name: name.to_string(),
+            rule: String::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EvidenceRow {
     pub role_arn: String,

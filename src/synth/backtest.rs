@@ -123,20 +123,12 @@ mod tests {
     use super::*;
 
     fn row(role: &str, key: &str, first: &str) -> EvidenceRow {
-        EvidenceRow {
-            role_arn: role.into(),
-            action: "s3:PutObject".into(),
-            resource: format!("arn:aws:s3:::b/{key}"),
-            condition: String::new(),
-            error_code: String::new(),
-            count: 1,
-            first_seen: first.into(),
-            last_seen: first.into(),
-            example_event_id: format!("ev-{key}"),
-            event_source: "s3.amazonaws.com".into(),
-            event_name: "PutObject".into(),
-            rule: String::new(),
-        }
+        EvidenceRow::call(
+            role,
+            "s3:PutObject",
+            &format!("arn:aws:s3:::b/{key}"),
+            first,
+        )
     }
 
     #[test]

@@ -301,20 +301,12 @@ proptest! {
         let mut defs = Vec::new();
         for (i, (role, family)) in names.iter().enumerate() {
             let arn = format!("arn:aws:iam::{:012}:role/{role}", i + 1);
-            rows.push(policy_miner::store::EvidenceRow {
-                role_arn: arn.clone(),
-                action: "ssm:GetParameter".into(),
-                resource: format!("arn:aws:ssm:eu-west-1:{:012}:parameter/p", i + 1),
-                condition: String::new(),
-                error_code: String::new(),
-                count: 1,
-                first_seen: "2026-11-02T00:00:00Z".into(),
-                last_seen: "2026-11-02T00:00:00Z".into(),
-                example_event_id: "ev".into(),
-                event_source: "ssm.amazonaws.com".into(),
-                event_name: "GetParameter".into(),
-                rule: String::new(),
-            });
+            rows.push(policy_miner::store::EvidenceRow::call(
+                &arn,
+                "ssm:GetParameter",
+                &format!("arn:aws:ssm:eu-west-1:{:012}:parameter/p", i + 1),
+                "2026-11-02T00:00:00Z",
+            ));
             defs.push(serde_json::from_value::<TaskDefinition>(serde_json::json!({
                 "family": family, "taskRoleArn": arn, "containerDefinitions": [],
             })).unwrap());
