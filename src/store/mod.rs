@@ -5,6 +5,7 @@
 
 mod bulk;
 pub mod exchange;
+pub mod history;
 mod live;
 mod rows;
 pub mod times;
