@@ -16,6 +16,7 @@ pub mod mapping;
 pub mod observe;
 pub mod output;
 pub mod policy;
+pub mod role;
 pub mod source;
 pub mod store;
 pub mod synth;

@@ -1,6 +1,7 @@
 //! ECS task definitions, as `aws ecs describe-task-definition` prints them or as
 //! `register-task-definition` takes them, reduced to what attribution and derivation need.
 
+use crate::store::{NewTaskDefinitionRow, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -59,6 +60,49 @@ pub struct RepositoryCredentials {
 pub struct Loaded {
     pub definition: TaskDefinition,
     pub source: PathBuf,
+}
+
+impl Loaded {
+    /// The row the store keeps of it.
+    pub fn row(&self) -> NewTaskDefinitionRow<'_> {
+        let d = &self.definition;
+        NewTaskDefinitionRow {
+            family: &d.family,
+            revision: d.revision.unwrap_or(0),
+            task_role_arn: d.task_role.as_deref(),
+            execution_role_arn: d.execution_role.as_deref(),
+            source: self.source.display().to_string(),
+            body: serde_json::to_string(d).unwrap_or_default(),
+        }
+    }
+}
+
+/// A task definition read back from the store, with the file it came from.
+#[derive(Debug, Clone)]
+pub struct StoredTaskDefinition {
+    pub definition: TaskDefinition,
+    pub source: String,
+}
+
+// The store keeps task definitions as rows of JSON and knows nothing of their shape: what they
+// read back as is this module's to say.
+impl Store {
+    /// The stored task definitions, ordered by family and revision. One whose JSON no longer
+    /// reads as a task definition (written by another release) is left out.
+    pub async fn task_definitions(&self) -> Result<Vec<StoredTaskDefinition>, StoreError> {
+        Ok(self
+            .task_definition_rows()
+            .await?
+            .into_iter()
+            .filter_map(|r| {
+                let definition = serde_json::from_str(&r.body).ok()?;
+                Some(StoredTaskDefinition {
+                    definition,
+                    source: r.source,
+                })
+            })
+            .collect())
+    }
 }
 
 /// A task-definition file that could not be used, with a message that names it.

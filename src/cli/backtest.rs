@@ -1,5 +1,5 @@
-use crate::store::Recorded;
 use crate::synth;
+use crate::synth::Recorded;
 use std::path::PathBuf;
 
 /// Exit status when a proposal mined before the hold-out window would have denied some of its

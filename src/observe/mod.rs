@@ -98,7 +98,8 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
     let mut summary = Summary::default();
 
     let (defs, def_errors) = taskdef::load(&opts.task_definitions);
-    store.save_task_definitions(&defs).await?;
+    let rows: Vec<_> = defs.iter().map(taskdef::Loaded::row).collect();
+    store.save_task_definitions(&rows).await?;
     summary.task_definitions = defs.len() as u64;
     summary.task_definition_errors = def_errors.iter().map(ToString::to_string).collect();
     let stored_defs = store.task_definitions().await?;

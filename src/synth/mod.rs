@@ -11,12 +11,14 @@ mod families;
 pub mod generalize;
 mod kms;
 mod model;
+mod recorded;
 pub mod size;
 mod statements;
 pub mod template;
 pub mod verify;
 
 pub use model::*;
+pub use recorded::Recorded;
 
 use crate::attribution::{taskdef::TaskDefinition, RoleDirectory, RoleKind, RoleSelection};
 use crate::mapping::ANY_RESOURCE;

@@ -19,7 +19,8 @@ pub mod validate;
 
 use crate::attribution::RoleKey;
 use crate::policy::PolicyDocument;
-use crate::store::{EvidenceRow, Recorded, Store};
+use crate::store::{EvidenceRow, Store};
+use crate::synth::Recorded;
 use crate::synth::{self, RoleProposal};
 use serde::Serialize;
 use std::path::Path;

@@ -4,8 +4,8 @@
 //! (`store::times`). Each check says what is wrong with the row; the caller names the row.
 
 use super::ExportedEvidence;
-use crate::attribution::RoleKey;
 use crate::catalog::Catalog;
+use crate::role::RoleKey;
 use crate::store::{times, SourceCount, UngrantedRow};
 use chrono::{DateTime, Utc};
 
