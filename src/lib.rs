@@ -12,6 +12,7 @@ pub mod bench;
 pub mod call;
 pub mod catalog;
 pub mod cli;
+pub mod error;
 pub mod mapping;
 pub mod observe;
 pub mod output;
@@ -22,3 +23,5 @@ pub mod store;
 pub mod synth;
 pub mod text;
 pub mod tighten;
+
+pub use error::Error;

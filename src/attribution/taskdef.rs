@@ -105,17 +105,28 @@ impl Store {
     }
 }
 
-/// A task-definition file that could not be used, with a message that names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoadError {
-    pub path: PathBuf,
-    pub message: String,
+/// Why a file holds no task definition this module reads.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskDefinitionError {
+    #[error("cannot read: {0}")]
+    Unreadable(std::io::Error),
+    #[error("invalid JSON: {0}")]
+    NotJson(serde_json::Error),
+    #[error(
+        "not an ECS task definition (no \"family\"); expected the output of \
+         `aws ecs describe-task-definition` or register-task-definition input"
+    )]
+    NoFamily,
+    #[error("unexpected task definition shape: {0}")]
+    Shape(serde_json::Error),
 }
 
-impl std::fmt::Display for LoadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.message)
-    }
+/// A task-definition file that could not be used, with a message that names it.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {error}", path.display())]
+pub struct LoadError {
+    pub path: PathBuf,
+    pub error: TaskDefinitionError,
 }
 
 /// Loads every task definition under the given files and directories (directories: `*.json`,
@@ -146,25 +157,22 @@ pub fn load(paths: &[PathBuf]) -> (Vec<Loaded>, Vec<LoadError>) {
                     definition,
                     source: file.clone(),
                 })),
-                Err(message) => errors.push(LoadError {
-                    path: file,
-                    message,
-                }),
+                Err(error) => errors.push(LoadError { path: file, error }),
             }
         }
     }
     (loaded, errors)
 }
 
-fn load_file(path: &Path) -> Result<Vec<TaskDefinition>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+fn load_file(path: &Path) -> Result<Vec<TaskDefinition>, TaskDefinitionError> {
+    let text = std::fs::read_to_string(path).map_err(TaskDefinitionError::Unreadable)?;
     parse(&text)
 }
 
 /// Parses one file's text: a definition in either shape, or an array of them.
-pub fn parse(text: &str) -> Result<Vec<TaskDefinition>, String> {
+pub fn parse(text: &str) -> Result<Vec<TaskDefinition>, TaskDefinitionError> {
     let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+        serde_json::from_str(text).map_err(TaskDefinitionError::NotJson)?;
     let items = match value {
         serde_json::Value::Array(items) => items,
         other => vec![other],
@@ -172,20 +180,16 @@ pub fn parse(text: &str) -> Result<Vec<TaskDefinition>, String> {
     items.into_iter().map(one).collect()
 }
 
-fn one(value: serde_json::Value) -> Result<TaskDefinition, String> {
+fn one(value: serde_json::Value) -> Result<TaskDefinition, TaskDefinitionError> {
     // describe-task-definition wraps the definition; register-task-definition input does not.
     let inner = match value.get("taskDefinition") {
         Some(inner) => inner.clone(),
         None => value,
     };
     if inner.get("family").and_then(|f| f.as_str()).is_none() {
-        return Err(
-            "not an ECS task definition (no \"family\"); expected the output of \
-             `aws ecs describe-task-definition` or register-task-definition input"
-                .to_string(),
-        );
+        return Err(TaskDefinitionError::NoFamily);
     }
-    serde_json::from_value(inner).map_err(|e| format!("unexpected task definition shape: {e}"))
+    serde_json::from_value(inner).map_err(TaskDefinitionError::Shape)
 }
 
 impl TaskDefinition {
@@ -236,7 +240,11 @@ mod tests {
     fn other_json_is_refused_with_a_reason() {
         assert!(parse(r#"{"Records":[]}"#)
             .unwrap_err()
+            .to_string()
             .contains("no \"family\""));
-        assert!(parse("{").unwrap_err().starts_with("invalid JSON"));
+        assert!(parse("{")
+            .unwrap_err()
+            .to_string()
+            .starts_with("invalid JSON"));
     }
 }

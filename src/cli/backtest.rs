@@ -31,7 +31,7 @@ pub struct Args {
 }
 
 fn holdout(text: &str) -> Result<chrono::Duration, String> {
-    let d = crate::observe::window::parse_duration(text)?;
+    let d = crate::observe::window::parse_duration(text).map_err(|e| e.to_string())?;
     if d <= chrono::Duration::zero() {
         return Err("the hold-out window must be longer than zero".into());
     }
