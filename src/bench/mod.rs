@@ -312,8 +312,9 @@ fn timed_child(mut command: Command, what: &str) -> Result<(Duration, Vec<u8>), 
     Ok((wall, out.stdout))
 }
 
+#[allow(unsafe_code)] // libc's getrusage: see the SAFETY below.
 fn rusage(who: libc::c_int) -> Option<libc::rusage> {
-    // SAFETY: getrusage only writes into the zeroed struct we own.
+    // SAFETY: an all-zero rusage is a valid value; getrusage only writes into the struct we own.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     (unsafe { libc::getrusage(who, &mut usage) } == 0).then_some(usage)
 }

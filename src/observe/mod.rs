@@ -282,6 +282,7 @@ async fn known(store: &Store) -> Result<Known, StoreError> {
 /// glibc gives every thread that allocates its own arena and keeps freed memory in each: with
 /// files decoded on one thread and their evidence freed on another, that held ~25% more peak
 /// memory than used. Two arenas and an earlier trim keep the peak near what is live.
+#[allow(unsafe_code)] // libc's mallopt: see the SAFETY below.
 fn bound_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only tunes the allocator; both parameters are valid for glibc.

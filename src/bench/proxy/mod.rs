@@ -87,8 +87,7 @@ async fn measure(opts: &Options, dir: &Path) -> Result<Report, BenchError> {
         Ok((direct, proxied)) => phases(opts, &direct, &proxied).await,
         Err(e) => Err(e),
     };
-    // SAFETY: kill(2) on our own child's pid, not yet waited for.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    terminate(&child);
     let (status, said) = stop(child)?;
     let mut report = phases?;
     if !status.success() {
@@ -196,6 +195,13 @@ async fn phases(opts: &Options, direct: &Route, proxied: &Route) -> Result<Repor
         recorded: 0,
         proxy_said: String::new(),
     })
+}
+
+/// Asks the proxy to stop (SIGTERM), as a sidecar is stopped.
+#[allow(unsafe_code)] // libc's kill: see the SAFETY below.
+fn terminate(child: &Child) {
+    // SAFETY: kill(2) on our own child's pid, not yet waited for.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
 }
 
 /// Waits for the proxy to exit; what it wrote to stderr comes back with its status: with --quiet,
