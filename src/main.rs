@@ -8,10 +8,7 @@ fn main() {
     // would be killed by a peer that closes its socket, losing what it had not written yet.
     #[cfg(unix)]
     if cli.command.is_stdout_filter() {
-        // SAFETY: called before any other thread exists; SIG_DFL is a valid disposition.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        }
+        default_sigpipe();
     }
     let code = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt.block_on(policy_miner::cli::run(cli)),
@@ -21,4 +18,14 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// SIGPIPE's default action: the process ends quietly when its reader goes away.
+#[cfg(unix)]
+#[allow(unsafe_code)] // libc's signal: see the SAFETY below.
+fn default_sigpipe() {
+    // SAFETY: called before any other thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

@@ -1,6 +1,7 @@
 //! ECS task definitions, as `aws ecs describe-task-definition` prints them or as
 //! `register-task-definition` takes them, reduced to what attribution and derivation need.
 
+use crate::store::{NewTaskDefinitionRow, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -61,17 +62,71 @@ pub struct Loaded {
     pub source: PathBuf,
 }
 
-/// A task-definition file that could not be used, with a message that names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoadError {
-    pub path: PathBuf,
-    pub message: String,
+impl Loaded {
+    /// The row the store keeps of it.
+    pub fn row(&self) -> NewTaskDefinitionRow<'_> {
+        let d = &self.definition;
+        NewTaskDefinitionRow {
+            family: &d.family,
+            revision: d.revision.unwrap_or(0),
+            task_role_arn: d.task_role.as_deref(),
+            execution_role_arn: d.execution_role.as_deref(),
+            source: self.source.display().to_string(),
+            body: serde_json::to_string(d).unwrap_or_default(),
+        }
+    }
 }
 
-impl std::fmt::Display for LoadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.message)
+/// A task definition read back from the store, with the file it came from.
+#[derive(Debug, Clone)]
+pub struct StoredTaskDefinition {
+    pub definition: TaskDefinition,
+    pub source: String,
+}
+
+// The store keeps task definitions as rows of JSON and knows nothing of their shape: what they
+// read back as is this module's to say.
+impl Store {
+    /// The stored task definitions, ordered by family and revision. One whose JSON no longer
+    /// reads as a task definition (written by another release) is left out.
+    pub async fn task_definitions(&self) -> Result<Vec<StoredTaskDefinition>, StoreError> {
+        Ok(self
+            .task_definition_rows()
+            .await?
+            .into_iter()
+            .filter_map(|r| {
+                let definition = serde_json::from_str(&r.body).ok()?;
+                Some(StoredTaskDefinition {
+                    definition,
+                    source: r.source,
+                })
+            })
+            .collect())
     }
+}
+
+/// Why a file holds no task definition this module reads.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskDefinitionError {
+    #[error("cannot read: {0}")]
+    Unreadable(std::io::Error),
+    #[error("invalid JSON: {0}")]
+    NotJson(serde_json::Error),
+    #[error(
+        "not an ECS task definition (no \"family\"); expected the output of \
+         `aws ecs describe-task-definition` or register-task-definition input"
+    )]
+    NoFamily,
+    #[error("unexpected task definition shape: {0}")]
+    Shape(serde_json::Error),
+}
+
+/// A task-definition file that could not be used, with a message that names it.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {error}", path.display())]
+pub struct LoadError {
+    pub path: PathBuf,
+    pub error: TaskDefinitionError,
 }
 
 /// Loads every task definition under the given files and directories (directories: `*.json`,
@@ -102,25 +157,22 @@ pub fn load(paths: &[PathBuf]) -> (Vec<Loaded>, Vec<LoadError>) {
                     definition,
                     source: file.clone(),
                 })),
-                Err(message) => errors.push(LoadError {
-                    path: file,
-                    message,
-                }),
+                Err(error) => errors.push(LoadError { path: file, error }),
             }
         }
     }
     (loaded, errors)
 }
 
-fn load_file(path: &Path) -> Result<Vec<TaskDefinition>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+fn load_file(path: &Path) -> Result<Vec<TaskDefinition>, TaskDefinitionError> {
+    let text = std::fs::read_to_string(path).map_err(TaskDefinitionError::Unreadable)?;
     parse(&text)
 }
 
 /// Parses one file's text: a definition in either shape, or an array of them.
-pub fn parse(text: &str) -> Result<Vec<TaskDefinition>, String> {
+pub fn parse(text: &str) -> Result<Vec<TaskDefinition>, TaskDefinitionError> {
     let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+        serde_json::from_str(text).map_err(TaskDefinitionError::NotJson)?;
     let items = match value {
         serde_json::Value::Array(items) => items,
         other => vec![other],
@@ -128,20 +180,16 @@ pub fn parse(text: &str) -> Result<Vec<TaskDefinition>, String> {
     items.into_iter().map(one).collect()
 }
 
-fn one(value: serde_json::Value) -> Result<TaskDefinition, String> {
+fn one(value: serde_json::Value) -> Result<TaskDefinition, TaskDefinitionError> {
     // describe-task-definition wraps the definition; register-task-definition input does not.
     let inner = match value.get("taskDefinition") {
         Some(inner) => inner.clone(),
         None => value,
     };
     if inner.get("family").and_then(|f| f.as_str()).is_none() {
-        return Err(
-            "not an ECS task definition (no \"family\"); expected the output of \
-             `aws ecs describe-task-definition` or register-task-definition input"
-                .to_string(),
-        );
+        return Err(TaskDefinitionError::NoFamily);
     }
-    serde_json::from_value(inner).map_err(|e| format!("unexpected task definition shape: {e}"))
+    serde_json::from_value(inner).map_err(TaskDefinitionError::Shape)
 }
 
 impl TaskDefinition {
@@ -192,7 +240,11 @@ mod tests {
     fn other_json_is_refused_with_a_reason() {
         assert!(parse(r#"{"Records":[]}"#)
             .unwrap_err()
+            .to_string()
             .contains("no \"family\""));
-        assert!(parse("{").unwrap_err().starts_with("invalid JSON"));
+        assert!(parse("{")
+            .unwrap_err()
+            .to_string()
+            .starts_with("invalid JSON"));
     }
 }

@@ -9,6 +9,7 @@
 //! to be whole. The trail is real CloudTrail JSON, observed and proposed by this binary.
 
 use super::generate::Rng;
+use super::BenchError;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, Timelike, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -293,14 +294,14 @@ impl Report {
 
 /// Writes the trails into `dir`, observes and proposes with `binary` (this program), and replays
 /// the next week and the near misses against the proposal with `verify --policy`.
-pub fn run(binary: &Path, dir: &Path, seed: u64) -> anyhow::Result<Report> {
+pub fn run(binary: &Path, dir: &Path, seed: u64) -> Result<Report, BenchError> {
     let trails = generate(seed);
-    let write = |name: &str, events: &[Value]| -> anyhow::Result<std::path::PathBuf> {
+    let write = |name: &str, events: &[Value]| -> Result<std::path::PathBuf, BenchError> {
         let path = dir.join(name);
         std::fs::write(&path, json!({ "Records": events }).to_string())?;
         Ok(path)
     };
-    let observe = |trail: &Path, db: &Path| -> anyhow::Result<()> {
+    let observe = |trail: &Path, db: &Path| -> Result<(), BenchError> {
         let _ = std::fs::remove_file(db);
         let out = Command::new(binary)
             .arg("--db")
@@ -308,7 +309,7 @@ pub fn run(binary: &Path, dir: &Path, seed: u64) -> anyhow::Result<Report> {
             .args(["observe", "--quiet"])
             .arg(trail)
             .output()?;
-        anyhow::ensure!(
+        ensure!(
             out.status.success(),
             "observe {} failed: {}",
             trail.display(),
@@ -323,7 +324,7 @@ pub fn run(binary: &Path, dir: &Path, seed: u64) -> anyhow::Result<Report> {
         .arg(&history_db)
         .args(["propose", "--format", "iam"])
         .output()?;
-    anyhow::ensure!(
+    ensure!(
         proposal.status.success(),
         "propose failed: {}",
         String::from_utf8_lossy(&proposal.stderr)
@@ -332,7 +333,7 @@ pub fn run(binary: &Path, dir: &Path, seed: u64) -> anyhow::Result<Report> {
     std::fs::write(&policies, &proposal.stdout)?;
     let roles = serde_json::from_slice::<serde_json::Map<String, Value>>(&proposal.stdout)?.len();
 
-    let replay = |name: &str, events: &[Value]| -> anyhow::Result<(i64, Vec<(String, i64)>)> {
+    let replay = |name: &str, events: &[Value]| -> Result<(i64, Vec<(String, i64)>), BenchError> {
         let db = dir.join(format!("{name}.db"));
         observe(&write(&format!("{name}.json"), events)?, &db)?;
         let out = Command::new(binary)
@@ -342,10 +343,10 @@ pub fn run(binary: &Path, dir: &Path, seed: u64) -> anyhow::Result<Report> {
             .arg(&policies)
             .output()?;
         let report: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
-            anyhow::anyhow!(
+            BenchError::Failed(format!(
                 "verify printed no report ({e}): {}",
                 String::from_utf8_lossy(&out.stderr)
-            )
+            ))
         })?;
         let roles = report["roles"].as_array().cloned().unwrap_or_default();
         let calls = roles.iter().filter_map(|r| r["calls"].as_i64()).sum();

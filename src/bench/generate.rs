@@ -12,7 +12,8 @@
 //! Everything derives from the seed: the same seed and size give the same bytes, whatever the
 //! number of threads (each file has its own random stream).
 
-use anyhow::Context as _;
+use super::error::Context as _;
+use super::BenchError;
 use flate2::{write::GzEncoder, Compression};
 use rayon::prelude::*;
 use std::fmt::Write as _;
@@ -240,7 +241,7 @@ fn role_id(name: &str) -> String {
 }
 
 /// Writes the fleet's task definitions (as `aws ecs describe-task-definition` prints them).
-fn write_task_definitions(dir: &Path) -> anyhow::Result<()> {
+fn write_task_definitions(dir: &Path) -> Result<(), BenchError> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     for fam in fleet() {
         let exec = {
@@ -300,13 +301,13 @@ fn file_place(index: u64) -> (&'static str, i64) {
 }
 
 /// Generates the trail and the task definitions under `dir` (`dir/trail`, `dir/taskdefs`).
-pub fn generate(dir: &Path, spec: &TrailSpec) -> anyhow::Result<Generated> {
+pub fn generate(dir: &Path, spec: &TrailSpec) -> Result<Generated, BenchError> {
     let per_file = spec.events_per_file.max(1);
     let files = spec.events.div_ceil(per_file).max(1);
     let trail = dir.join("trail");
     let taskdefs = dir.join("taskdefs");
     write_task_definitions(&taskdefs)?;
-    let results: Vec<anyhow::Result<(u64, u64, u64, String)>> = (0..files)
+    let results: Vec<Result<(u64, u64, u64, String), BenchError>> = (0..files)
         .into_par_iter()
         .map(|i| {
             let events = per_file.min(spec.events - (i * per_file).min(spec.events));
@@ -351,7 +352,7 @@ fn write_file(
     seed: u64,
     index: u64,
     events: u64,
-) -> anyhow::Result<(u64, u64, u64, String)> {
+) -> Result<(u64, u64, u64, String), BenchError> {
     let rel = delivery_path(seed, index);
     let path = trail.join(&rel);
     let (region, start) = file_place(index);

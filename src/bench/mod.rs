@@ -10,11 +10,29 @@
 //! them into evidence (no store). What observe adds beyond the last is the store (SQLite). These
 //! floors say where observe's time goes, and how fast it could be with a stage made free.
 
+/// Fails with [`BenchError::Failed`] and the formatted message.
+macro_rules! bail {
+    ($($arg:tt)*) => {
+        return Err($crate::bench::BenchError::Failed(format!($($arg)*)))
+    };
+}
+
+/// Fails with [`BenchError::Failed`] and the formatted message unless `cond` holds.
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)*) => {
+        if !$cond {
+            bail!($($arg)*);
+        }
+    };
+}
+
 pub mod drift;
+mod error;
 pub mod generate;
 pub mod proxy;
 
-use anyhow::{bail, Context as _};
+pub use error::BenchError;
+use error::Context as _;
 use flate2::read::MultiGzDecoder;
 use generate::{Generated, TrailSpec};
 use rayon::prelude::*;
@@ -68,7 +86,7 @@ pub struct Stage {
 
 impl Stage {
     /// Times `f` on this process's clock and CPU counters.
-    fn time(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<Stage> {
+    fn time(f: impl FnOnce() -> Result<(), BenchError>) -> Result<Stage, BenchError> {
         let cpu_before = cpu_time(libc::RUSAGE_SELF);
         let clock = Instant::now();
         f()?;
@@ -81,7 +99,7 @@ impl Stage {
 
 const MANIFEST: &str = "bench-trail.json";
 
-pub fn run(opts: &Options) -> anyhow::Result<Report> {
+pub fn run(opts: &Options) -> Result<Report, BenchError> {
     let dir = match &opts.dir {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("policy-miner-bench-{}", std::process::id())),
@@ -104,7 +122,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-fn measure(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
+fn measure(opts: &Options, dir: &Path) -> Result<Report, BenchError> {
     let dir = dir.to_path_buf();
     let (trail, generation) = match reuse(&dir, &opts.spec) {
         Some(t) => (t, None),
@@ -167,7 +185,7 @@ fn reuse(dir: &Path, spec: &TrailSpec) -> Option<Generated> {
 /// Bumped when the generator's output changes, so that old trails are not reused.
 const GENERATOR_VERSION: u64 = 1;
 
-fn write_manifest(dir: &Path, spec: &TrailSpec, g: &Generated) -> anyhow::Result<()> {
+fn write_manifest(dir: &Path, spec: &TrailSpec, g: &Generated) -> Result<(), BenchError> {
     let m = serde_json::json!({
         "generator": GENERATOR_VERSION,
         "events": spec.events,
@@ -184,12 +202,12 @@ fn write_manifest(dir: &Path, spec: &TrailSpec, g: &Generated) -> anyhow::Result
 }
 
 /// Reads and gunzips every file of the trail on every core, discarding the output: the floor.
-pub fn decompress_all(trail: &Path) -> anyhow::Result<()> {
+pub fn decompress_all(trail: &Path) -> Result<(), BenchError> {
     let found = crate::source::local::discover(&[trail.to_path_buf()]);
     found
         .files
         .par_iter()
-        .try_for_each(|path| -> anyhow::Result<()> {
+        .try_for_each(|path| -> Result<(), BenchError> {
             let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             let mut dec = MultiGzDecoder::new(&raw[..]);
             let mut buf = vec![0u8; 256 * 1024];
@@ -206,13 +224,13 @@ pub fn decompress_all(trail: &Path) -> anyhow::Result<()> {
 /// Reads every file of the trail on every core as observe's workers do (decompressing while
 /// reading events); with `fold`, also maps and folds every event into evidence, which is then
 /// dropped instead of stored.
-fn read_events(trail: &Path, fold: bool) -> anyhow::Result<()> {
+fn read_events(trail: &Path, fold: bool) -> Result<(), BenchError> {
     use crate::observe::aggregate::Folder;
     let files = crate::source::local::discover(&[trail.to_path_buf()]).files;
     let catalog = crate::catalog::active();
     files.par_iter().try_for_each_init(
         || (Folder::new(catalog), Vec::new(), 0u64),
-        |(folder, window, events), path| -> anyhow::Result<()> {
+        |(folder, window, events), path| -> Result<(), BenchError> {
             let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             let read = crate::source::cloudtrail::decode_delivery_gz(&raw, window, &mut |call| {
                 if fold {
@@ -235,7 +253,11 @@ fn read_events(trail: &Path, fold: bool) -> anyhow::Result<()> {
 }
 
 /// Runs `observe` on the trail as a child process; its wall time and peak RSS.
-fn observe_child(binary: &Path, dir: &Path, trail: &Generated) -> anyhow::Result<(Duration, u64)> {
+fn observe_child(
+    binary: &Path,
+    dir: &Path,
+    trail: &Generated,
+) -> Result<(Duration, u64), BenchError> {
     let db = dir.join("bench.db");
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
@@ -255,7 +277,7 @@ fn observe_child(binary: &Path, dir: &Path, trail: &Generated) -> anyhow::Result
 }
 
 /// Runs `propose` on the database observe made; its wall time and the number of roles proposed.
-fn propose_child(binary: &Path, dir: &Path) -> anyhow::Result<(Duration, usize)> {
+fn propose_child(binary: &Path, dir: &Path) -> Result<(Duration, usize), BenchError> {
     let mut propose = Command::new(binary);
     propose
         .arg("propose")
@@ -271,7 +293,7 @@ fn propose_child(binary: &Path, dir: &Path) -> anyhow::Result<(Duration, usize)>
 
 /// Runs one subcommand to its end: its wall time and standard output, or an error with what it
 /// printed on standard error.
-fn timed_child(mut command: Command, what: &str) -> anyhow::Result<(Duration, Vec<u8>)> {
+fn timed_child(mut command: Command, what: &str) -> Result<(Duration, Vec<u8>), BenchError> {
     let clock = Instant::now();
     let out = command
         .env_remove("POLICY_MINER_DB")
@@ -290,8 +312,9 @@ fn timed_child(mut command: Command, what: &str) -> anyhow::Result<(Duration, Ve
     Ok((wall, out.stdout))
 }
 
+#[allow(unsafe_code)] // libc's getrusage: see the SAFETY below.
 fn rusage(who: libc::c_int) -> Option<libc::rusage> {
-    // SAFETY: getrusage only writes into the zeroed struct we own.
+    // SAFETY: an all-zero rusage is a valid value; getrusage only writes into the struct we own.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     (unsafe { libc::getrusage(who, &mut usage) } == 0).then_some(usage)
 }

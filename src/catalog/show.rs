@@ -32,11 +32,11 @@ const MAX_SUGGESTIONS: usize = 5;
 /// resource types with ARN formats (marking required ones), and condition keys; plus the
 /// catalog's source and date. Err with a helpful message (nearest names, e.g. same prefix
 /// with similar name) when the action does not exist.
-pub fn show_action(catalog: &Catalog, action: &str) -> Result<String, String> {
+pub fn show_action(catalog: &Catalog, action: &str) -> Result<String, crate::Error> {
     let query = action.trim();
     match catalog.action(query) {
         Some(found) => Ok(render(catalog, found)),
-        None => Err(not_found(catalog, query)),
+        None => Err(crate::Error::UnknownAction(not_found(catalog, query))),
     }
 }
 
@@ -283,25 +283,25 @@ mod tests {
     #[test]
     fn unknown_actions_get_suggestions() {
         let c = embedded();
-        let err = show_action(c, "s3:GetObjekt").unwrap_err();
+        let err = show_action(c, "s3:GetObjekt").unwrap_err().to_string();
         assert!(err.contains("s3:GetObject"), "{err}");
-        let err = show_action(c, "s3:HeadObject").unwrap_err();
+        let err = show_action(c, "s3:HeadObject").unwrap_err().to_string();
         assert!(err.contains("s3:GetObject"), "{err}");
-        let err = show_action(c, "s3:ListObjectsV2").unwrap_err();
+        let err = show_action(c, "s3:ListObjectsV2").unwrap_err().to_string();
         assert!(err.contains("s3:ListBucket"), "{err}");
-        let err = show_action(c, "lambda:Invoke").unwrap_err();
+        let err = show_action(c, "lambda:Invoke").unwrap_err().to_string();
         assert!(err.contains("lambda:InvokeFunction"), "{err}");
-        let err = show_action(c, "S3:putobjectacls").unwrap_err();
+        let err = show_action(c, "S3:putobjectacls").unwrap_err().to_string();
         assert!(err.contains("s3:PutObjectAcl"), "{err}");
-        let err = show_action(c, "dynamodb:Querry").unwrap_err();
+        let err = show_action(c, "dynamodb:Querry").unwrap_err().to_string();
         assert!(err.contains("dynamodb:Query"), "{err}");
-        let err = show_action(c, "kmss:decrypt").unwrap_err();
+        let err = show_action(c, "kmss:decrypt").unwrap_err().to_string();
         assert!(err.contains("did you mean kms:Decrypt"), "{err}");
-        let err = show_action(c, "sqss:NoSuchThing").unwrap_err();
+        let err = show_action(c, "sqss:NoSuchThing").unwrap_err().to_string();
         assert!(err.contains("similar prefixes: sqs"), "{err}");
-        let err = show_action(c, "GetSecretValue").unwrap_err();
+        let err = show_action(c, "GetSecretValue").unwrap_err().to_string();
         assert!(err.contains("secretsmanager:GetSecretValue"), "{err}");
-        let err = show_action(c, "s3:GetObjectT*").unwrap_err();
+        let err = show_action(c, "s3:GetObjectT*").unwrap_err().to_string();
         assert!(
             err.contains("s3:GetObjectTagging") && err.contains("s3:GetObjectTorrent"),
             "{err}"

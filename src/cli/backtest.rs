@@ -1,5 +1,5 @@
-use crate::store::Recorded;
 use crate::synth;
+use crate::synth::Recorded;
 use std::path::PathBuf;
 
 use super::exit::UNSTABLE as EXIT_UNSTABLE;
@@ -30,7 +30,7 @@ pub struct Args {
 }
 
 fn holdout(text: &str) -> Result<chrono::Duration, String> {
-    let d = crate::observe::window::parse_duration(text)?;
+    let d = crate::observe::window::parse_duration(text).map_err(|e| e.to_string())?;
     if d <= chrono::Duration::zero() {
         return Err("the hold-out window must be longer than zero".into());
     }

@@ -1,5 +1,5 @@
 use crate::output;
-use crate::store::Recorded;
+use crate::synth::Recorded;
 use crate::synth::{self, Proposal};
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,7 @@
 use crate::output;
 use crate::policy::PolicyDocument;
-use crate::store::{EvidenceRow, Recorded};
+use crate::store::EvidenceRow;
+use crate::synth::Recorded;
 use crate::synth::{self, verify::PolicySet, verify::Verification};
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -150,35 +150,54 @@ pub fn map_call(call: &ApiCall, catalog: &Catalog) -> Mapped {
 /// action). The resource must be `*` (what the mapping grants when the call shows no resource
 /// the action accepts), the unknown resource of a live source, or an ARN the action accepts that
 /// is literal but for the deliberate wildcards of the rules.
-pub fn check_grant(catalog: &Catalog, action: &str, resource: &str) -> Result<String, String> {
+pub fn check_grant(catalog: &Catalog, action: &str, resource: &str) -> Result<String, Ungrantable> {
     let Some(found) = catalog.action(action) else {
-        return Err(format!(
-            "action {action:?} is not an IAM action of the catalog (wildcards name no action); \
-             if it is new, `policy-miner catalog update` fetches the latest"
-        ));
+        return Err(Ungrantable::NoAction {
+            action: action.to_string(),
+        });
     };
     let name = found.full_name();
     if resource == ANY_RESOURCE || resource == crate::store::UNKNOWN_RESOURCE {
         return Ok(name);
     }
     if !found.takes_resources() {
-        return Err(format!(
-            "{name} takes no resource, so only \"*\" can be granted, not {resource:?}"
-        ));
+        return Err(Ungrantable::TakesNoResource {
+            action: name,
+            resource: resource.to_string(),
+        });
     }
     let Some(body) = resources::literal_part(found.service(), resource) else {
-        return Err(format!(
-            "resource {resource:?} holds a wildcard or a policy variable: a called resource is \
-             a literal name"
-        ));
+        return Err(Ungrantable::NotLiteral {
+            resource: resource.to_string(),
+        });
     };
     let whole_name = body == resource || catalog.classify_arn(found.service(), body).is_some();
     if !whole_name || !accepts(&found, resource) {
-        return Err(format!(
-            "resource {resource:?} is not an ARN of a resource type {name} accepts"
-        ));
+        return Err(Ungrantable::NotAccepted {
+            action: name,
+            resource: resource.to_string(),
+        });
     }
     Ok(name)
+}
+
+/// Why [`check_grant`] refuses a grant: no call could have been mapped to it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Ungrantable {
+    #[error(
+        "action {action:?} is not an IAM action of the catalog (wildcards name no action); if it \
+         is new, `policy-miner catalog update` fetches the latest"
+    )]
+    NoAction { action: String },
+    #[error("{action} takes no resource, so only \"*\" can be granted, not {resource:?}")]
+    TakesNoResource { action: String, resource: String },
+    #[error(
+        "resource {resource:?} holds a wildcard or a policy variable: a called resource is a \
+         literal name"
+    )]
+    NotLiteral { resource: String },
+    #[error("resource {resource:?} is not an ARN of a resource type {action} accepts")]
+    NotAccepted { action: String, resource: String },
 }
 
 /// The steps for one call: the action named after the event (or as its service's table renames

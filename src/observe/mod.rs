@@ -25,7 +25,7 @@ use crate::attribution::{taskdef, RoleDirectory};
 use crate::catalog;
 use crate::source::s3::{self, S3Source, TrailLocation, TrailObject};
 use crate::source::{cloudtrail, local, SkipReason, Skipped};
-use crate::store::{ObservedFile, Store};
+use crate::store::{ObservedFile, Store, StoreError};
 use aggregate::Folder;
 use counted::Counted;
 use evidence::FileEvidence;
@@ -90,7 +90,7 @@ const BATCH_KEYS: usize = 64_000;
 /// Files in flight between the workers and the writer.
 const CHANNEL_FILES: usize = 8;
 
-pub async fn run(opts: Options) -> anyhow::Result<Summary> {
+pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
     bound_allocator();
     let clock = Instant::now();
     let started_at = crate::store::now();
@@ -98,7 +98,8 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
     let mut summary = Summary::default();
 
     let (defs, def_errors) = taskdef::load(&opts.task_definitions);
-    store.save_task_definitions(&defs).await?;
+    let rows: Vec<_> = defs.iter().map(taskdef::Loaded::row).collect();
+    store.save_task_definitions(&rows).await?;
     summary.task_definitions = defs.len() as u64;
     summary.task_definition_errors = def_errors.iter().map(ToString::to_string).collect();
     let stored_defs = store.task_definitions().await?;
@@ -204,7 +205,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
     summary.files_already_observed += committed.left_out_files;
     summary.events_read -= committed.left_out_events;
     let counts = committed.counts;
-    let store = Arc::try_unwrap(store).map_err(|_| anyhow::anyhow!("the store is still in use"))?;
+    let store = Arc::try_unwrap(store).map_err(|_| crate::Error::StoreInUse)?;
     bar.finish();
     signals.abort();
 
@@ -265,7 +266,7 @@ async fn units(opts: &Options, summary: &mut Summary) -> Vec<Unit> {
 }
 
 /// The units observed so far, by fingerprint.
-async fn known(store: &Store) -> anyhow::Result<Known> {
+async fn known(store: &Store) -> Result<Known, StoreError> {
     Ok(store
         .observed_files()
         .await?
@@ -281,6 +282,7 @@ async fn known(store: &Store) -> anyhow::Result<Known> {
 /// glibc gives every thread that allocates its own arena and keeps freed memory in each: with
 /// files decoded on one thread and their evidence freed on another, that held ~25% more peak
 /// memory than used. Two arenas and an earlier trim keep the peak near what is live.
+#[allow(unsafe_code)] // libc's mallopt: see the SAFETY below.
 fn bound_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only tunes the allocator; both parameters are valid for glibc.
@@ -336,7 +338,7 @@ type Handed = (
 async fn commit_batches(
     store: Arc<Store>,
     mut batches: tokio::sync::mpsc::Receiver<Handed>,
-) -> anyhow::Result<Committed> {
+) -> Result<Committed, StoreError> {
     let mut done = Committed::default();
     while let Some((mut batch, free)) = batches.recv().await {
         let flushed = flush(&store, &mut batch, &mut done).await;
@@ -353,7 +355,7 @@ async fn flush(
     store: &Store,
     batch: &mut Vec<(ObservedFile, FileEvidence)>,
     done: &mut Committed,
-) -> anyhow::Result<()> {
+) -> Result<(), StoreError> {
     if batch.is_empty() {
         return Ok(());
     }

@@ -118,7 +118,7 @@ pub fn delivery_date(path: &Path) -> Option<NaiveDate> {
 }
 
 /// `2026-11-02T10:00:00Z` (any RFC 3339 time), a day (`2026-11-02`, midnight UTC), or a time before `now`: `90s`, `30m`, `12h`, `7d`, `2w`.
-pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, crate::Error> {
     let text = text.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
@@ -128,19 +128,19 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Strin
             return Ok(midnight.and_utc());
         }
     }
-    let ago = parse_duration(text).map_err(|_| invalid(text))?;
-    now.checked_sub_signed(ago).ok_or_else(|| invalid(text))
+    let invalid = || crate::Error::NotATime(text.to_string());
+    let ago = parse_duration(text).map_err(|_| invalid())?;
+    now.checked_sub_signed(ago).ok_or_else(invalid)
 }
 
 /// A duration: `90s`, `30m`, `12h`, `7d`, `2w`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, crate::Error> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    let wrong =
-        || format!("`{text}` is not a duration: give a number and a unit (90s, 30m, 12h, 7d, 2w)");
+    let wrong = || crate::Error::NotADuration(text.to_string());
     let n: i64 = digits.parse().map_err(|_| wrong())?;
     let seconds = match unit {
         "s" => 1,
@@ -153,13 +153,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     n.checked_mul(seconds)
         .and_then(Duration::try_seconds)
         .ok_or_else(wrong)
-}
-
-fn invalid(text: &str) -> String {
-    format!(
-        "`{text}` is not a time: give an RFC 3339 timestamp (2026-11-02T10:00:00Z), a day \
-         (2026-11-02) or a duration before now (90s, 30m, 12h, 7d, 2w)"
-    )
 }
 
 #[cfg(test)]

@@ -3,12 +3,14 @@
 //! `x-amz-copy-source` (lenient: [`decode_lossy`]). A `+` is a literal plus in both; form decoding
 //! (where `+` is a space) is the caller's to do first.
 
-/// Why [`decode_strict`] refused its input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why [`decode_strict`] refused its input (a document: what it decodes is IAM's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// A `%` not followed by two hexadecimal digits, at this byte offset of the input.
+    #[error("bad URL escape at byte {0} of the document")]
     BadEscape(usize),
     /// The decoded bytes are not UTF-8.
+    #[error("the URL-decoded document is not UTF-8")]
     NotUtf8,
 }
 

@@ -414,6 +414,7 @@ fn find_special_scalar(bytes: &[u8], from: usize) -> usize {
 /// Sixteen bytes at a time: strings are most of a CloudTrail event's bytes.
 #[cfg(target_arch = "x86_64")]
 #[inline]
+#[allow(unsafe_code)] // SSE2 intrinsics: see the SAFETY below.
 fn find_special_sse2(bytes: &[u8], from: usize) -> usize {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,

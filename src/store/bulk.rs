@@ -7,6 +7,9 @@
 //! it: most of the writer's time, and most of propose's reading. Here the statement runs on the
 //! caller's thread, on the connection sqlx lends it (sqlx's worker is parked meanwhile), with
 //! each string bound where it lies and each row read where SQLite holds it.
+//!
+//! Calling SQLite's C API is unsafe: each function that does allows `unsafe_code` for itself
+//! alone, and each unsafe block says why it is sound (SAFETY).
 
 use libsqlite3_sys as ffi;
 use sqlx::sqlite::LockedSqliteHandle;
@@ -82,6 +85,7 @@ impl<'h> Statement<'h> {
     }
 
     /// Binds `values`, steps once, and resets: column 0 of the row the step gave, if it gave one.
+    #[allow(unsafe_code)] // SQLite's C API: see each SAFETY below.
     fn step_once(&mut self, values: &[Value<'_>]) -> Result<Option<i64>, Failure> {
         let stmt = self.stmt.as_ptr();
         let mut rc = ffi::SQLITE_OK;
@@ -128,6 +132,7 @@ impl<'h> Statement<'h> {
 }
 
 /// Prepares `sql` on the open connection `db`.
+#[allow(unsafe_code)] // SQLite's C API: see the SAFETY below.
 fn prepare_on(db: NonNull<ffi::sqlite3>, sql: &str) -> Result<NonNull<ffi::sqlite3_stmt>, Failure> {
     let len = c_int::try_from(sql.len()).map_err(|_| Failure {
         code: ffi::SQLITE_TOOBIG,
@@ -154,6 +159,7 @@ fn prepare_on(db: NonNull<ffi::sqlite3>, sql: &str) -> Result<NonNull<ffi::sqlit
 
 impl Statement<'_> {
     /// Runs the statement (it takes no parameters) and hands each row it yields to `each`.
+    #[allow(unsafe_code)] // SQLite's C API: see each SAFETY below.
     pub(super) fn for_each_row(&mut self, mut each: impl FnMut(&Row<'_>)) -> Result<(), Failure> {
         let stmt = self.stmt.as_ptr();
         let result = loop {
@@ -183,6 +189,7 @@ pub(super) struct Row<'s> {
 
 impl Row<'_> {
     /// Column `i` as text (NULL as empty; bytes that are not UTF-8 replaced, not refused).
+    #[allow(unsafe_code)] // SQLite's C API: see the SAFETY below.
     pub(super) fn text(&self, i: c_int) -> String {
         // SAFETY: the statement is on a row (`for_each_row` hands a row only then); SQLite owns
         // the text, valid until the next step, and it is copied out at once. Asking for the text
@@ -200,6 +207,7 @@ impl Row<'_> {
     }
 
     /// Column `i` as an integer (NULL as 0).
+    #[allow(unsafe_code)] // SQLite's C API: see the SAFETY below.
     pub(super) fn int(&self, i: c_int) -> i64 {
         // SAFETY: as for `text`.
         unsafe { ffi::sqlite3_column_int64(self.stmt.as_ptr(), i) }
@@ -207,6 +215,7 @@ impl Row<'_> {
 }
 
 impl Drop for Statement<'_> {
+    #[allow(unsafe_code)] // SQLite's C API: see the SAFETY below.
     fn drop(&mut self) {
         // SAFETY: the statement was prepared by us and is finalized once.
         unsafe {
@@ -215,6 +224,7 @@ impl Drop for Statement<'_> {
     }
 }
 
+#[allow(unsafe_code)] // SQLite's C API: see the SAFETY below.
 fn failure(db: NonNull<ffi::sqlite3>) -> Failure {
     // SAFETY: `db` is an open connection; SQLite owns the message, copied out at once.
     unsafe {

@@ -32,6 +32,7 @@ use super::bulk::{Failure, Statement, Value};
 use super::rows::{blocking, EVIDENCE_UPSERT, SOURCE_UPSERT, UNGRANTED_UPSERT};
 use super::{now, EvidenceRow, SourceCount, Store, StoreError, UngrantedRow};
 use crate::catalog::Catalog;
+use check::Refusal;
 use chrono::{DateTime, Utc};
 use read::{List, Stopped};
 use serde_json::value::RawValue;
@@ -84,7 +85,7 @@ pub struct Imported {
 }
 
 impl Imported {
-    fn refuse(&mut self, list: List, index: usize, why: String) {
+    fn refuse(&mut self, list: List, index: usize, why: Refusal) {
         self.refused += 1;
         if self.refusals.len() < LISTED {
             self.refusals
@@ -204,7 +205,7 @@ impl Store {
     /// Adds the evidence of the export at `path` that its stream has not brought before, in one
     /// transaction: a file that cannot be read to its end changes nothing.
     pub async fn import(&self, path: &Path) -> Result<Imported, ImportError> {
-        let header = blocking(|| read::header(path)).map_err(ImportError::Refused)?;
+        let header = blocking(|| read::header(path))?;
         // A connection whose transaction SQLite ended by itself (a full disk) is closed, not
         // pooled: see [`super::Writer`].
         let mut conn = self.writer().await?;
@@ -374,12 +375,12 @@ impl Writer<'_, '_> {
         raw: &RawValue,
         catalog: &Catalog,
         now: DateTime<Utc>,
-    ) -> Result<Result<bool, String>, Failure> {
+    ) -> Result<Result<bool, Refusal>, Failure> {
         match list {
             List::Evidence => {
                 let mut e: ExportedEvidence = match serde_json::from_str(raw.get()) {
                     Ok(e) => e,
-                    Err(err) => return Ok(Err(format!("not an evidence row ({err})"))),
+                    Err(err) => return Ok(Err(Refusal::NotEvidence(err.to_string()))),
                 };
                 if let Err(why) = check::evidence(&mut e, catalog, now) {
                     return Ok(Err(why));
@@ -389,9 +390,7 @@ impl Writer<'_, '_> {
             List::Ungranted => {
                 let mut u: UngrantedRow = match serde_json::from_str(raw.get()) {
                     Ok(u) => u,
-                    Err(err) => {
-                        return Ok(Err(format!("not a row of calls without a grant ({err})")))
-                    }
+                    Err(err) => return Ok(Err(Refusal::NotUngranted(err.to_string()))),
                 };
                 if let Err(why) = check::ungranted(&mut u, now) {
                     return Ok(Err(why));
@@ -599,11 +598,18 @@ fn new_origin(path: &Path) -> String {
 
 impl Snapshot {
     /// Writes the snapshot to `path` whole or not at all (a reader never sees half a file).
-    pub fn write_to(&self, path: &Path) -> anyhow::Result<()> {
-        use anyhow::Context as _;
+    pub fn write_to(&self, path: &Path) -> Result<(), crate::Error> {
         let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
         let text = serde_json::to_vec(self)?;
-        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+        std::fs::write(&tmp, text).map_err(|error| crate::Error::Write {
+            what: "writing",
+            path: tmp.clone(),
+            error,
+        })?;
+        std::fs::rename(&tmp, path).map_err(|error| crate::Error::Write {
+            what: "renaming to",
+            path: path.to_path_buf(),
+            error,
+        })
     }
 }

@@ -5,25 +5,23 @@
 
 mod bulk;
 pub mod exchange;
+pub mod history;
 mod live;
 mod rows;
 pub mod times;
 
 pub use live::{SourceCount, UNKNOWN_RESOURCE};
 pub use rows::{
-    BatchRows, EvidenceRef, EvidenceRow, ObservedFile, StoredTaskDefinition, UngrantedRef,
-    UngrantedRow,
+    BatchRows, EvidenceRef, EvidenceRow, NewTaskDefinitionRow, ObservedFile, TaskDefinitionRow,
+    UngrantedRef, UngrantedRow,
 };
 
-use crate::attribution::taskdef::Loaded;
-use crate::attribution::{RoleDirectory, RoleSelection, UnknownRoles};
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteRow,
 };
 use sqlx::{Connection, Row, Sqlite};
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -254,12 +252,14 @@ impl Store {
     }
 
     /// Replaces stored task definitions with the same (family, revision).
-    pub async fn save_task_definitions(&self, defs: &[Loaded]) -> Result<(), StoreError> {
+    pub async fn save_task_definitions(
+        &self,
+        defs: &[NewTaskDefinitionRow<'_>],
+    ) -> Result<(), StoreError> {
         let now = now();
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await.map_err(|e| self.err(e))?;
         for d in defs {
-            let body = serde_json::to_string(&d.definition).unwrap_or_default();
             sqlx::query(
                 "INSERT INTO task_definitions (family, revision, task_role_arn, execution_role_arn, source, body, loaded_at)
                  VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -267,12 +267,12 @@ impl Store {
                    execution_role_arn = excluded.execution_role_arn, source = excluded.source,
                    body = excluded.body, loaded_at = excluded.loaded_at",
             )
-            .bind(&d.definition.family)
-            .bind(d.definition.revision.unwrap_or(0))
-            .bind(&d.definition.task_role)
-            .bind(&d.definition.execution_role)
-            .bind(d.source.display().to_string())
-            .bind(body)
+            .bind(d.family)
+            .bind(d.revision)
+            .bind(d.task_role_arn)
+            .bind(d.execution_role_arn)
+            .bind(&d.source)
+            .bind(&d.body)
             .bind(&now)
             .execute(&mut *tx)
             .await
@@ -315,63 +315,6 @@ impl Store {
                 .await;
         }
         self.pool.close().await;
-    }
-}
-
-/// Everything synthesis reads from a database: the evidence, the calls without a grant, and the
-/// task definitions.
-#[derive(Debug, Clone, Default)]
-pub struct Recorded {
-    pub evidence: Vec<EvidenceRow>,
-    pub ungranted: Vec<UngrantedRow>,
-    pub definitions: Vec<crate::attribution::taskdef::TaskDefinition>,
-}
-
-impl Recorded {
-    /// Reads an existing database (never creates one).
-    pub async fn load(path: &Path) -> Result<Recorded, StoreError> {
-        let store = Store::open(path, false).await?;
-        let recorded = Recorded {
-            evidence: store.evidence().await?,
-            ungranted: store.ungranted().await?,
-            definitions: store
-                .task_definitions()
-                .await?
-                .into_iter()
-                .map(|d| d.definition)
-                .collect(),
-        };
-        store.close().await;
-        Ok(recorded)
-    }
-
-    /// Every role `propose` names: those with evidence, and those of the task definitions
-    /// without any (as the definitions write them).
-    pub fn roles(&self) -> BTreeSet<String> {
-        let mut roles: BTreeSet<String> = self
-            .evidence
-            .iter()
-            .map(|r| r.role_arn.as_str())
-            .chain(self.ungranted.iter().map(|r| r.role_arn.as_str()))
-            .map(str::to_string)
-            .collect();
-        let directory = RoleDirectory::from_definitions(&self.definitions);
-        let unseen: Vec<String> = directory
-            .without_evidence(roles.iter().map(String::as_str))
-            .into_iter()
-            .map(|(role, _)| role.to_string())
-            .collect();
-        roles.extend(unseen);
-        roles
-    }
-
-    /// The roles `--role` names (ARN, ARN without path, or name) in this database, read from
-    /// `db`; no `--role` selects them all. Every `--role` must name a role of it.
-    pub fn select(&self, wanted: &[String], db: &Path) -> Result<RoleSelection, UnknownRoles> {
-        if wanted.is_empty() {
-            return Ok(RoleSelection::all());
-        }
-        RoleSelection::resolve(wanted, &self.roles(), db)
     }
 }
 

@@ -2,7 +2,6 @@
 
 use super::bulk::{Failure, Row, Statement, Value};
 use super::{now, Store, StoreError};
-use crate::attribution::taskdef::TaskDefinition;
 use sqlx::sqlite::LockedSqliteHandle;
 use sqlx::Connection;
 
@@ -72,9 +71,24 @@ pub struct ObservedFile {
     pub windows_before: Option<String>,
 }
 
+/// A task definition to store: the columns it is found by, and the whole definition as JSON.
+/// One with the same (family, revision) is replaced.
 #[derive(Debug, Clone)]
-pub struct StoredTaskDefinition {
-    pub definition: TaskDefinition,
+pub struct NewTaskDefinitionRow<'a> {
+    pub family: &'a str,
+    pub revision: i64,
+    pub task_role_arn: Option<&'a str>,
+    pub execution_role_arn: Option<&'a str>,
+    /// The file it came from.
+    pub source: String,
+    /// The whole definition, JSON.
+    pub body: String,
+}
+
+/// A stored task definition: its JSON, and the file it came from.
+#[derive(Debug, Clone)]
+pub struct TaskDefinitionRow {
+    pub body: String,
     pub source: String,
 }
 
@@ -293,23 +307,21 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn task_definitions(&self) -> Result<Vec<StoredTaskDefinition>, StoreError> {
+    /// Every stored task definition, ordered by family and revision.
+    pub async fn task_definition_rows(&self) -> Result<Vec<TaskDefinitionRow>, StoreError> {
         let rows =
             sqlx::query("SELECT body, source FROM task_definitions ORDER BY family, revision")
                 .fetch_all(self.pool())
                 .await
                 .map_err(|e| self.err(e))?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let body: String = self.column(r, 0)?;
-            if let Ok(definition) = serde_json::from_str(&body) {
-                out.push(StoredTaskDefinition {
-                    definition,
+        rows.iter()
+            .map(|r| {
+                Ok(TaskDefinitionRow {
+                    body: self.column(r, 0)?,
                     source: self.column(r, 1)?,
-                });
-            }
-        }
-        Ok(out)
+                })
+            })
+            .collect()
     }
 }
 

@@ -22,23 +22,38 @@ pub fn plausible(t: DateTime<Utc>, now: DateTime<Utc>) -> bool {
     t >= EARLIEST && t <= now + MAX_SKEW
 }
 
-/// An evidence time (RFC 3339) if a call can have happened then; otherwise why not, in words
-/// for the user.
-pub fn check(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+/// Why a text is no time a call can have had, in words for the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Implausible {
+    #[error("{text:?} is not an RFC 3339 time ({error})")]
+    NotRfc3339 {
+        text: String,
+        error: chrono::ParseError,
+    },
+    #[error("{text} is before {}: no AWS API call is that old", format(EARLIEST))]
+    TooOld { text: String },
+    #[error("{text} is in the future (this machine's clock says {})", format(*now))]
+    Future { text: String, now: DateTime<Utc> },
+}
+
+/// An evidence time (RFC 3339) if a call can have happened then; otherwise why not.
+pub fn check(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Implausible> {
     let t = DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("{text:?} is not an RFC 3339 time ({e})"))?;
+        .map_err(|error| Implausible::NotRfc3339 {
+            text: text.to_string(),
+            error,
+        })?;
     if t < EARLIEST {
-        return Err(format!(
-            "{text} is before {}: no AWS API call is that old",
-            format(EARLIEST)
-        ));
+        return Err(Implausible::TooOld {
+            text: text.to_string(),
+        });
     }
     if t > now + MAX_SKEW {
-        return Err(format!(
-            "{text} is in the future (this machine's clock says {})",
-            format(now)
-        ));
+        return Err(Implausible::Future {
+            text: text.to_string(),
+            now,
+        });
     }
     Ok(t)
 }
@@ -70,9 +85,11 @@ mod tests {
         assert!(!plausible(at("2026-12-01T00:05:01Z"), now));
         assert!(check("1970-01-01T00:00:00Z", now)
             .unwrap_err()
+            .to_string()
             .contains("before 2006"));
         assert!(check("2027-01-01T00:00:00Z", now)
             .unwrap_err()
+            .to_string()
             .contains("future"));
         assert!(check("yesterday", now).is_err());
         assert_eq!(

@@ -57,7 +57,7 @@ pub fn backtest(
     definitions: &[TaskDefinition],
     opts: &Options,
     holdout: Duration,
-) -> Result<Backtest, String> {
+) -> Result<Backtest, crate::Error> {
     let time = |t: &str| {
         DateTime::parse_from_rfc3339(t)
             .ok()

@@ -269,27 +269,26 @@ impl DefCtx<'_> {
     }
 
     /// A `valueFrom`: a Secrets Manager ARN, an SSM parameter ARN, or a parameter name.
-    fn secret(&self, value_from: &str) -> Result<(&'static str, String, &'static str), String> {
+    fn secret(
+        &self,
+        value_from: &str,
+    ) -> Result<(&'static str, String, &'static str), Underivable> {
         let service = value_from.split(':').nth(2);
         if value_from.starts_with("arn:") {
             return match service {
                 Some("secretsmanager") => self
                     .secrets_manager(value_from)
                     .map(|r| ("secretsmanager:GetSecretValue", r, RULE_SECRET_SM))
-                    .ok_or_else(|| format!("{value_from} is not a Secrets Manager secret ARN")),
+                    .ok_or_else(|| Underivable::NotASecret(value_from.to_string())),
                 Some("ssm") => Ok(("ssm:GetParameters", value_from.to_string(), RULE_SECRET_SSM)),
-                _ => Err(format!(
-                    "{value_from} is neither an SSM parameter nor a Secrets Manager secret"
-                )),
+                _ => Err(Underivable::NeitherKind(value_from.to_string())),
             };
         }
         // ECS reads a bare name as a parameter in the task's own region.
-        let region = self.region.as_deref().ok_or_else(|| {
-            format!(
-                "parameter name {value_from} without a region (the task definition has no ARN, \
-                 awslogs region or ECR image); give valueFrom as an ARN"
-            )
-        })?;
+        let region = self
+            .region
+            .as_deref()
+            .ok_or_else(|| Underivable::NoRegion(value_from.to_string()))?;
         Ok((
             "ssm:GetParameters",
             format!(
@@ -341,13 +340,33 @@ fn has_random_suffix(name: &str) -> bool {
         .is_some_and(|(_, s)| s.len() == 6 && s.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
-fn check(catalog: &Catalog, d: &Derived) -> Result<(), String> {
+/// Why a secret's `valueFrom` or a derived grant is left out; reported as a finding.
+#[derive(Debug, thiserror::Error)]
+enum Underivable {
+    #[error("{0} is not a Secrets Manager secret ARN")]
+    NotASecret(String),
+    #[error("{0} is neither an SSM parameter nor a Secrets Manager secret")]
+    NeitherKind(String),
+    #[error(
+        "parameter name {0} without a region (the task definition has no ARN, awslogs region or \
+         ECR image); give valueFrom as an ARN"
+    )]
+    NoRegion(String),
+    #[error("{0} is not in the IAM catalog")]
+    NotInCatalog(String),
+    #[error("the action takes a resource; refusing to grant it on *")]
+    TakesResource,
+    #[error("{0} does not accept this resource type")]
+    ResourceType(String),
+}
+
+fn check(catalog: &Catalog, d: &Derived) -> Result<(), Underivable> {
     let action = catalog
         .action(&d.action)
-        .ok_or_else(|| format!("{} is not in the IAM catalog", d.action))?;
+        .ok_or_else(|| Underivable::NotInCatalog(d.action.clone()))?;
     if d.resource == "*" {
         return if action.takes_resources() {
-            Err("the action takes a resource; refusing to grant it on *".to_string())
+            Err(Underivable::TakesResource)
         } else {
             Ok(())
         };
@@ -355,7 +374,7 @@ fn check(catalog: &Catalog, d: &Derived) -> Result<(), String> {
     action
         .accepts_arn(&d.resource)
         .map(|_| ())
-        .ok_or_else(|| format!("{} does not accept this resource type", d.action))
+        .ok_or_else(|| Underivable::ResourceType(d.action.clone()))
 }
 
 /// Services whose `kms:ViaService` decrypts the task definitions' secrets for the role:

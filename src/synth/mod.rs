@@ -11,12 +11,14 @@ mod families;
 pub mod generalize;
 mod kms;
 mod model;
+mod recorded;
 pub mod size;
 mod statements;
 pub mod template;
 pub mod verify;
 
 pub use model::*;
+pub use recorded::Recorded;
 
 use crate::attribution::{taskdef::TaskDefinition, RoleDirectory, RoleKind, RoleSelection};
 use crate::mapping::ANY_RESOURCE;
@@ -56,7 +58,7 @@ pub fn propose(
     ungranted: &[UngrantedRow],
     definitions: &[TaskDefinition],
     opts: &Options,
-) -> Result<Proposal, String> {
+) -> Result<Proposal, crate::Error> {
     let proposal = build(evidence, ungranted, definitions, opts);
     for role in &proposal.roles {
         let rows: Vec<&EvidenceRow> = evidence
@@ -67,16 +69,13 @@ pub fn propose(
             .collect();
         let uncovered = verify::replay(std::slice::from_ref(&role.policy), &rows);
         if let Some(u) = uncovered.first() {
-            return Err(format!(
-                "internal error: the proposal for {} would deny {} observed call(s), e.g. {} on {} \
-                 (example event {}); no policy was emitted. Please report this with the evidence \
-                 (`policy-miner verify` lists them all)",
-                role.role_arn,
-                uncovered.len(),
-                u.action,
-                u.resource,
-                u.example_event_id
-            ));
+            return Err(crate::Error::Uncovered {
+                role_arn: role.role_arn.clone(),
+                denied: uncovered.len(),
+                action: u.action.clone(),
+                resource: u.resource.clone(),
+                example_event_id: u.example_event_id.clone(),
+            });
         }
     }
     Ok(proposal)
@@ -1135,7 +1134,9 @@ mod tests {
             ok_row(role, "s3:GetObject", "arn:aws:s3:::b/ok.txt", 1),
             ok_row(role, "s3:GetObject", "arn:aws:s3:::b/${aws:username}", 2),
         ];
-        let err = propose(&rows, &[], &[], &Options::default()).unwrap_err();
+        let err = propose(&rows, &[], &[], &Options::default())
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("would deny 1 observed call") && err.contains("ev-2"),
             "{err}"

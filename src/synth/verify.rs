@@ -179,19 +179,20 @@ impl PolicySet {
     /// (the policies of one role); `aws iam get-role-policy` or `get-policy-version` output;
     /// `propose --format json` output (each role's `policy`); `propose --format iam` output
     /// (role ARN → document or list of documents).
-    pub fn parse(text: &str) -> Result<PolicySet, String> {
+    pub fn parse(text: &str) -> Result<PolicySet, PolicyFileError> {
         let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+            serde_json::from_str(text).map_err(PolicyFileError::NotJson)?;
         if let Some(roles) = value.get("roles").and_then(|r| r.as_array()) {
             let mut out = std::collections::BTreeMap::new();
             for (i, r) in roles.iter().enumerate() {
                 let arn = r
                     .get("role_arn")
                     .and_then(|a| a.as_str())
-                    .ok_or_else(|| format!("roles[{i}] has no role_arn"))?;
-                let policy = r
-                    .get("policy")
-                    .ok_or_else(|| format!("roles[{i}] ({arn}) has no policy"))?;
+                    .ok_or(PolicyFileError::NoRoleArn(i))?;
+                let policy = r.get("policy").ok_or_else(|| PolicyFileError::NoPolicy {
+                    index: i,
+                    role_arn: arn.to_string(),
+                })?;
                 out.insert(
                     arn.to_string(),
                     vec![document(policy, &format!("roles[{i}].policy"))?],
@@ -214,15 +215,43 @@ impl PolicySet {
     }
 }
 
-fn not_a_policy(what: &str) -> String {
-    format!(
+/// Why a file is not policies [`PolicySet::parse`] reads; `what` names the part of the file.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyFileError {
+    #[error("not JSON: {0}")]
+    NotJson(serde_json::Error),
+    #[error("roles[{0}] has no role_arn")]
+    NoRoleArn(usize),
+    #[error("roles[{index}] ({role_arn}) has no policy")]
+    NoPolicy { index: usize, role_arn: String },
+    #[error(
         "{what} is not an IAM policy document (no \"Statement\"), a list of them, \
          `propose --format json` or `--format iam` output"
-    )
+    )]
+    NotAPolicy { what: String },
+    #[error("{what}: PolicyDocument is not JSON: {error}")]
+    EmbeddedNotJson {
+        what: String,
+        error: serde_json::Error,
+    },
+    #[error("{what}: not a valid policy document: {error}")]
+    NotAValidPolicy {
+        what: String,
+        error: serde_json::Error,
+    },
+}
+
+fn not_a_policy(what: &str) -> PolicyFileError {
+    PolicyFileError::NotAPolicy {
+        what: what.to_string(),
+    }
 }
 
 /// The documents a value holds, if it is a document, a wrapper of one, or a list of those.
-fn documents(v: &serde_json::Value, what: &str) -> Result<Option<Vec<PolicyDocument>>, String> {
+fn documents(
+    v: &serde_json::Value,
+    what: &str,
+) -> Result<Option<Vec<PolicyDocument>>, PolicyFileError> {
     match v {
         serde_json::Value::Array(items) => items
             .iter()
@@ -243,8 +272,13 @@ fn documents(v: &serde_json::Value, what: &str) -> Result<Option<Vec<PolicyDocum
                 .or_else(|| map.get("PolicyVersion").and_then(|p| p.get("Document")));
             match inner {
                 Some(serde_json::Value::String(text)) => {
-                    let parsed: serde_json::Value = serde_json::from_str(text)
-                        .map_err(|e| format!("{what}: PolicyDocument is not JSON: {e}"))?;
+                    let parsed: serde_json::Value =
+                        serde_json::from_str(text).map_err(|error| {
+                            PolicyFileError::EmbeddedNotJson {
+                                what: what.to_string(),
+                                error,
+                            }
+                        })?;
                     document(&parsed, what).map(|d| Some(vec![d]))
                 }
                 Some(doc) => document(doc, what).map(|d| Some(vec![d])),
@@ -255,9 +289,11 @@ fn documents(v: &serde_json::Value, what: &str) -> Result<Option<Vec<PolicyDocum
     }
 }
 
-fn document(v: &serde_json::Value, what: &str) -> Result<PolicyDocument, String> {
-    serde_json::from_value(v.clone())
-        .map_err(|e| format!("{what}: not a valid policy document: {e}"))
+fn document(v: &serde_json::Value, what: &str) -> Result<PolicyDocument, PolicyFileError> {
+    serde_json::from_value(v.clone()).map_err(|error| PolicyFileError::NotAValidPolicy {
+        what: what.to_string(),
+        error,
+    })
 }
 
 #[cfg(test)]

@@ -9,11 +9,12 @@ use serde::Serialize;
 /// Test-only: a fixed "now" (RFC 3339) so that evidence age does not depend on the wall clock.
 pub const NOW_ENV: &str = "POLICY_MINER_NOW";
 
-pub fn now() -> Result<DateTime<Utc>, String> {
+pub fn now() -> Result<DateTime<Utc>, crate::Error> {
     match std::env::var(NOW_ENV) {
-        Ok(v) if !v.is_empty() => DateTime::parse_from_rfc3339(&v)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| format!("{NOW_ENV}={v:?} is not an RFC 3339 time ({e}); unset it")),
+        Ok(v) if !v.is_empty() => match DateTime::parse_from_rfc3339(&v) {
+            Ok(t) => Ok(t.with_timezone(&Utc)),
+            Err(error) => Err(crate::Error::BadNow { value: v, error }),
+        },
         _ => Ok(Utc::now()),
     }
 }

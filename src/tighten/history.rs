@@ -1,11 +1,10 @@
-//! The record of every change tighten and rollback make (tables in
-//! migrations/20261122020000_tighten.sql and 20261204123000_iam_change_after_state.sql): the
-//! role's permissions before it, stored before the first write, its outcome, and the permissions
-//! it left, read back after the last write.
+//! The record of every change tighten and rollback make (stored by `store::history`): the role's
+//! permissions before it, stored before the first write, its outcome, and the permissions it
+//! left, read back after the last write.
 
-use crate::store::{now, Store, StoreError};
+use crate::store::history::NewChangeRow;
+use crate::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
-use sqlx::Connection;
 use std::collections::BTreeMap;
 
 /// A role's identity-policy attachments at one moment: inline documents verbatim, managed ARNs.
@@ -110,46 +109,20 @@ pub struct NewChange<'a> {
 
 /// Records a change as started, with the previous state, in one transaction. Call before writing.
 pub async fn begin(store: &Store, c: NewChange<'_>) -> Result<i64, StoreError> {
-    let mut conn = store.writer().await?;
-    let mut tx = conn.begin().await.map_err(|e| store.err(e))?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO iam_changes (role_arn, role_name, kind, started_at, principal_arn, status,
-           policy_name, new_document, restores, summary)
-         VALUES (?, ?, ?, ?, ?, 'started', ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(c.role_arn)
-    .bind(c.role_name)
-    .bind(c.kind)
-    .bind(now())
-    .bind(c.principal_arn)
-    .bind(c.policy_name)
-    .bind(c.new_document)
-    .bind(c.restores)
-    .bind(c.summary.to_string())
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| store.err(e))?;
-    for (name, doc) in &c.previous.inline {
-        sqlx::query(
-            "INSERT INTO iam_previous_inline (change_id, policy_name, document) VALUES (?, ?, ?)",
-        )
-        .bind(id)
-        .bind(name)
-        .bind(doc)
-        .execute(&mut *tx)
+    store
+        .begin_change(NewChangeRow {
+            role_arn: c.role_arn,
+            role_name: c.role_name,
+            kind: c.kind,
+            principal_arn: c.principal_arn,
+            policy_name: c.policy_name,
+            new_document: c.new_document,
+            restores: c.restores,
+            summary: c.summary.to_string(),
+            previous_inline: &c.previous.inline,
+            previous_managed: &c.previous.managed,
+        })
         .await
-        .map_err(|e| store.err(e))?;
-    }
-    for arn in &c.previous.managed {
-        sqlx::query("INSERT INTO iam_previous_managed (change_id, policy_arn) VALUES (?, ?)")
-            .bind(id)
-            .bind(arn)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| store.err(e))?;
-    }
-    tx.commit().await.map_err(|e| store.err(e))?;
-    Ok(id)
 }
 
 /// Marks a change done (`error` None) or failed, with the role's state it left (`after`, when IAM
@@ -160,49 +133,32 @@ pub async fn finish(
     error: Option<&str>,
     after: Option<&Previous>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE iam_changes SET status = ?, error = ?, finished_at = ?, after_state = ?
-         WHERE id = ?",
-    )
-    .bind(if error.is_some() { "failed" } else { "done" })
-    .bind(error)
-    .bind(now())
-    .bind(after.and_then(|a| serde_json::to_string(a).ok()))
-    .bind(id)
-    .execute(store.pool())
-    .await
-    .map_err(|e| store.err(e))?;
-    Ok(())
+    let after_state = after.and_then(|a| serde_json::to_string(a).ok());
+    store.finish_change(id, error, after_state).await
 }
 
 /// Changes, oldest first; only those of `role` (matched by role name) when given.
 pub async fn list(store: &Store, role_name: Option<&str>) -> Result<Vec<Change>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, role_arn, role_name, kind, started_at, finished_at, principal_arn, status,
-                error, policy_name, restores, summary, new_document, after_state
-         FROM iam_changes WHERE ?1 IS NULL OR role_name = ?1 ORDER BY id",
-    )
-    .bind(role_name)
-    .fetch_all(store.pool())
-    .await
-    .map_err(|e| store.err(e))?;
-    rows.iter()
+    store
+        .changes(role_name)
+        .await?
+        .into_iter()
         .map(|r| {
             Ok(Change {
-                id: store.column(r, 0)?,
-                role_arn: store.column(r, 1)?,
-                role_name: store.column(r, 2)?,
-                kind: store.column(r, 3)?,
-                started_at: store.column(r, 4)?,
-                finished_at: store.column(r, 5)?,
-                principal_arn: store.column(r, 6)?,
-                status: store.column(r, 7)?,
-                error: store.column(r, 8)?,
-                policy_name: store.column(r, 9)?,
-                restores: store.column(r, 10)?,
-                summary: serde_json::from_str(&store.column::<String>(r, 11)?).unwrap_or_default(),
-                new_document: store.column(r, 12)?,
-                after: after_state(store, store.column(r, 13)?)?,
+                after: after_state(store, r.after_state)?,
+                id: r.id,
+                role_arn: r.role_arn,
+                role_name: r.role_name,
+                kind: r.kind,
+                started_at: r.started_at,
+                finished_at: r.finished_at,
+                principal_arn: r.principal_arn,
+                status: r.status,
+                error: r.error,
+                policy_name: r.policy_name,
+                restores: r.restores,
+                summary: serde_json::from_str(&r.summary).unwrap_or_default(),
+                new_document: r.new_document,
             })
         })
         .collect()
@@ -222,22 +178,6 @@ fn after_state(store: &Store, text: Option<String>) -> Result<Option<Previous>, 
 
 /// The state stored before change `id`.
 pub async fn previous(store: &Store, id: i64) -> Result<Previous, StoreError> {
-    let inline = sqlx::query(
-        "SELECT policy_name, document FROM iam_previous_inline WHERE change_id = ? ORDER BY policy_name",
-    )
-    .bind(id)
-    .fetch_all(store.pool())
-    .await
-    .map_err(|e| store.err(e))?
-    .iter()
-    .map(|r| Ok((store.column(r, 0)?, store.column(r, 1)?)))
-    .collect::<Result<_, StoreError>>()?;
-    let managed = sqlx::query_scalar(
-        "SELECT policy_arn FROM iam_previous_managed WHERE change_id = ? ORDER BY policy_arn",
-    )
-    .bind(id)
-    .fetch_all(store.pool())
-    .await
-    .map_err(|e| store.err(e))?;
+    let (inline, managed) = store.previous_policies(id).await?;
     Ok(Previous { inline, managed })
 }

@@ -90,8 +90,8 @@ pub async fn read_role(client: &Client, role_name: &str) -> Result<CurrentPermis
             .send()
             .await
             .map_err(|e| describe(&e, "iam:GetRolePolicy", &what))?;
-        let text = url_decode(out.policy_document()).map_err(|e| bad_document(&what, &e))?;
-        let document = parse(&text).map_err(|e| bad_document(&what, &e))?;
+        let text = url_decode(out.policy_document()).map_err(|e| bad_document(&what, e))?;
+        let document = parse(&text).map_err(|e| bad_document(&what, e))?;
         inline.push(InlinePolicy {
             name,
             text,
@@ -150,8 +150,8 @@ pub async fn read_role(client: &Client, role_name: &str) -> Result<CurrentPermis
             .policy_version()
             .and_then(|v| v.document())
             .unwrap_or_default();
-        let text = url_decode(encoded).map_err(|e| bad_document(&what, &e))?;
-        let document = parse(&text).map_err(|e| bad_document(&what, &e))?;
+        let text = url_decode(encoded).map_err(|e| bad_document(&what, e))?;
+        let document = parse(&text).map_err(|e| bad_document(&what, e))?;
         managed.push(ManagedPolicy {
             aws_managed: arn.contains(":aws:policy/"),
             arn,
@@ -246,12 +246,16 @@ pub async fn detach(client: &Client, role_name: &str, arn: &str) -> Result<(), A
         })
 }
 
-fn parse(text: &str) -> Result<PolicyDocument, String> {
-    serde_json::from_str(text)
-        .map_err(|e| format!("not a policy document policy-miner can read: {e}"))
+/// A document IAM returned that policy-miner cannot read.
+#[derive(Debug, thiserror::Error)]
+#[error("not a policy document policy-miner can read: {0}")]
+struct Unreadable(serde_json::Error);
+
+fn parse(text: &str) -> Result<PolicyDocument, Unreadable> {
+    serde_json::from_str(text).map_err(Unreadable)
 }
 
-fn bad_document(what: &str, why: &str) -> AwsError {
+fn bad_document(what: &str, why: impl std::fmt::Display) -> AwsError {
     AwsError {
         kind: super::aws::ErrorKind::Other,
         message: format!("{what}: {why}; tighten cannot compare against it"),
@@ -259,12 +263,8 @@ fn bad_document(what: &str, why: &str) -> AwsError {
 }
 
 /// IAM returns policy documents URL-encoded (RFC 3986: `%XX`; a `+` is a literal plus).
-pub fn url_decode(encoded: &str) -> Result<String, String> {
-    use crate::policy::percent::{decode_strict, Error};
-    decode_strict(encoded).map_err(|e| match e {
-        Error::BadEscape(i) => format!("bad URL escape at byte {i} of the document"),
-        Error::NotUtf8 => "the URL-decoded document is not UTF-8".to_string(),
-    })
+pub fn url_decode(encoded: &str) -> Result<String, crate::policy::percent::Error> {
+    crate::policy::percent::decode_strict(encoded)
 }
 
 #[cfg(test)]

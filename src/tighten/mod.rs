@@ -18,7 +18,8 @@ pub mod validate;
 
 use crate::attribution::RoleKey;
 use crate::policy::PolicyDocument;
-use crate::store::{EvidenceRow, Recorded, Store};
+use crate::store::{EvidenceRow, Store};
+use crate::synth::Recorded;
 use crate::synth::{self, RoleProposal};
 use serde::Serialize;
 use std::path::Path;
@@ -104,7 +105,7 @@ pub struct Inputs {
     pub backtest: crate::synth::backtest::Backtest,
 }
 
-pub async fn load(db: &Path, opts: &Options) -> anyhow::Result<Inputs> {
+pub async fn load(db: &Path, opts: &Options) -> Result<Inputs, crate::Error> {
     let recorded = Recorded::load(db).await?;
     let synth_opts = synth::Options {
         wildcard_threshold: opts.wildcard_threshold,
@@ -115,16 +116,14 @@ pub async fn load(db: &Path, opts: &Options) -> anyhow::Result<Inputs> {
         ungranted,
         definitions,
     } = recorded;
-    let proposal = synth::propose(&evidence, &ungranted, &definitions, &synth_opts)
-        .map_err(anyhow::Error::msg)?;
+    let proposal = synth::propose(&evidence, &ungranted, &definitions, &synth_opts)?;
     let backtest = synth::backtest::backtest(
         &evidence,
         &ungranted,
         &definitions,
         &synth_opts,
         chrono::Duration::days(gates::BACKTEST_HOLDOUT_DAYS),
-    )
-    .map_err(anyhow::Error::msg)?;
+    )?;
     let mut proposals: Vec<RoleProposal> = proposal
         .roles
         .into_iter()
@@ -134,17 +133,16 @@ pub async fn load(db: &Path, opts: &Options) -> anyhow::Result<Inputs> {
         .collect();
     proposals.sort_by(|a, b| a.role_arn.cmp(&b.role_arn));
     if proposals.is_empty() && (!opts.roles.is_empty() || !opts.families.is_empty()) {
-        anyhow::bail!(
-            "no evidence in {} for {}; `policy-miner propose --db {}` lists the roles and families",
-            db.display(),
-            opts.roles
+        return Err(crate::Error::NoEvidenceFor {
+            db: db.to_path_buf(),
+            wanted: opts
+                .roles
                 .iter()
                 .map(|r| format!("role {r}"))
                 .chain(opts.families.iter().map(|f| format!("family {f}")))
                 .collect::<Vec<_>>()
                 .join(", "),
-            db.display()
-        );
+        });
     }
     Ok(Inputs {
         evidence,
@@ -154,9 +152,9 @@ pub async fn load(db: &Path, opts: &Options) -> anyhow::Result<Inputs> {
 }
 
 /// Compares, validates and (with `opts.apply`) applies, role by role.
-pub async fn run(db: &Path, opts: &Options) -> anyhow::Result<Report> {
+pub async fn run(db: &Path, opts: &Options) -> Result<Report, crate::Error> {
     let inputs = load(db, opts).await?;
-    let now = gates::now().map_err(anyhow::Error::msg)?;
+    let now = gates::now()?;
     let config = aws::sdk_config(opts.max_attempts).await;
     let iam_client = aws_sdk_iam::Client::new(&config);
     let aa_client = aws_sdk_accessanalyzer::Client::new(&config);

@@ -9,7 +9,7 @@ use super::{aws, drift, history, iam};
 use crate::attribution::RoleKey;
 use crate::store::Store;
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The state to store before changing a role.
 pub fn previous_of(current: &iam::CurrentPermissions) -> Previous {
@@ -70,10 +70,57 @@ pub struct Restored {
     pub principal_arn: String,
 }
 
-pub async fn run(db: &Path, role: &str, opts: &Options) -> anyhow::Result<Restored> {
-    let role_name = RoleKey::parse(role)
-        .map(|k| k.name)
-        .ok_or_else(|| anyhow::anyhow!("{role:?} is not a role ARN or name"))?;
+/// Why a rollback restored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RollbackError {
+    #[error("{role:?} is not a role ARN or name")]
+    NotARole { role: String },
+    #[error(
+        "change {id} is not a change of role {role_name} in {}; `policy-miner history --role \
+         {role}` lists them",
+        db.display()
+    )]
+    UnknownChange {
+        id: i64,
+        role: String,
+        role_name: String,
+        db: PathBuf,
+    },
+    #[error(
+        "policy-miner never applied a change to role {role_name} (per {}); nothing to roll back",
+        db.display()
+    )]
+    NeverApplied { role_name: String, db: PathBuf },
+    #[error(
+        "role {role_name} is in account {theirs} but the credentials ({caller}) are for account \
+         {ours}; run with credentials for {theirs}"
+    )]
+    OtherAccount {
+        role_name: String,
+        theirs: String,
+        ours: String,
+        caller: String,
+    },
+    /// The role was changed in IAM since policy-miner's latest change to it: the message lists
+    /// the changes and how to go on.
+    #[error("{0}")]
+    ChangedSince(String),
+    /// A write failed; the change is recorded as failed.
+    #[error("rollback of role {role_name} (change {id}) failed: {error}")]
+    Failed {
+        role_name: String,
+        id: i64,
+        error: String,
+    },
+}
+
+pub async fn run(db: &Path, role: &str, opts: &Options) -> Result<Restored, crate::Error> {
+    let role_name =
+        RoleKey::parse(role)
+            .map(|k| k.name)
+            .ok_or_else(|| RollbackError::NotARole {
+                role: role.to_string(),
+            })?;
     let store = Store::open(db, false).await?;
     let restored = restore(&store, role, &role_name, opts).await;
     store.close().await;
@@ -85,7 +132,7 @@ async fn restore(
     role: &str,
     role_name: &str,
     opts: &Options,
-) -> anyhow::Result<Restored> {
+) -> Result<Restored, crate::Error> {
     let db = store.path();
     let changes = history::list(store, Some(role_name)).await?;
     let target = pick_target(&changes, opts.to, role, role_name, db)?;
@@ -99,13 +146,14 @@ async fn restore(
     let client = aws_sdk_iam::Client::new(&config);
     let caller = aws::caller(&config).await;
     same_account(target, &caller, role_name)?;
-    let current = iam::read_role(&client, role_name)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let current = iam::read_role(&client, role_name).await?;
     let now = previous_of(&current);
     let since = drift::differences(&now, &left);
     if !since.is_empty() && !opts.force {
-        anyhow::bail!(changed_since(role, role_name, db, latest, restores, &since));
+        return Err(RollbackError::ChangedSince(changed_since(
+            role, role_name, db, latest, restores, &since,
+        ))
+        .into());
     }
     let plan = Plan::new(&now, &wanted);
     let id = history::begin(
@@ -128,7 +176,12 @@ async fn restore(
     let error = written.err().map(|e| e.message);
     history::finish(store, id, error.as_deref(), after.as_ref()).await?;
     if let Some(e) = error {
-        anyhow::bail!("rollback of role {role_name} (change {id}) failed: {e}");
+        return Err(RollbackError::Failed {
+            role_name: role_name.to_string(),
+            id,
+            error: e,
+        }
+        .into());
     }
     Ok(Restored {
         role_name: role_name.to_string(),
@@ -150,21 +203,22 @@ fn pick_target<'c>(
     role: &str,
     role_name: &str,
     db: &Path,
-) -> anyhow::Result<&'c Change> {
+) -> Result<&'c Change, RollbackError> {
     match to {
-        Some(id) => changes.iter().find(|c| c.id == id).ok_or_else(|| {
-            anyhow::anyhow!(
-                "change {id} is not a change of role {role_name} in {}; `policy-miner history \
-                 --role {role}` lists them",
-                db.display()
-            )
-        }),
-        None => default_target(changes).ok_or_else(|| {
-            anyhow::anyhow!(
-                "policy-miner never applied a change to role {role_name} (per {}); nothing to roll \
-                 back",
-                db.display()
-            )
+        Some(id) => {
+            changes
+                .iter()
+                .find(|c| c.id == id)
+                .ok_or_else(|| RollbackError::UnknownChange {
+                    id,
+                    role: role.to_string(),
+                    role_name: role_name.to_string(),
+                    db: db.to_path_buf(),
+                })
+        }
+        None => default_target(changes).ok_or_else(|| RollbackError::NeverApplied {
+            role_name: role_name.to_string(),
+            db: db.to_path_buf(),
         }),
     }
 }
@@ -180,17 +234,22 @@ pub fn default_target(changes: &[Change]) -> Option<&Change> {
 }
 
 /// Refuses credentials of another account than the role's (IAM looks roles up by name only).
-fn same_account(target: &Change, caller: &aws::Caller, role_name: &str) -> anyhow::Result<()> {
+fn same_account(
+    target: &Change,
+    caller: &aws::Caller,
+    role_name: &str,
+) -> Result<(), RollbackError> {
     if let (Some(theirs), Some(ours)) = (
         RoleKey::parse(&target.role_arn).and_then(|k| k.account),
         caller.account.as_deref(),
     ) {
         if theirs != ours {
-            anyhow::bail!(
-                "role {role_name} is in account {theirs} but the credentials ({}) are for account \
-                 {ours}; run with credentials for {theirs}",
-                caller.arn
-            );
+            return Err(RollbackError::OtherAccount {
+                role_name: role_name.to_string(),
+                theirs,
+                ours: ours.to_string(),
+                caller: caller.arn.clone(),
+            });
         }
     }
     Ok(())

@@ -428,6 +428,7 @@ fn big_export(path: &Path, rows: usize, padding: usize) {
 /// Runs `cmd` to its end: its exit code and its peak resident memory, in KiB.
 // wait4 reaps the child in place of `Child::wait`, to read its resource usage.
 #[allow(clippy::zombie_processes)]
+#[allow(unsafe_code)] // libc's wait4: see the SAFETY below.
 fn exit_and_peak_kib(cmd: &mut Command) -> (Option<i32>, i64) {
     let child = cmd
         .stdout(Stdio::null())

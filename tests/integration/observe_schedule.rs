@@ -166,6 +166,7 @@ fn a_run_killed_with_sigkill_is_finished_by_the_next_with_the_evidence_of_one_cl
 }
 
 #[test]
+#[allow(unsafe_code)] // libc's kill: see the SAFETY below.
 fn ctrl_c_stops_at_a_file_boundary_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let trail = trail(dir.path(), 400, 120);

@@ -3,7 +3,8 @@
 //! the proxy: a CONNECT tunnel with TLS inside, as the SDKs do with HTTPS_PROXY).
 
 use super::Phase;
-use anyhow::{bail, Context as _};
+use crate::bench::error::Context as _;
+use crate::bench::BenchError;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty, Full};
 use hyper::Request;
@@ -31,7 +32,7 @@ pub struct Route {
 
 /// A TLS client trusting only the CA in `ca_pem`: the proxy's through the proxy, the upstream's
 /// directly, so a phase cannot pass by talking to the wrong server.
-pub fn trusting(ca_pem: &Path) -> anyhow::Result<tokio_rustls::TlsConnector> {
+pub fn trusting(ca_pem: &Path) -> Result<tokio_rustls::TlsConnector, BenchError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca_pem)
         .with_context(|| format!("reading the CA certificate {}", ca_pem.display()))?
@@ -51,7 +52,7 @@ pub fn trusting(ca_pem: &Path) -> anyhow::Result<tokio_rustls::TlsConnector> {
 }
 
 /// `n` requests over `c` keep-alive connections.
-pub async fn load(route: &Route, n: u64, c: u64) -> anyhow::Result<Phase> {
+pub async fn load(route: &Route, n: u64, c: u64) -> Result<Phase, BenchError> {
     let clock = Instant::now();
     let mut workers = Vec::new();
     for w in 0..c {
@@ -86,7 +87,11 @@ fn quantile(samples: &mut [Duration], q: f64) -> Duration {
 
 /// One connection's requests: the time to set the connection up (TCP, CONNECT, TLS), then the
 /// latency of each request.
-async fn worker(route: Route, count: u64, id: u64) -> anyhow::Result<(Duration, Vec<Duration>)> {
+async fn worker(
+    route: Route,
+    count: u64,
+    id: u64,
+) -> Result<(Duration, Vec<Duration>), BenchError> {
     let started = Instant::now();
     let tcp = TcpStream::connect(route.proxy.unwrap_or(route.upstream))
         .await
@@ -116,7 +121,10 @@ async fn worker(route: Route, count: u64, id: u64) -> anyhow::Result<(Duration, 
 }
 
 /// A CONNECT tunnel to `target` through the proxy on `tcp`, as HTTPS_PROXY clients open it.
-async fn tunnel(tcp: TcpStream, target: SocketAddr) -> anyhow::Result<hyper::upgrade::Upgraded> {
+async fn tunnel(
+    tcp: TcpStream,
+    target: SocketAddr,
+) -> Result<hyper::upgrade::Upgraded, BenchError> {
     let (mut send, conn) =
         hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(tcp)).await?;
     tokio::spawn(conn.with_upgrades());
@@ -141,7 +149,7 @@ async fn requests<S>(
     count: u64,
     id: u64,
     started: Instant,
-) -> anyhow::Result<(Duration, Vec<Duration>)>
+) -> Result<(Duration, Vec<Duration>), BenchError>
 where
     S: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {

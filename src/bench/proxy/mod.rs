@@ -11,7 +11,8 @@ mod client;
 mod report;
 mod upstream;
 
-use anyhow::{bail, Context as _};
+use super::error::{chain, Context as _};
+use super::BenchError;
 use client::Route;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -61,7 +62,7 @@ pub struct Report {
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/bench-task";
 
-pub async fn run(opts: &Options) -> anyhow::Result<Report> {
+pub async fn run(opts: &Options) -> Result<Report, BenchError> {
     let dir = std::env::temp_dir().join(format!("policy-miner-bench-proxy-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let result = measure(opts, &dir).await;
@@ -69,7 +70,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
     result
 }
 
-async fn measure(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
+async fn measure(opts: &Options, dir: &Path) -> Result<Report, BenchError> {
     let upstream_ca_dir = dir.join("upstream-ca");
     let upstream = upstream::start(opts.tls.then_some(upstream_ca_dir.as_path())).await?;
     let proxy_addr = free_port()?;
@@ -79,15 +80,14 @@ async fn measure(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
     if let Err(e) = wait_listening(&mut child, proxy_addr).await {
         let _ = child.kill();
         let said = stop(child).map(|(_, said)| said).unwrap_or_default();
-        bail!("{e:#}; the proxy said: {said}");
+        bail!("{}; the proxy said: {said}", chain(&e));
     }
     let routes = routes(&upstream, proxy_addr, &proxy_ca_dir);
     let phases = match routes {
         Ok((direct, proxied)) => phases(opts, &direct, &proxied).await,
         Err(e) => Err(e),
     };
-    // SAFETY: kill(2) on our own child's pid, not yet waited for.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    terminate(&child);
     let (status, said) = stop(child)?;
     let mut report = phases?;
     if !status.success() {
@@ -108,7 +108,7 @@ fn spawn_proxy(
     db: &Path,
     ca_dir: &Path,
     upstream_ca: Option<&Path>,
-) -> anyhow::Result<Child> {
+) -> Result<Child, BenchError> {
     let mut cmd = Command::new(&opts.binary);
     cmd.args(["observe", "--quiet", "--db"])
         .arg(db)
@@ -136,7 +136,7 @@ fn spawn_proxy(
         .with_context(|| format!("running {} observe --proxy", opts.binary.display()))
 }
 
-async fn wait_listening(child: &mut Child, addr: SocketAddr) -> anyhow::Result<()> {
+async fn wait_listening(child: &mut Child, addr: SocketAddr) -> Result<(), BenchError> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while tokio::net::TcpStream::connect(addr).await.is_err() {
         if Instant::now() > deadline || child.try_wait()?.is_some() {
@@ -153,7 +153,7 @@ fn routes(
     upstream: &upstream::Upstream,
     proxy: SocketAddr,
     proxy_ca_dir: &Path,
-) -> anyhow::Result<(Route, Route)> {
+) -> Result<(Route, Route), BenchError> {
     let (direct_tls, proxied_tls) = match &upstream.ca {
         Some(upstream_ca) => {
             let proxy_ca = proxy_ca_dir.join(crate::source::proxy::tls::CA_CERT_FILE);
@@ -178,7 +178,7 @@ fn routes(
 }
 
 /// Every phase; the proxy's figures and the recorded count are filled in once it has stopped.
-async fn phases(opts: &Options, direct: &Route, proxied: &Route) -> anyhow::Result<Report> {
+async fn phases(opts: &Options, direct: &Route, proxied: &Route) -> Result<Report, BenchError> {
     let n = opts.requests.max(1);
     let c = opts.concurrency.clamp(1, n);
     let one = (n / 10).clamp(1, 2000);
@@ -205,9 +205,16 @@ async fn phases(opts: &Options, direct: &Route, proxied: &Route) -> anyhow::Resu
     })
 }
 
+/// Asks the proxy to stop (SIGTERM), as a sidecar is stopped.
+#[allow(unsafe_code)] // libc's kill: see the SAFETY below.
+fn terminate(child: &Child) {
+    // SAFETY: kill(2) on our own child's pid, not yet waited for.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+}
+
 /// Waits for the proxy to exit; what it wrote to stderr comes back with its status: with --quiet,
 /// only its warnings (calls it could not record among them), which explain a short recorded count.
-fn stop(child: Child) -> anyhow::Result<(std::process::ExitStatus, String)> {
+fn stop(child: Child) -> Result<(std::process::ExitStatus, String), BenchError> {
     let out = child
         .wait_with_output()
         .context("waiting for the proxy to stop")?;
@@ -217,7 +224,7 @@ fn stop(child: Child) -> anyhow::Result<(std::process::ExitStatus, String)> {
     ))
 }
 
-fn free_port() -> anyhow::Result<SocketAddr> {
+fn free_port() -> Result<SocketAddr, BenchError> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?)
 }

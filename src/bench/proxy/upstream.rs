@@ -1,8 +1,9 @@
 //! The bench's stand-in for AWS: a local HTTP/1.1 server answering every request as SSM answers
 //! GetParameter, over plain TCP or, in TLS mode, HTTPS with a leaf of a CA made for the run.
 
+use crate::bench::error::Context as _;
+use crate::bench::BenchError;
 use crate::source::proxy::tls::Authority;
-use anyhow::Context as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper::{Request, Response};
@@ -17,7 +18,7 @@ pub struct Upstream {
 }
 
 /// Starts the upstream: HTTPS when `tls_ca_dir` is given, its throwaway CA made there.
-pub async fn start(tls_ca_dir: Option<&Path>) -> anyhow::Result<Upstream> {
+pub async fn start(tls_ca_dir: Option<&Path>) -> Result<Upstream, BenchError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (acceptor, ca) = match tls_ca_dir {

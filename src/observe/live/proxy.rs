@@ -57,7 +57,6 @@ pub struct Counts {
 
 /// Serves until SIGTERM or Ctrl-C; returns the counts.
 pub async fn run(opts: Options) -> anyhow::Result<Counts> {
-    ignore_sigpipe();
     let (store, role) = opts.common.open().await?;
     let account = role
         .split(':')
@@ -146,16 +145,6 @@ pub async fn run(opts: Options) -> anyhow::Result<Counts> {
     Ok(counts)
 }
 
-/// A peer that resets its connection must cost the proxy that connection, not its life. Sends on
-/// sockets pass MSG_NOSIGNAL, but vectored writes (hyper's, rustls's through tokio) are
-/// `writev(2)`, which raises SIGPIPE, and `main` restores its default action (exit) for the
-/// sake of `propose | head`. Ignored, the write fails with EPIPE like any other reset.
-fn ignore_sigpipe() {
-    // SAFETY: signal(2) with SIG_IGN installs no handler code; it only changes the disposition.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
-}
 
 /// Said even with --quiet: on an address other machines can reach, anyone there may use the
 /// proxy to reach other hosts through this one, and add calls of their own (signed with their own

@@ -13,6 +13,28 @@ use crate::policy::pattern::{glob_match, parse_pieces, resolve, toks_to_string, 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+/// Why an operator or a key's policy values cannot be evaluated (the key is then
+/// [`Tri::Unknown`]); `lint` reports it in these words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum Unevaluable {
+    #[error("unsupported condition operator {0:?}")]
+    Operator(String),
+    #[error("condition operator {0:?}: Null takes neither IfExists nor a set qualifier")]
+    QualifiedNull(String),
+    #[error("no values")]
+    NoValues,
+    #[error("{0:?} is not an ARN pattern (ARN operators compare six colon-separated parts)")]
+    NotArnPattern(String),
+    #[error("{0:?} is not a number")]
+    NotNumber(String),
+    #[error("{0:?} is not an ISO 8601 date or epoch time")]
+    NotDate(String),
+    #[error("{0:?} is not an IP address or CIDR")]
+    NotIp(String),
+    #[error("{0:?} is not true or false")]
+    NotBool(String),
+}
+
 /// Three-valued outcome: `Unknown` means "cannot be evaluated" and is resolved fail-closed by the
 /// statement's effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +74,7 @@ pub(super) fn eval_conditions(
 
 /// Condition values prepared once, for the value lists whose preparation does not depend on the
 /// request (no policy variable in them): by the address of the list in the borrowed policies.
-pub(super) type ConditionCache = HashMap<usize, Result<(Prepared, bool), String>>;
+pub(super) type ConditionCache = HashMap<usize, Result<(Prepared, bool), Unevaluable>>;
 
 /// The cache entries for one statement's condition block.
 pub(super) fn prepare_conditions(block: &ConditionBlock, vars: bool, cache: &mut ConditionCache) {
@@ -119,7 +141,7 @@ pub(super) struct Operator {
     if_exists: bool,
 }
 
-pub(super) fn parse_operator(op: &str) -> Result<Operator, String> {
+pub(super) fn parse_operator(op: &str) -> Result<Operator, Unevaluable> {
     let (set, rest) = if let Some(r) = op.strip_prefix("ForAnyValue:") {
         (Some(SetQ::ForAnyValue), r)
     } else if let Some(r) = op.strip_prefix("ForAllValues:") {
@@ -156,12 +178,10 @@ pub(super) fn parse_operator(op: &str) -> Result<Operator, String> {
         "IpAddress" => (Base::Ip, false),
         "NotIpAddress" => (Base::Ip, true),
         "Null" => (Base::Null, false),
-        _ => return Err(format!("unsupported condition operator {op:?}")),
+        _ => return Err(Unevaluable::Operator(op.to_string())),
     };
     if base == Base::Null && (if_exists || set.is_some()) {
-        return Err(format!(
-            "condition operator {op:?}: Null takes neither IfExists nor a set qualifier"
-        ));
+        return Err(Unevaluable::QualifiedNull(op.to_string()));
     }
     Ok(Operator {
         set,
@@ -191,9 +211,9 @@ pub(super) fn prepare(
     values: &[String],
     vars: bool,
     ctx: &Context,
-) -> Result<(Prepared, bool), String> {
+) -> Result<(Prepared, bool), Unevaluable> {
     if values.is_empty() {
-        return Err("no values".into());
+        return Err(Unevaluable::NoValues);
     }
     let wild = matches!(base, Base::StringLike | Base::Arn);
     let mut unresolved = false;
@@ -216,10 +236,7 @@ pub(super) fn prepare(
             for toks in &resolved {
                 let parts = split_arn_toks(toks);
                 if parts.len() != 6 {
-                    return Err(format!(
-                        "{:?} is not an ARN pattern (ARN operators compare six colon-separated parts)",
-                        toks_to_string(toks)
-                    ));
+                    return Err(Unevaluable::NotArnPattern(toks_to_string(toks)));
                 }
                 arns.push(parts);
             }
@@ -228,33 +245,28 @@ pub(super) fn prepare(
         Base::Numeric(cmp) => {
             let mut nums = Vec::new();
             for s in strings() {
-                nums.push(parse_number(&s).ok_or_else(|| format!("{s:?} is not a number"))?);
+                nums.push(parse_number(&s).ok_or_else(|| Unevaluable::NotNumber(s.clone()))?);
             }
             Prepared::Numeric(cmp, nums)
         }
         Base::Date(cmp) => {
             let mut dates = Vec::new();
             for s in strings() {
-                dates.push(
-                    parse_date(&s)
-                        .ok_or_else(|| format!("{s:?} is not an ISO 8601 date or epoch time"))?,
-                );
+                dates.push(parse_date(&s).ok_or_else(|| Unevaluable::NotDate(s.clone()))?);
             }
             Prepared::Date(cmp, dates)
         }
         Base::Ip => {
             let mut nets = Vec::new();
             for s in strings() {
-                nets.push(
-                    parse_cidr(&s).ok_or_else(|| format!("{s:?} is not an IP address or CIDR"))?,
-                );
+                nets.push(parse_cidr(&s).ok_or_else(|| Unevaluable::NotIp(s.clone()))?);
             }
             Prepared::Ip(nets)
         }
         Base::Bool | Base::Null => {
             let mut bools = Vec::new();
             for s in strings() {
-                bools.push(parse_bool(&s).ok_or_else(|| format!("{s:?} is not true or false"))?);
+                bools.push(parse_bool(&s).ok_or_else(|| Unevaluable::NotBool(s.clone()))?);
             }
             Prepared::Bool(bools)
         }
@@ -320,7 +332,7 @@ fn eval_key(
     values: &[String],
     vars: bool,
     ctx: &Context,
-    cached: Option<&Result<(Prepared, bool), String>>,
+    cached: Option<&Result<(Prepared, bool), Unevaluable>>,
 ) -> Tri {
     let present = lookup(ctx, key);
     let fresh;

@@ -75,8 +75,7 @@ impl Authority {
     /// the files must be beyond other users' reach: whoever can replace the CA can read the
     /// traffic of every application that trusts it.
     pub fn load_or_create(dir: &Path) -> anyhow::Result<Authority> {
-        // SAFETY: geteuid(2) has no preconditions and cannot fail.
-        let me = unsafe { libc::geteuid() };
+        let me = effective_uid();
         // Made closed to other writers whatever the umask (a umask of 002 is common), as
         // `check_dir` wants it.
         std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o755)
@@ -346,6 +345,13 @@ pub fn upstream_config(extra: Option<&Path>) -> anyhow::Result<rustls::ClientCon
         .with_no_client_auth())
 }
 
+/// The user this process acts as, whose files the CA directory may hold.
+#[allow(unsafe_code)]
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,8 +447,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         drop(Authority::load_or_create(dir.path()).unwrap());
         let cert = dir.path().join(CA_CERT_FILE);
-        // SAFETY: geteuid(2) has no preconditions.
-        let me = unsafe { libc::geteuid() };
+        let me = super::effective_uid();
         if me == 0 {
             // As root the pair can really be handed to another user.
             for f in [CA_CERT_FILE, CA_KEY_FILE] {

@@ -4,17 +4,57 @@
 //! (`store::times`). Each check says what is wrong with the row; the caller names the row.
 
 use super::ExportedEvidence;
-use crate::attribution::RoleKey;
 use crate::catalog::Catalog;
-use crate::store::{times, SourceCount, UngrantedRow};
+use crate::mapping::Ungrantable;
+use crate::role::RoleKey;
+use crate::store::times::{self, Implausible};
+use crate::store::{SourceCount, UngrantedRow};
 use chrono::{DateTime, Utc};
+
+/// Why a row of an export is refused, in words for the user (the caller names the row).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("not an evidence row ({0})")]
+    NotEvidence(String),
+    #[error("not a row of calls without a grant ({0})")]
+    NotUngranted(String),
+    #[error("role {arn:?}: {why}")]
+    Role { arn: String, why: &'static str },
+    #[error(transparent)]
+    Grant(#[from] Ungrantable),
+    #[error("count {0} is not a number of calls (at least 1)")]
+    Count(i64),
+    #[error("first_seen {0}")]
+    FirstSeen(Implausible),
+    #[error("last_seen {0}")]
+    LastSeen(Implausible),
+    #[error("first_seen {first} is after last_seen {last}")]
+    Reversed { first: String, last: String },
+    #[error("its sources count {by_sources} calls, more than the row's {count}")]
+    MoreBySources { by_sources: i64, count: i64 },
+    /// A live source's count that is refused: the source's name, and why.
+    #[error("source {name:?}: {why}")]
+    Source { name: String, why: Box<Refusal> },
+    #[error("not the name of a live source (such as \"csm\")")]
+    SourceName,
+    #[error("kind {0:?} is neither \"unmapped\" nor \"no_permission\"")]
+    Kind(String),
+    #[error("condition {0:?} is not a JSON object of condition keys")]
+    ConditionNotObject(String),
+    #[error("condition {{}} is empty: an unconditional grant is written \"\"")]
+    ConditionEmpty,
+    #[error("condition key {0:?} has a value that is not text")]
+    ConditionValue(String),
+    #[error("condition key {key:?} is not one of {service}'s in the catalog")]
+    ConditionKey { key: String, service: String },
+}
 
 /// Checks a row of evidence, and spells its action and times as the store does.
 pub(super) fn evidence(
     e: &mut ExportedEvidence,
     catalog: &Catalog,
     now: DateTime<Utc>,
-) -> Result<(), String> {
+) -> Result<(), Refusal> {
     let r = &mut e.row;
     role(&r.role_arn)?;
     r.action = crate::mapping::check_grant(catalog, &r.action, &r.resource)?;
@@ -23,27 +63,27 @@ pub(super) fn evidence(
     (r.first_seen, r.last_seen) = span(&r.first_seen, &r.last_seen, now)?;
     let mut by_sources: i64 = 0;
     for s in &mut e.sources {
-        source(s, now).map_err(|why| format!("source {:?}: {why}", s.source))?;
+        source(s, now).map_err(|why| Refusal::Source {
+            name: s.source.clone(),
+            why: Box::new(why),
+        })?;
         by_sources = by_sources.saturating_add(s.count);
     }
     if by_sources > r.count {
-        return Err(format!(
-            "its sources count {by_sources} calls, more than the row's {}",
-            r.count
-        ));
+        return Err(Refusal::MoreBySources {
+            by_sources,
+            count: r.count,
+        });
     }
     Ok(())
 }
 
 /// Checks a row of calls without a grant (they grant nothing, so no catalog check), and spells
 /// its times as the store does.
-pub(super) fn ungranted(u: &mut UngrantedRow, now: DateTime<Utc>) -> Result<(), String> {
+pub(super) fn ungranted(u: &mut UngrantedRow, now: DateTime<Utc>) -> Result<(), Refusal> {
     role(&u.role_arn)?;
     if !matches!(u.kind.as_str(), "unmapped" | "no_permission") {
-        return Err(format!(
-            "kind {:?} is neither \"unmapped\" nor \"no_permission\"",
-            u.kind
-        ));
+        return Err(Refusal::Kind(u.kind.clone()));
     }
     count(u.count)?;
     (u.first_seen, u.last_seen) = span(&u.first_seen, &u.last_seen, now)?;
@@ -51,14 +91,14 @@ pub(super) fn ungranted(u: &mut UngrantedRow, now: DateTime<Utc>) -> Result<(), 
 }
 
 /// A live source's count of the row.
-fn source(s: &mut SourceCount, now: DateTime<Utc>) -> Result<(), String> {
+fn source(s: &mut SourceCount, now: DateTime<Utc>) -> Result<(), Refusal> {
     let name_ok = !s.source.is_empty()
         && s.source.len() <= 32
         && s.source
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if !name_ok {
-        return Err("not the name of a live source (such as \"csm\")".to_string());
+        return Err(Refusal::SourceName);
     }
     count(s.count)?;
     (s.first_seen, s.last_seen) = span(&s.first_seen, &s.last_seen, now)?;
@@ -66,27 +106,33 @@ fn source(s: &mut SourceCount, now: DateTime<Utc>) -> Result<(), String> {
 }
 
 /// Evidence is recorded under a role's ARN, as CloudTrail names it: anything else is no role.
-fn role(arn: &str) -> Result<(), String> {
+fn role(arn: &str) -> Result<(), Refusal> {
     RoleKey::require_arn(arn)
         .map(|_| ())
-        .map_err(|why| format!("role {arn:?}: {why}"))
+        .map_err(|why| Refusal::Role {
+            arn: arn.to_string(),
+            why,
+        })
 }
 
 /// A row stands for at least one call. (More than an i64 holds cannot even be read.)
-fn count(n: i64) -> Result<(), String> {
+fn count(n: i64) -> Result<(), Refusal> {
     if n < 1 {
-        return Err(format!("count {n} is not a number of calls (at least 1)"));
+        return Err(Refusal::Count(n));
     }
     Ok(())
 }
 
 /// The row's first and last call, as the store writes times; refused when no call can have
 /// happened then, or when the first comes after the last.
-fn span(first: &str, last: &str, now: DateTime<Utc>) -> Result<(String, String), String> {
-    let f = times::check(first, now).map_err(|why| format!("first_seen {why}"))?;
-    let l = times::check(last, now).map_err(|why| format!("last_seen {why}"))?;
+fn span(first: &str, last: &str, now: DateTime<Utc>) -> Result<(String, String), Refusal> {
+    let f = times::check(first, now).map_err(Refusal::FirstSeen)?;
+    let l = times::check(last, now).map_err(Refusal::LastSeen)?;
     if f > l {
-        return Err(format!("first_seen {first} is after last_seen {last}"));
+        return Err(Refusal::Reversed {
+            first: first.to_string(),
+            last: last.to_string(),
+        });
     }
     Ok((times::format(f), times::format(l)))
 }
@@ -94,30 +140,27 @@ fn span(first: &str, last: &str, now: DateTime<Utc>) -> Result<(String, String),
 /// The condition context of a grant: none, or a JSON object of the action's service's condition
 /// keys with string values, as `mapping` writes it (it only ever narrows a grant, but a value
 /// the store never writes has no business in it).
-fn condition(catalog: &Catalog, action: &str, condition: &str) -> Result<(), String> {
+fn condition(catalog: &Catalog, action: &str, condition: &str) -> Result<(), Refusal> {
     if condition.is_empty() {
         return Ok(());
     }
     let Ok(serde_json::Value::Object(keys)) = serde_json::from_str::<serde_json::Value>(condition)
     else {
-        return Err(format!(
-            "condition {condition:?} is not a JSON object of condition keys"
-        ));
+        return Err(Refusal::ConditionNotObject(condition.to_string()));
     };
     if keys.is_empty() {
-        return Err("condition {} is empty: an unconditional grant is written \"\"".to_string());
+        return Err(Refusal::ConditionEmpty);
     }
     let service = action.split(':').next().unwrap_or_default();
     for (key, value) in &keys {
         if !value.is_string() {
-            return Err(format!(
-                "condition key {key:?} has a value that is not text"
-            ));
+            return Err(Refusal::ConditionValue(key.clone()));
         }
         if !catalog.condition_key_exists(service, key) {
-            return Err(format!(
-                "condition key {key:?} is not one of {service}'s in the catalog"
-            ));
+            return Err(Refusal::ConditionKey {
+                key: key.clone(),
+                service: service.to_string(),
+            });
         }
     }
     Ok(())
@@ -153,7 +196,7 @@ mod tests {
         }
     }
 
-    fn checked(edit: impl FnOnce(&mut ExportedEvidence)) -> Result<ExportedEvidence, String> {
+    fn checked(edit: impl FnOnce(&mut ExportedEvidence)) -> Result<ExportedEvidence, Refusal> {
         let mut e = row();
         edit(&mut e);
         let now = DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z")
@@ -177,7 +220,7 @@ mod tests {
     }
 
     fn refused(edit: &dyn Fn(&mut ExportedEvidence), why: &str) {
-        let got = checked(edit).unwrap_err();
+        let got = checked(edit).unwrap_err().to_string();
         assert!(got.contains(why), "{got:?} does not say {why:?}");
     }
 

@@ -4,13 +4,13 @@
 //! Two passes, because the header must be known before the first row is stored, and a file
 //! whose keys were sorted (`jq -S`) has its rows first.
 
-use super::{FORMAT, VERSION};
+use super::{ImportError, FORMAT, VERSION};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use std::fmt;
 use std::fs::File;
 use std::io::BufReader;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What an export says of itself.
 #[derive(Debug, serde::Deserialize)]
@@ -27,35 +27,49 @@ const MAX_ORIGIN: usize = 128;
 
 /// Reads the header of the export at `path` (the rows are skipped, not kept). The error names
 /// the file and says why it is not an export this binary reads.
-pub(super) fn header(path: &Path) -> Result<Header, String> {
-    let header: Header = serde_json::from_reader(open(path)?).map_err(|e| {
-        format!(
-            "{}: not evidence exported by `policy-miner export` ({e})",
-            path.display()
-        )
-    })?;
+pub(super) fn header(path: &Path) -> Result<Header, ImportError> {
+    let header: Header =
+        serde_json::from_reader(open(path).map_err(|e| ImportError::Refused(e.to_string()))?)
+            .map_err(|e| {
+                ImportError::Refused(format!(
+                    "{}: not evidence exported by `policy-miner export` ({e})",
+                    path.display()
+                ))
+            })?;
     if header.format != FORMAT || header.version > VERSION {
-        return Err(format!(
+        return Err(ImportError::Refused(format!(
             "{}: format {:?} version {}, this policy-miner reads {FORMAT:?} up to version \
              {VERSION}; upgrade policy-miner",
             path.display(),
             header.format,
             header.version
-        ));
+        )));
     }
     let printable = header.origin.chars().all(|c| c.is_ascii_graphic());
     if header.origin.is_empty() || header.origin.len() > MAX_ORIGIN || !printable {
-        return Err(format!(
+        return Err(ImportError::Refused(format!(
             "{}: its origin {:?} is not a database identity `policy-miner export` writes",
             path.display(),
             header.origin.chars().take(MAX_ORIGIN).collect::<String>()
-        ));
+        )));
     }
     Ok(header)
 }
 
-fn open(path: &Path) -> Result<BufReader<File>, String> {
-    let file = File::open(path).map_err(|e| format!("{}: cannot read it ({e})", path.display()))?;
+/// An export that cannot be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: cannot read it ({error})", path.display())]
+struct Unopened {
+    path: PathBuf,
+    error: std::io::Error,
+}
+
+/// The file, buffered.
+fn open(path: &Path) -> Result<BufReader<File>, Unopened> {
+    let file = File::open(path).map_err(|error| Unopened {
+        path: path.to_path_buf(),
+        error,
+    })?;
     Ok(BufReader::with_capacity(1 << 16, file))
 }
 
@@ -91,7 +105,8 @@ pub(super) type Each<'a, E> = dyn FnMut(List, usize, &RawValue) -> Result<(), E>
 /// Hands each row of the export at `path` to `each` as it is read. The first error of `each`
 /// stops the reading and is handed back.
 pub(super) fn rows<E>(path: &Path, each: &mut Each<'_, E>) -> Result<(), Stopped<E>> {
-    let mut json = serde_json::Deserializer::from_reader(open(path).map_err(Stopped::Unreadable)?);
+    let file = open(path).map_err(|e| Stopped::Unreadable(e.to_string()))?;
+    let mut json = serde_json::Deserializer::from_reader(file);
     let mut stopped = None;
     let read = de::Deserializer::deserialize_map(
         &mut json,

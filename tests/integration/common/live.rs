@@ -54,6 +54,7 @@ impl Running {
     }
 
     /// SIGTERM, then the exit status, which must come within a few seconds; the rest of stderr.
+    #[allow(unsafe_code)] // libc's kill: see the SAFETY below.
     pub fn terminate(mut self) -> (ExitStatus, String) {
         let mut child = self.child.take().unwrap();
         let sent = Instant::now();
