@@ -5,13 +5,20 @@
 //! Keeping the two apart lets a new source reuse the decoder and a new format reuse the sources.
 //! `observe` drives every unit source the same way: it lists them all, then fetches and decodes
 //! their units on every core.
+//!
+//! A *live source* ([`LiveSource`] in `live.rs`: `csm.rs`, SDK monitoring; `proxy/live.rs`, the
+//! proxy) runs while the application does and hands its calls, mapped, to a [`CallSink`] (the
+//! recorder of `observe::live`) until it is stopped.
 
 pub mod cloudtrail;
 pub mod csm;
 pub mod json;
+pub mod live;
 pub mod local;
 pub mod proxy;
 pub mod s3;
+
+pub use live::{CallSink, LiveSource};
 
 use crate::observe::TimeWindow;
 use std::fmt;
