@@ -7,7 +7,7 @@
 //! never the resource, so everything recorded from it has an unknown resource.
 
 use crate::catalog::Catalog;
-use crate::mapping::{actions, prefixes};
+use crate::mapping::{actions, prefixes, UngrantedKind};
 use crate::source::live::{CallSink, Grant, LiveSource, Seen};
 use crate::store::{times, UNKNOWN_RESOURCE};
 use std::net::SocketAddr;
@@ -240,11 +240,11 @@ impl LiveSource for Listener {
             ),
             Mapped::NoPermission(why) => {
                 counts.no_permission += 1;
-                sink.ungranted("no_permission", why.to_string(), &seen);
+                sink.ungranted(UngrantedKind::NoPermission, why.to_string(), &seen);
             }
             Mapped::Unmapped(why) => {
                 counts.unmapped += 1;
-                sink.ungranted("unmapped", why, &seen);
+                sink.ungranted(UngrantedKind::Unmapped, why, &seen);
             }
         }
     }

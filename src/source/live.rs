@@ -1,6 +1,7 @@
 //! What live sources (SDK monitoring, the proxy) share: the [`LiveSource`] trait they implement,
 //! and the [`CallSink`] they hand their calls to (`observe`'s recorder).
 
+use crate::mapping::UngrantedKind;
 use std::future::Future;
 
 /// A source that runs while the application does: started once the stop signal is watched, it
@@ -36,7 +37,7 @@ pub trait CallSink {
     /// One grant a call proved.
     fn grant(&mut self, grant: Grant, seen: &Seen);
     /// A call that needs no permission (`no_permission`) or that no IAM action fits (`unmapped`).
-    fn ungranted(&mut self, kind: &'static str, reason: String, seen: &Seen);
+    fn ungranted(&mut self, kind: UngrantedKind, reason: String, seen: &Seen);
 }
 
 /// One grant a call proved, as the evidence table keys it.

@@ -17,6 +17,7 @@ pub mod csm;
 pub mod proxy;
 
 use crate::attribution::RoleKind;
+use crate::mapping::UngrantedKind;
 use crate::source::live::{time, CallSink, LiveSource};
 pub use crate::source::live::{Grant, Seen};
 use crate::store::{EvidenceRow, Store, UngrantedRow};
@@ -104,7 +105,7 @@ impl Tally {
 }
 
 type GrantedKeys = HashMap<(String, String, String, String), Tally>;
-type UngrantedKeys = HashMap<(String, String, String), (&'static str, String, Tally)>;
+type UngrantedKeys = HashMap<(String, String, String), (UngrantedKind, String, Tally)>;
 
 /// An aggregate being written, given back with the outcome (to be kept if the write failed).
 pub struct Written {
@@ -184,7 +185,7 @@ impl Recorder {
     }
 
     /// A call that needs no permission (`no_permission`) or that no IAM action fits (`unmapped`).
-    pub fn ungranted(&mut self, kind: &'static str, reason: String, seen: &Seen) {
+    pub fn ungranted(&mut self, kind: UngrantedKind, reason: String, seen: &Seen) {
         let key = (
             seen.event_source.to_string(),
             seen.event_name.to_string(),
@@ -340,7 +341,7 @@ fn rows(
                 event_source: event_source.clone(),
                 event_name: event_name.clone(),
                 error_code: error_code.clone(),
-                kind: kind.to_string(),
+                kind: kind.as_str().to_string(),
                 reason: reason.clone(),
                 count: t.count,
                 first_seen: time(t.first_ms),
@@ -387,7 +388,7 @@ impl CallSink for Recorder {
         Recorder::grant(self, grant, seen)
     }
 
-    fn ungranted(&mut self, kind: &'static str, reason: String, seen: &Seen) {
+    fn ungranted(&mut self, kind: UngrantedKind, reason: String, seen: &Seen) {
         Recorder::ungranted(self, kind, reason, seen)
     }
 }

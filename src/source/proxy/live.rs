@@ -7,7 +7,7 @@ use super::server::{Config, Proxy};
 use super::tls::{self, Authority};
 use crate::call::{ApiCall, Principal};
 use crate::catalog::Catalog;
-use crate::mapping::{map_call, Mapped, ANY_RESOURCE};
+use crate::mapping::{map_call, Mapped, UngrantedKind, ANY_RESOURCE};
 use crate::source::live::{CallSink, Grant, LiveSource, Seen};
 use crate::store::UNKNOWN_RESOURCE;
 use std::net::SocketAddr;
@@ -226,7 +226,7 @@ fn record(
             counts.unmapped += 1;
             let source = format!("{}.amazonaws.com", undecoded.scope.service);
             rec.ungranted(
-                "unmapped",
+                UngrantedKind::Unmapped,
                 undecoded.reason.clone(),
                 &Seen {
                     event_source: &source,
@@ -266,11 +266,11 @@ fn record(
         }
         Mapped::NoPermissionNeeded(why) => {
             counts.no_permission += 1;
-            rec.ungranted("no_permission", why.to_string(), &s);
+            rec.ungranted(UngrantedKind::NoPermission, why.to_string(), &s);
         }
         Mapped::Unmapped(why) => {
             counts.unmapped += 1;
-            rec.ungranted("unmapped", why, &s);
+            rec.ungranted(UngrantedKind::Unmapped, why, &s);
         }
     }
 }

@@ -39,7 +39,7 @@ pub(super) fn evidence(
 /// its times as the store does.
 pub(super) fn ungranted(u: &mut UngrantedRow, now: DateTime<Utc>) -> Result<(), String> {
     role(&u.role_arn)?;
-    if !matches!(u.kind.as_str(), "unmapped" | "no_permission") {
+    if crate::mapping::UngrantedKind::parse(&u.kind).is_none() {
         return Err(format!(
             "kind {:?} is neither \"unmapped\" nor \"no_permission\"",
             u.kind
