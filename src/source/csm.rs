@@ -7,8 +7,8 @@
 //! never the resource, so everything recorded from it has an unknown resource.
 
 use crate::catalog::Catalog;
-use crate::mapping::{actions, prefixes, UngrantedKind};
-use crate::source::live::{CallSink, Grant, LiveSource, Seen};
+use crate::mapping::{actions, prefixes, Grant, Mapped, UngrantedKind};
+use crate::source::live::{CallSink, Handed, LiveSource, Seen};
 use crate::store::{times, UNKNOWN_RESOURCE};
 use std::net::SocketAddr;
 
@@ -102,21 +102,13 @@ pub fn iam_prefix(service_id: &str) -> String {
     prefixes::sdk_iam_prefix(service_id)
 }
 
-/// What a call needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mapped {
-    /// The IAM action, as the catalog spells it (`ssm:GetParameter`).
-    Action(String),
-    NoPermission(&'static str),
-    Unmapped(String),
-}
-
-/// The IAM action a call needs, checked against the catalog.
+/// The IAM action a call needs, checked against the catalog: one grant of it on an unknown
+/// resource ([`UNKNOWN_RESOURCE`]; a datagram never names one), by the rule `csm`.
 pub fn map(call: &CsmCall, catalog: &Catalog) -> Mapped {
     let prefix = iam_prefix(&call.service);
     let api = actions::strip_version_suffix(&call.api);
     if let Some(why) = actions::needs_no_permission(&prefix, api) {
-        return Mapped::NoPermission(why);
+        return Mapped::NoPermissionNeeded(why);
     }
     if !catalog.has_service(&prefix) {
         return Mapped::Unmapped(format!(
@@ -126,7 +118,12 @@ pub fn map(call: &CsmCall, catalog: &Catalog) -> Mapped {
     }
     let name = actions::renamed(&prefix, api).unwrap_or(api);
     match catalog.action(&format!("{prefix}:{name}")) {
-        Some(a) => Mapped::Action(a.full_name()),
+        Some(a) => Mapped::Grants(vec![Grant {
+            action: a.full_name(),
+            resource: UNKNOWN_RESOURCE.to_string(),
+            condition: String::new(),
+            rule: SOURCE.to_string(),
+        }]),
         None => Mapped::Unmapped(
             actions::why_no_action(&prefix, api)
                 .map(str::to_string)
@@ -228,24 +225,10 @@ impl LiveSource for Listener {
             error_code: &call.error_code,
             ms,
         };
-        match map(&call, crate::catalog::active()) {
-            Mapped::Action(action) => sink.grant(
-                Grant {
-                    action: &action,
-                    resource: UNKNOWN_RESOURCE,
-                    condition: "",
-                    rule: SOURCE,
-                },
-                &seen,
-            ),
-            Mapped::NoPermission(why) => {
-                counts.no_permission += 1;
-                sink.ungranted(UngrantedKind::NoPermission, why.to_string(), &seen);
-            }
-            Mapped::Unmapped(why) => {
-                counts.unmapped += 1;
-                sink.ungranted(UngrantedKind::Unmapped, why, &seen);
-            }
+        match sink.mapped(map(&call, crate::catalog::active()), &seen) {
+            Handed::Granted { .. } => {}
+            Handed::Ungranted(UngrantedKind::NoPermission) => counts.no_permission += 1,
+            Handed::Ungranted(UngrantedKind::Unmapped) => counts.unmapped += 1,
         }
     }
 }
@@ -352,13 +335,18 @@ mod tests {
         for (service, api, want) in cases {
             assert_eq!(
                 map(&call(service, api), catalog),
-                Mapped::Action(want.into()),
+                Mapped::Grants(vec![Grant {
+                    action: want.into(),
+                    resource: UNKNOWN_RESOURCE.into(),
+                    condition: String::new(),
+                    rule: SOURCE.into(),
+                }]),
                 "{service} {api}"
             );
         }
         assert!(matches!(
             map(&call("STS", "GetCallerIdentity"), catalog),
-            Mapped::NoPermission(_)
+            Mapped::NoPermissionNeeded(_)
         ));
         assert!(matches!(
             map(&call("SSM", "NoSuchOperation"), catalog),

@@ -1,7 +1,8 @@
 //! What live sources (SDK monitoring, the proxy) share: the [`LiveSource`] trait they implement,
 //! and the [`CallSink`] they hand their calls to (`observe`'s recorder).
 
-use crate::mapping::UngrantedKind;
+use crate::mapping::{Mapped, UngrantedKind};
+use crate::store::UNKNOWN_RESOURCE;
 use std::future::Future;
 
 /// A source that runs while the application does: started once the stop signal is watched, it
@@ -38,6 +39,49 @@ pub trait CallSink {
     fn grant(&mut self, grant: Grant, seen: &Seen);
     /// A call that needs no permission (`no_permission`) or that no IAM action fits (`unmapped`).
     fn ungranted(&mut self, kind: UngrantedKind, reason: String, seen: &Seen);
+
+    /// Hands over one mapped call: each of its grants, or the call as ungranted. Returns what it
+    /// came to, for the source's counts.
+    fn mapped(&mut self, mapped: Mapped, seen: &Seen) -> Handed {
+        match mapped {
+            Mapped::Grants(grants) => {
+                let mut unknown_resources = 0;
+                for g in &grants {
+                    if g.resource == UNKNOWN_RESOURCE {
+                        unknown_resources += 1;
+                    }
+                    self.grant(
+                        Grant {
+                            action: &g.action,
+                            resource: &g.resource,
+                            condition: &g.condition,
+                            rule: &g.rule,
+                        },
+                        seen,
+                    );
+                }
+                Handed::Granted { unknown_resources }
+            }
+            Mapped::NoPermissionNeeded(why) => {
+                self.ungranted(UngrantedKind::NoPermission, why.to_string(), seen);
+                Handed::Ungranted(UngrantedKind::NoPermission)
+            }
+            Mapped::Unmapped(why) => {
+                self.ungranted(UngrantedKind::Unmapped, why, seen);
+                Handed::Ungranted(UngrantedKind::Unmapped)
+            }
+        }
+    }
+}
+
+/// What a mapped call handed over came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handed {
+    /// Its grants, this many of them with an unknown resource.
+    Granted {
+        unknown_resources: u64,
+    },
+    Ungranted(UngrantedKind),
 }
 
 /// One grant a call proved, as the evidence table keys it.

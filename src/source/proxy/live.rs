@@ -8,7 +8,7 @@ use super::tls::{self, Authority};
 use crate::call::{ApiCall, Principal};
 use crate::catalog::Catalog;
 use crate::mapping::{map_call, Mapped, UngrantedKind, ANY_RESOURCE};
-use crate::source::live::{CallSink, Grant, LiveSource, Seen};
+use crate::source::live::{CallSink, Handed, LiveSource, Seen};
 use crate::store::UNKNOWN_RESOURCE;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -247,31 +247,10 @@ fn record(
         error_code: &seen.error_code,
         ms: seen.ms,
     };
-    match mapped {
-        Mapped::Grants(grants) => {
-            for g in &grants {
-                if g.resource == UNKNOWN_RESOURCE {
-                    counts.unknown_resources += 1;
-                }
-                rec.grant(
-                    Grant {
-                        action: &g.action,
-                        resource: &g.resource,
-                        condition: &g.condition,
-                        rule: &g.rule,
-                    },
-                    &s,
-                );
-            }
-        }
-        Mapped::NoPermissionNeeded(why) => {
-            counts.no_permission += 1;
-            rec.ungranted(UngrantedKind::NoPermission, why.to_string(), &s);
-        }
-        Mapped::Unmapped(why) => {
-            counts.unmapped += 1;
-            rec.ungranted(UngrantedKind::Unmapped, why, &s);
-        }
+    match rec.mapped(mapped, &s) {
+        Handed::Granted { unknown_resources } => counts.unknown_resources += unknown_resources,
+        Handed::Ungranted(UngrantedKind::NoPermission) => counts.no_permission += 1,
+        Handed::Ungranted(UngrantedKind::Unmapped) => counts.unmapped += 1,
     }
 }
 
