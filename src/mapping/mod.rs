@@ -75,6 +75,32 @@ pub enum Mapped {
     Unmapped(String),
 }
 
+/// Why a call proves no grant: the kind its row of calls without a grant is stored under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum UngrantedKind {
+    /// No action in the catalog fits ([`Mapped::Unmapped`]).
+    Unmapped,
+    /// The call needs no permission ([`Mapped::NoPermissionNeeded`]).
+    NoPermission,
+}
+
+impl UngrantedKind {
+    /// As the store and the exchange format spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UngrantedKind::Unmapped => "unmapped",
+            UngrantedKind::NoPermission => "no_permission",
+        }
+    }
+
+    /// From its stored spelling.
+    pub fn parse(text: &str) -> Option<UngrantedKind> {
+        [UngrantedKind::Unmapped, UngrantedKind::NoPermission]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
 /// Resource used when the event shows nothing the action accepts.
 pub const ANY_RESOURCE: &str = "*";
 

@@ -12,7 +12,7 @@ use super::evidence::{FileEvidence, Span};
 use super::hashing::BuildWordHasher;
 use crate::call::{ApiCall, Principal, PrincipalKind};
 use crate::catalog::Catalog;
-use crate::mapping::{map_call, Mapped};
+use crate::mapping::{map_call, Mapped, UngrantedKind};
 use crate::store::{EvidenceRow, UngrantedRow};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -171,7 +171,7 @@ impl EventCounts {
 #[derive(Debug, Default)]
 pub struct Aggregate {
     evidence: HashMap<EvidenceKey, (Seen, String, String, String), Xxh3Builder>,
-    ungranted: HashMap<UngrantedKey, (Seen, &'static str, String), Xxh3Builder>,
+    ungranted: HashMap<UngrantedKey, (Seen, UngrantedKind, String), Xxh3Builder>,
     pub counts: EventCounts,
 }
 
@@ -215,11 +215,11 @@ impl Aggregate {
             }
             Mapped::NoPermissionNeeded(reason) => {
                 self.counts.no_permission += 1;
-                ("no_permission", reason.to_string())
+                (UngrantedKind::NoPermission, reason.to_string())
             }
             Mapped::Unmapped(reason) => {
                 self.counts.unmapped += 1;
-                ("unmapped", reason)
+                (UngrantedKind::Unmapped, reason)
             }
         };
         let key = UngrantedKey {
@@ -282,7 +282,7 @@ impl Aggregate {
                 event_source: k.event_source,
                 event_name: k.event_name,
                 error_code: k.error_code,
-                kind: kind.to_string(),
+                kind: kind.as_str().to_string(),
                 reason,
                 count: seen.count,
                 first_seen: seen.first.as_str().to_string(),
@@ -333,7 +333,7 @@ struct Memo {
 #[derive(Debug)]
 enum Mapping {
     Grants(Vec<GrantIds>),
-    Ungranted { kind: &'static str, reason: Id },
+    Ungranted { kind: UngrantedKind, reason: Id },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -361,7 +361,7 @@ pub struct Folder<'c> {
     memo: HashMap<u128, Memo, BuildWordHasher>,
     key: Vec<u8>,
     evidence: HashMap<EvidenceIds, (Seen, Id, Id, Id), BuildWordHasher>,
-    ungranted: HashMap<UngrantedIds, (Seen, &'static str, Id), BuildWordHasher>,
+    ungranted: HashMap<UngrantedIds, (Seen, UngrantedKind, Id), BuildWordHasher>,
     counts: EventCounts,
     /// The id of "" (no error code) in `strings`.
     no_error: Id,
@@ -441,16 +441,16 @@ impl<'c> Folder<'c> {
                 }
             }
             Mapping::Ungranted { kind, reason } => {
-                if *kind == "no_permission" {
+                if *kind == UngrantedKind::NoPermission {
                     counts.no_permission += 1;
                 } else {
                     counts.unmapped += 1;
                 }
                 let entry = ungranted
                     .entry((role, source, name, error))
-                    .or_insert_with(|| (Seen::new(call), kind, *reason));
+                    .or_insert_with(|| (Seen::new(call), *kind, *reason));
                 if entry.0.add(call) {
-                    (entry.1, entry.2) = (kind, *reason);
+                    (entry.1, entry.2) = (*kind, *reason);
                 }
             }
         }
@@ -495,11 +495,11 @@ impl<'c> Folder<'c> {
                     .collect(),
             ),
             Mapped::NoPermissionNeeded(reason) => Mapping::Ungranted {
-                kind: "no_permission",
+                kind: UngrantedKind::NoPermission,
                 reason: self.strings.id(reason),
             },
             Mapped::Unmapped(reason) => Mapping::Ungranted {
-                kind: "unmapped",
+                kind: UngrantedKind::Unmapped,
                 reason: self.strings.id(&reason),
             },
         };

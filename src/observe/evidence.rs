@@ -6,6 +6,7 @@
 
 use super::aggregate::{EventCounts, Seen};
 use super::hashing::BuildWordHasher;
+use crate::mapping::UngrantedKind;
 use crate::store::{BatchRows, EvidenceRef, UngrantedRef};
 use std::collections::HashMap;
 
@@ -31,7 +32,7 @@ struct Granted {
 struct Ungranted {
     id: u128,
     key: [Span; 4],
-    kind: &'static str,
+    kind: UngrantedKind,
     reason: Span,
     seen: Seen,
 }
@@ -112,7 +113,7 @@ impl FileEvidence {
     pub(crate) fn no_grant(
         &mut self,
         key: [Span; 4],
-        kind: &'static str,
+        kind: UngrantedKind,
         reason: Span,
         seen: Seen,
         scratch: &mut Vec<u8>,
@@ -239,7 +240,7 @@ impl BatchRows for Merged<'_> {
                 event_source,
                 event_name,
                 error_code,
-                kind: u.kind,
+                kind: u.kind.as_str(),
                 reason: file.get(u.reason),
                 count: seen.count,
                 first_seen: seen.first.as_str(),

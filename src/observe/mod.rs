@@ -23,15 +23,16 @@ pub use window::TimeWindow;
 
 use crate::attribution::{taskdef, RoleDirectory};
 use crate::catalog;
-use crate::source::s3::{self, S3Source, TrailLocation, TrailObject};
-use crate::source::{cloudtrail, local, SkipReason, Skipped};
+use crate::source::local::LocalFiles;
+use crate::source::s3::TrailBucket;
+use crate::source::{cloudtrail, local, SkipReason, Skipped, Unit, UnitSource};
 use crate::store::{ObservedFile, Store, StoreError};
 use aggregate::Folder;
 use counted::Counted;
 use evidence::FileEvidence;
 use rayon::prelude::*;
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,23 +51,8 @@ pub struct Options {
     pub regions: Vec<String>,
 }
 
-/// One trace unit: a local file, or an object of a trail bucket.
-enum Unit {
-    File(PathBuf),
-    Object {
-        source: Arc<S3Source>,
-        object: TrailObject,
-    },
-}
-
-impl Unit {
-    fn name(&self) -> String {
-        match self {
-            Unit::File(path) => path.display().to_string(),
-            Unit::Object { source, object } => source.url(&object.key),
-        }
-    }
-}
+/// One unit to read, with the source that reads it.
+type Work = (Arc<dyn UnitSource>, Unit);
 
 /// What one worker made of one file.
 enum FileOutcome {
@@ -123,13 +109,13 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
         let catalog = catalog::active();
         units.into_par_iter().for_each_init(
             || (Worker::new(catalog), tx.clone()),
-            |(worker, tx), unit| {
+            |(worker, tx), (source, unit)| {
                 let outcome = if worker_stop.load(Ordering::Relaxed) {
                     FileOutcome::NotStarted
                 } else {
-                    worker.observe_unit(&unit, &known, &window, &runtime)
+                    worker.observe_unit(&*source, &unit, &known, &window, &runtime)
                 };
-                let _ = tx.blocking_send((unit.name(), outcome));
+                let _ = tx.blocking_send((unit.name, outcome));
             },
         );
     });
@@ -227,40 +213,30 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
 /// The trace units to read: local files (found under the inputs, less those whose delivery
 /// date lies outside the window) and the objects of the trail buckets named, counted in the
 /// summary as found, outside the window or skipped.
-async fn units(opts: &Options, summary: &mut Summary) -> Vec<Unit> {
+async fn units(opts: &Options, summary: &mut Summary) -> Vec<Work> {
     let (buckets, paths): (Vec<&PathBuf>, Vec<&PathBuf>) = opts
         .inputs
         .iter()
         .partition(|p| p.to_str().is_some_and(|s| s.starts_with("s3://")));
-    let paths: Vec<PathBuf> = paths.into_iter().cloned().collect();
-    let found = local::discover(&paths);
-    summary.files_found = found.files.len() as u64;
-    summary.files_ignored = found.ignored;
-    summary.skipped.extend(found.skipped);
-    let named: HashSet<&Path> = paths.iter().map(PathBuf::as_path).collect();
-    let (files, outside): (Vec<PathBuf>, Vec<PathBuf>) =
-        found.files.into_iter().partition(|path| {
-            named.contains(path.as_path()) || !opts.window.excludes_delivery_path(path)
-        });
-    summary.files_outside_window = outside.len() as u64;
-    let mut units: Vec<Unit> = files.into_iter().map(Unit::File).collect();
+    let mut sources: Vec<Box<dyn UnitSource>> = vec![Box::new(LocalFiles::new(
+        paths.into_iter().cloned().collect(),
+    ))];
     for url in buckets {
-        let url = url.to_string_lossy();
-        let objects = list_bucket(&url, opts).await;
-        match objects {
-            Ok((source, objects)) => {
-                summary.files_found += objects.len() as u64;
-                let (inside, outside): (Vec<TrailObject>, Vec<TrailObject>) = objects
-                    .into_iter()
-                    .partition(|o| !opts.window.excludes_delivery_path(Path::new(&o.key)));
-                summary.files_outside_window += outside.len() as u64;
-                units.extend(inside.into_iter().map(|object| Unit::Object {
-                    source: source.clone(),
-                    object,
-                }));
-            }
-            Err(skipped) => summary.skipped.push(skipped),
-        }
+        sources.push(Box::new(TrailBucket::new(
+            url.to_string_lossy().into_owned(),
+            opts.accounts.clone(),
+            opts.regions.clone(),
+        )));
+    }
+    let mut units = Vec::new();
+    for mut source in sources {
+        let listing = source.list(&opts.window).await;
+        summary.files_found += listing.found;
+        summary.files_ignored += listing.ignored;
+        summary.files_outside_window += listing.outside_window;
+        summary.skipped.extend(listing.skipped);
+        let source: Arc<dyn UnitSource> = Arc::from(source);
+        units.extend(listing.units.into_iter().map(|unit| (source.clone(), unit)));
     }
     units
 }
@@ -407,16 +383,18 @@ impl<'c> Worker<'c> {
         }
     }
 
-    /// Reads one unit into the worker's buffer and observes it. A local file is identified by
-    /// its content; an object by its key and ETag, so an object already observed is not fetched.
+    /// Reads one unit into the worker's buffer and observes it. A unit is identified by its
+    /// checkpoint when it has one (an object's key and ETag: an object already observed is not
+    /// fetched), else by its content (a local file).
     fn observe_unit(
         &mut self,
+        source: &dyn UnitSource,
         unit: &Unit,
         known: &Known,
         window: &TimeWindow,
         runtime: &tokio::runtime::Handle,
     ) -> FileOutcome {
-        let name = unit.name();
+        let name = &unit.name;
         let skipped = |reason: SkipReason, detail: String| {
             FileOutcome::Skipped(Skipped {
                 unit: name.clone(),
@@ -425,26 +403,20 @@ impl<'c> Worker<'c> {
             })
         };
         self.raw.clear();
-        let fingerprint = match unit {
-            Unit::File(path) => {
-                let read = std::fs::File::open(path).and_then(|mut f| {
-                    use std::io::Read;
-                    f.read_to_end(&mut self.raw)
-                });
-                if let Err(e) = read {
-                    return skipped(SkipReason::Unreadable, e.to_string());
+        let fingerprint = match &unit.checkpoint {
+            None => {
+                if let Err(e) = source.fetch(unit, &mut self.raw, runtime) {
+                    return skipped(SkipReason::Unreadable, e);
                 }
                 xxhash_rust::xxh3::xxh3_128(&self.raw)
             }
-            Unit::Object { source, object } => {
-                let checkpoint = object.checkpoint(&source.location.bucket);
+            Some(checkpoint) => {
                 let fingerprint = xxhash_rust::xxh3::xxh3_128(checkpoint.as_bytes());
                 if counted_already(known, fingerprint, window) {
                     return FileOutcome::AlreadyObserved;
                 }
-                match runtime.block_on(source.fetch(&object.key)) {
-                    Ok(bytes) => self.raw = bytes,
-                    Err(e) => return skipped(SkipReason::Unreadable, e.message),
+                if let Err(e) = source.fetch(unit, &mut self.raw, runtime) {
+                    return skipped(SkipReason::Unreadable, e);
                 }
                 fingerprint
             }
@@ -453,7 +425,7 @@ impl<'c> Worker<'c> {
             return FileOutcome::AlreadyObserved;
         }
         let before = known.get(&fingerprint).and_then(Option::as_ref);
-        self.observe_buffer(&name, fingerprint, &Counting { window, before })
+        self.observe_buffer(name, fingerprint, &Counting { window, before })
     }
 
     /// Decompresses and decodes the unit now in `self.raw`.
@@ -573,27 +545,3 @@ fn fold(folder: &mut Folder, counting: &Counting, call: &crate::call::ApiCall) {
 
 /// Buffers larger than this are freed after their file rather than kept for the next.
 const KEEP_BUFFER: usize = 32 << 20;
-
-/// Lists a trail bucket location, pruned by the account, region and time filters.
-async fn list_bucket(
-    url: &str,
-    opts: &Options,
-) -> Result<(Arc<S3Source>, Vec<TrailObject>), Skipped> {
-    let skipped = |detail: String| Skipped {
-        unit: url.to_string(),
-        reason: SkipReason::Unreadable,
-        detail,
-    };
-    let location = TrailLocation::parse(url)
-        .ok_or_else(|| skipped("expected s3://bucket/prefix/".to_string()))?;
-    let (since, until) = opts.window.delivery_dates();
-    let filter = s3::Filter {
-        accounts: opts.accounts.clone(),
-        regions: opts.regions.clone(),
-        since,
-        until,
-    };
-    let source = Arc::new(S3Source::new(location, filter).await);
-    let objects = source.list().await.map_err(|e| skipped(e.message))?;
-    Ok((source, objects))
-}

@@ -7,8 +7,10 @@
 //! never the resource, so everything recorded from it has an unknown resource.
 
 use crate::catalog::Catalog;
-use crate::mapping::{actions, prefixes};
-use crate::store::times;
+use crate::mapping::{actions, prefixes, Grant, Mapped, UngrantedKind};
+use crate::source::live::{CallSink, Handed, LiveSource, Seen};
+use crate::store::{times, UNKNOWN_RESOURCE};
+use std::net::SocketAddr;
 
 /// One call as the SDK reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,21 +102,13 @@ pub fn iam_prefix(service_id: &str) -> String {
     prefixes::sdk_iam_prefix(service_id)
 }
 
-/// What a call needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mapped {
-    /// The IAM action, as the catalog spells it (`ssm:GetParameter`).
-    Action(String),
-    NoPermission(&'static str),
-    Unmapped(String),
-}
-
-/// The IAM action a call needs, checked against the catalog.
+/// The IAM action a call needs, checked against the catalog: one grant of it on an unknown
+/// resource ([`UNKNOWN_RESOURCE`]; a datagram never names one), by the rule `csm`.
 pub fn map(call: &CsmCall, catalog: &Catalog) -> Mapped {
     let prefix = iam_prefix(&call.service);
     let api = actions::strip_version_suffix(&call.api);
     if let Some(why) = actions::needs_no_permission(&prefix, api) {
-        return Mapped::NoPermission(why);
+        return Mapped::NoPermissionNeeded(why);
     }
     if !catalog.has_service(&prefix) {
         return Mapped::Unmapped(format!(
@@ -124,12 +118,118 @@ pub fn map(call: &CsmCall, catalog: &Catalog) -> Mapped {
     }
     let name = actions::renamed(&prefix, api).unwrap_or(api);
     match catalog.action(&format!("{prefix}:{name}")) {
-        Some(a) => Mapped::Action(a.full_name()),
+        Some(a) => Mapped::Grants(vec![Grant {
+            action: a.full_name(),
+            resource: UNKNOWN_RESOURCE.to_string(),
+            condition: String::new(),
+            rule: SOURCE.to_string(),
+        }]),
         None => Mapped::Unmapped(
             actions::why_no_action(&prefix, api)
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("no IAM action {prefix}:{name} in the catalog")),
         ),
+    }
+}
+
+/// The source recorded with every piece of evidence from here.
+pub const SOURCE: &str = "csm";
+
+/// Counts for the summary printed on exit.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Counts {
+    pub datagrams: u64,
+    pub calls: u64,
+    pub not_calls: u64,
+    pub invalid: u64,
+    pub unmapped: u64,
+    pub no_permission: u64,
+    /// Calls of a new key while the aggregate was full and could not be written.
+    pub dropped: u64,
+    pub flushes: u64,
+    /// Calls whose `Timestamp` lay too far from their arrival to be true: recorded at the
+    /// arrival instead.
+    pub timestamps_refused: u64,
+}
+
+/// `observe --listen-csm`: the UDP socket the SDK sends its datagrams to, as a [`LiveSource`].
+pub struct Listener {
+    socket: tokio::net::UdpSocket,
+    /// A CSM datagram is at most 8 KB; anything longer is cut and then fails to parse.
+    buf: Vec<u8>,
+    pub counts: Counts,
+}
+
+impl Listener {
+    pub async fn bind(listen: SocketAddr) -> anyhow::Result<Listener> {
+        let socket = tokio::net::UdpSocket::bind(listen).await.map_err(|e| {
+            anyhow::anyhow!(
+                "--listen-csm {}: cannot listen for UDP datagrams ({e}); choose another address or port",
+                listen
+            )
+        })?;
+        Ok(Listener {
+            socket,
+            buf: vec![0u8; 64 * 1024],
+            counts: Counts::default(),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+}
+
+impl LiveSource for Listener {
+    /// A datagram's length in the buffer, and when it arrived (ms since the epoch).
+    type Received = (usize, i64);
+
+    fn start(&mut self) {
+        // The catalog is loaded (and a cached copy that cannot be read reported) now.
+        crate::catalog::active();
+    }
+
+    async fn recv(&mut self) -> Option<(usize, i64)> {
+        loop {
+            // Errors here are per datagram (an ICMP report, a truncated read): keep listening.
+            let Ok((n, _)) = self.socket.recv_from(&mut self.buf).await else {
+                continue;
+            };
+            self.counts.datagrams += 1;
+            return Some((n, chrono::Utc::now().timestamp_millis()));
+        }
+    }
+
+    /// Counts a datagram and hands over its call, if it holds one.
+    fn hand_over(&mut self, (n, received_ms): (usize, i64), sink: &mut dyn CallSink) {
+        let counts = &mut self.counts;
+        let call = match parse(&self.buf[..n]) {
+            Datagram::Call(c) => c,
+            Datagram::NotACall => {
+                counts.not_calls += 1;
+                return;
+            }
+            Datagram::Invalid(_) => {
+                counts.invalid += 1;
+                return;
+            }
+        };
+        counts.calls += 1;
+        let (ms, refused) = call_time(call.timestamp_ms, received_ms);
+        if refused {
+            counts.timestamps_refused += 1;
+        }
+        let seen = Seen {
+            event_source: &call.service,
+            event_name: &call.api,
+            error_code: &call.error_code,
+            ms,
+        };
+        match sink.mapped(map(&call, crate::catalog::active()), &seen) {
+            Handed::Granted { .. } => {}
+            Handed::Ungranted(UngrantedKind::NoPermission) => counts.no_permission += 1,
+            Handed::Ungranted(UngrantedKind::Unmapped) => counts.unmapped += 1,
+        }
     }
 }
 
@@ -235,13 +335,18 @@ mod tests {
         for (service, api, want) in cases {
             assert_eq!(
                 map(&call(service, api), catalog),
-                Mapped::Action(want.into()),
+                Mapped::Grants(vec![Grant {
+                    action: want.into(),
+                    resource: UNKNOWN_RESOURCE.into(),
+                    condition: String::new(),
+                    rule: SOURCE.into(),
+                }]),
                 "{service} {api}"
             );
         }
         assert!(matches!(
             map(&call("STS", "GetCallerIdentity"), catalog),
-            Mapped::NoPermission(_)
+            Mapped::NoPermissionNeeded(_)
         ));
         assert!(matches!(
             map(&call("SSM", "NoSuchOperation"), catalog),

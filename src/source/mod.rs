@@ -1,17 +1,76 @@
 //! Trace sources: where API-call records come from.
 //!
-//! A source lists *units* (a local file today; an S3 object later) and yields their bytes; a format
-//! decoder (`cloudtrail`) turns bytes into [`crate::call::ApiCall`]s. Keeping the two apart lets a
-//! new source reuse the decoder and a new format reuse the sources.
+//! A *unit source* ([`UnitSource`]: `local.rs`, files; `s3.rs`, trail buckets) lists units and
+//! yields their bytes; a format decoder (`cloudtrail`) turns bytes into [`crate::call::ApiCall`]s.
+//! Keeping the two apart lets a new source reuse the decoder and a new format reuse the sources.
+//! `observe` drives every unit source the same way: it lists them all, then fetches and decodes
+//! their units on every core.
+//!
+//! A *live source* ([`LiveSource`] in `live.rs`: `csm.rs`, SDK monitoring; `proxy/live.rs`, the
+//! proxy) runs while the application does and hands its calls, mapped, to a [`CallSink`] (the
+//! recorder of `observe::live`) until it is stopped.
 
 pub mod cloudtrail;
 pub mod csm;
 pub mod json;
+pub mod live;
 pub mod local;
 pub mod proxy;
 pub mod s3;
 
+pub use live::{CallSink, LiveSource};
+
+use crate::observe::TimeWindow;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+/// A source of whole units of trace (files, objects), listed first and then read one at a time
+/// on `observe`'s workers.
+pub trait UnitSource: Send + Sync {
+    /// The units to read, in a stable order, less those whose delivery date lies outside the
+    /// window; with the counts of what was found and left out.
+    fn list<'a>(
+        &'a mut self,
+        window: &'a TimeWindow,
+    ) -> Pin<Box<dyn Future<Output = Listing> + Send + 'a>>;
+
+    /// Reads one of the units [`list`](UnitSource::list) gave into `into` (cleared first),
+    /// blocking the worker; `runtime` is there for sources that fetch asynchronously. The error
+    /// is the detail of an unreadable unit.
+    fn fetch(
+        &self,
+        unit: &Unit,
+        into: &mut Vec<u8>,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<(), String>;
+}
+
+/// One unit a [`UnitSource`] listed.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    /// How messages and the store name it: a path, an `s3://` URL.
+    pub name: String,
+    /// Its identity when it is known before reading it (an object's key and ETag): a unit
+    /// already observed is then not fetched. `None`: the unit is identified by its content.
+    pub checkpoint: Option<String>,
+    /// Which of the source's units it is (its own index).
+    pub index: usize,
+}
+
+/// What a [`UnitSource`] listed.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub units: Vec<Unit>,
+    /// Units found, those outside the window included.
+    pub found: u64,
+    /// Units found whose delivery date lies outside the window (not in `units`).
+    pub outside_window: u64,
+    /// Files under a directory that are not trace files by name.
+    pub ignored: u64,
+    /// What could not be listed.
+    pub skipped: Vec<Skipped>,
+}
 
 /// Why a unit (file, object) or part of one could not be used. Named in the summary with its count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -5,8 +5,13 @@
 //! listing the bucket. Each object is checkpointed by key and ETag: an object already observed is
 //! never downloaded again.
 
+use super::{Listing, SkipReason, Skipped, Unit, UnitSource};
+use crate::observe::TimeWindow;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use chrono::NaiveDate;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
 
 mod error;
 
@@ -176,6 +181,107 @@ impl S3Source {
             what: self.url(key),
             message: error::describe(operation, &target, (bucket, prefix), &e),
         }
+    }
+}
+
+/// A trail bucket location named on the command line (`s3://bucket/prefix/`), as a
+/// [`UnitSource`]: each trace object under it is a unit, identified by its key and ETag.
+pub struct TrailBucket {
+    url: String,
+    accounts: Vec<String>,
+    regions: Vec<String>,
+    /// Once listed: the source, and the objects listed by [`Unit::index`].
+    listed: Option<(S3Source, Vec<TrailObject>)>,
+}
+
+impl TrailBucket {
+    /// `accounts`, `regions`: only these (empty: all).
+    pub fn new(url: String, accounts: Vec<String>, regions: Vec<String>) -> TrailBucket {
+        TrailBucket {
+            url,
+            accounts,
+            regions,
+            listed: None,
+        }
+    }
+
+    /// Lists the location, pruned by the account, region and time filters.
+    async fn list_objects(
+        &self,
+        window: &TimeWindow,
+    ) -> Result<(S3Source, Vec<TrailObject>), Skipped> {
+        let skipped = |detail: String| Skipped {
+            unit: self.url.clone(),
+            reason: SkipReason::Unreadable,
+            detail,
+        };
+        let location = TrailLocation::parse(&self.url)
+            .ok_or_else(|| skipped("expected s3://bucket/prefix/".to_string()))?;
+        let (since, until) = window.delivery_dates();
+        let filter = Filter {
+            accounts: self.accounts.clone(),
+            regions: self.regions.clone(),
+            since,
+            until,
+        };
+        let source = S3Source::new(location, filter).await;
+        let objects = source.list().await.map_err(|e| skipped(e.message))?;
+        Ok((source, objects))
+    }
+}
+
+impl UnitSource for TrailBucket {
+    fn list<'a>(
+        &'a mut self,
+        window: &'a TimeWindow,
+    ) -> Pin<Box<dyn Future<Output = Listing> + Send + 'a>> {
+        Box::pin(async move {
+            let (source, objects) = match self.list_objects(window).await {
+                Ok(listed) => listed,
+                Err(skipped) => {
+                    return Listing {
+                        skipped: vec![skipped],
+                        ..Listing::default()
+                    }
+                }
+            };
+            let found = objects.len() as u64;
+            let (inside, outside): (Vec<TrailObject>, Vec<TrailObject>) = objects
+                .into_iter()
+                .partition(|o| !window.excludes_delivery_path(Path::new(&o.key)));
+            let bucket = &source.location.bucket;
+            let listing = Listing {
+                units: inside
+                    .iter()
+                    .enumerate()
+                    .map(|(index, object)| Unit {
+                        name: source.url(&object.key),
+                        checkpoint: Some(object.checkpoint(bucket)),
+                        index,
+                    })
+                    .collect(),
+                found,
+                outside_window: outside.len() as u64,
+                ..Listing::default()
+            };
+            self.listed = Some((source, inside));
+            listing
+        })
+    }
+
+    fn fetch(
+        &self,
+        unit: &Unit,
+        into: &mut Vec<u8>,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<(), String> {
+        let Some((source, objects)) = &self.listed else {
+            return Err("the bucket was not listed".to_string());
+        };
+        *into = runtime
+            .block_on(source.fetch(&objects[unit.index].key))
+            .map_err(|e| e.message)?;
+        Ok(())
     }
 }
 

@@ -564,7 +564,7 @@ fn ungranted_calls(ungranted: &[&UngrantedRow], findings: &mut Vec<Finding>) -> 
         .collect();
     for u in &ungranted_calls {
         findings.push(Finding {
-            kind: if u.kind == "unmapped" {
+            kind: if u.kind == crate::mapping::UngrantedKind::Unmapped.as_str() {
                 "unmapped-call"
             } else {
                 "no-permission-needed"

@@ -12,7 +12,8 @@
 
 use policy_miner::catalog;
 use policy_miner::mapping;
-use policy_miner::source::csm::{self, Datagram, Mapped};
+use policy_miner::mapping::Mapped;
+use policy_miner::source::csm::{self, Datagram};
 use policy_miner::store::exchange::ImportError;
 use policy_miner::store::{times, Store};
 use proptest::prelude::*;
@@ -364,10 +365,13 @@ fn read_datagram(bytes: &[u8], received_ms: i64) {
     let Datagram::Call(call) = csm::parse(bytes) else {
         return;
     };
-    if let Mapped::Action(action) = csm::map(&call, catalog::active()) {
-        assert!(!action.contains(['*', '?']), "{action} from {call:?}");
-        let named = catalog::active().action(&action).map(|a| a.full_name());
-        assert_eq!(named.as_deref(), Some(action.as_str()));
+    if let Mapped::Grants(grants) = csm::map(&call, catalog::active()) {
+        for grant in grants {
+            let action = grant.action;
+            assert!(!action.contains(['*', '?']), "{action} from {call:?}");
+            let named = catalog::active().action(&action).map(|a| a.full_name());
+            assert_eq!(named.as_deref(), Some(action.as_str()));
+        }
     }
     let (ms, _) = csm::call_time(call.timestamp_ms, received_ms);
     let skew = times::MAX_SKEW.num_milliseconds();

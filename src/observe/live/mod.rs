@@ -1,7 +1,11 @@
 //! Live sources: evidence gathered while the application runs (`observe --listen-csm`,
 //! `observe --proxy`), recorded with its source.
 //!
-//! Both fold calls into a [`Recorder`]: an in-memory aggregate keyed like the evidence table,
+//! The sources themselves are in `source/` (`csm.rs`, `proxy/live.rs`), each a
+//! [`LiveSource`]; [`drive`] runs any of them the same way. `csm.rs` and `proxy.rs` here only
+//! open the store, start their source and report its counts.
+//!
+//! Both hand their calls to a [`Recorder`]: an in-memory aggregate keyed like the evidence table,
 //! written to the store every `flush_every` or as soon as it holds `max_keys` keys, so memory does
 //! not grow with the request rate, only with the number of distinct calls (and that is capped
 //! too). A write runs beside the source, which goes on folding calls into a fresh aggregate: a
@@ -13,6 +17,9 @@ pub mod csm;
 pub mod proxy;
 
 use crate::attribution::RoleKind;
+use crate::mapping::UngrantedKind;
+use crate::source::live::{time, CallSink, LiveSource};
+pub use crate::source::live::{Grant, Seen};
 use crate::store::{EvidenceRow, Store, UngrantedRow};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -98,30 +105,13 @@ impl Tally {
 }
 
 type GrantedKeys = HashMap<(String, String, String, String), Tally>;
-type UngrantedKeys = HashMap<(String, String, String), (&'static str, String, Tally)>;
+type UngrantedKeys = HashMap<(String, String, String), (UngrantedKind, String, Tally)>;
 
 /// An aggregate being written, given back with the outcome (to be kept if the write failed).
 pub struct Written {
     result: Result<(), crate::store::StoreError>,
     granted: GrantedKeys,
     ungranted: UngrantedKeys,
-}
-
-/// One grant a call proved, as the evidence table keys it.
-pub struct Grant<'a> {
-    pub action: &'a str,
-    pub resource: &'a str,
-    pub condition: &'a str,
-    pub rule: &'a str,
-}
-
-/// The call as the source names it (for `explain` and the ungranted list).
-pub struct Seen<'a> {
-    pub event_source: &'a str,
-    pub event_name: &'a str,
-    /// `''` when the call succeeded.
-    pub error_code: &'a str,
-    pub ms: i64,
 }
 
 /// Aggregated live evidence of one role from one source, between flushes.
@@ -195,7 +185,7 @@ impl Recorder {
     }
 
     /// A call that needs no permission (`no_permission`) or that no IAM action fits (`unmapped`).
-    pub fn ungranted(&mut self, kind: &'static str, reason: String, seen: &Seen) {
+    pub fn ungranted(&mut self, kind: UngrantedKind, reason: String, seen: &Seen) {
         let key = (
             seen.event_source.to_string(),
             seen.event_name.to_string(),
@@ -351,7 +341,7 @@ fn rows(
                 event_source: event_source.clone(),
                 event_name: event_name.clone(),
                 error_code: error_code.clone(),
-                kind: kind.to_string(),
+                kind: kind.as_str().to_string(),
                 reason: reason.clone(),
                 count: t.count,
                 first_seen: time(t.first_ms),
@@ -389,11 +379,48 @@ fn tally(seen: &Seen, rule: &str) -> Tally {
     }
 }
 
-fn time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_else(chrono::Utc::now)
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+impl CallSink for Recorder {
+    fn role(&self) -> &str {
+        &self.role
+    }
+
+    fn grant(&mut self, grant: Grant, seen: &Seen) {
+        Recorder::grant(self, grant, seen)
+    }
+
+    fn ungranted(&mut self, kind: UngrantedKind, reason: String, seen: &Seen) {
+        Recorder::ungranted(self, kind, reason, seen)
+    }
+}
+
+/// Runs a live source until SIGTERM or Ctrl-C, recording what it hands over (written every
+/// `flush_every`, or sooner when many keys are held); then stops it and records what it still
+/// had. The recorder is left to be closed.
+pub async fn drive<S: LiveSource>(
+    source: &mut S,
+    rec: &mut Recorder,
+    common: &Common,
+) -> anyhow::Result<()> {
+    let mut stop = Stop::new()?;
+    source.start();
+    let mut ticker = common.ticker();
+    loop {
+        tokio::select! {
+            Some(received) = source.recv() => {
+                source.hand_over(received, rec);
+                if rec.wants_flush() {
+                    rec.start_flush();
+                }
+            }
+            _ = ticker.tick() => rec.start_flush(),
+            done = rec.write_done() => rec.after_write(done),
+            _ = stop.wait() => break,
+        }
+    }
+    for received in source.stop().await {
+        source.hand_over(received, rec);
+    }
+    Ok(())
 }
 
 /// SIGTERM (ECS stopping the task) or Ctrl-C, whichever comes first.

@@ -12,10 +12,12 @@
 //! - `reach`: which hosts are recorded, and where the proxy refuses to connect
 //! - `limits`: connection slots, and connections closed when silent
 //! - `server`: the forward proxy itself
+//! - `live`: the proxy as a live source (`LiveSource`), its calls mapped as CloudTrail's are
 
 pub mod body;
 pub mod decode;
 pub mod limits;
+pub mod live;
 pub mod reach;
 pub mod s3;
 pub mod server;

@@ -82,7 +82,7 @@ pub(super) fn evidence(
 /// its times as the store does.
 pub(super) fn ungranted(u: &mut UngrantedRow, now: DateTime<Utc>) -> Result<(), Refusal> {
     role(&u.role_arn)?;
-    if !matches!(u.kind.as_str(), "unmapped" | "no_permission") {
+    if crate::mapping::UngrantedKind::parse(&u.kind).is_none() {
         return Err(Refusal::Kind(u.kind.clone()));
     }
     count(u.count)?;
