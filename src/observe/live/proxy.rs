@@ -3,8 +3,8 @@
 //! `source::proxy::live::ProxySource`; this records what it hands over.
 
 use super::{Common, Recorder};
-use crate::source::proxy::live::{ProxySource, Settings};
 pub use crate::source::proxy::live::{map_decoded, Counts, SOURCE};
+use crate::source::proxy::live::{ProxySource, Settings};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -185,7 +185,6 @@ impl LiveSource for ProxySource {
     }
 }
 
-
 /// Said even with --quiet: on an address other machines can reach, anyone there may use the
 /// proxy to reach other hosts through this one, and add calls of their own (signed with their own
 /// credentials, sent to AWS through it) to the role's evidence.
