@@ -294,13 +294,15 @@ async fn proxy(db: PathBuf, listen: std::net::SocketAddr, args: Args) -> anyhow:
     let quiet = args.quiet;
     let counts = proxy::run(proxy::Options {
         common,
-        listen,
-        ca_dir,
-        upstream_ca: args.upstream_ca,
-        intercept: args.intercept,
-        body_cap: args.max_body,
-        max_connections: args.max_connections as usize,
-        idle_timeout: std::time::Duration::from_secs(args.idle_timeout),
+        settings: proxy::Settings {
+            listen,
+            ca_dir,
+            upstream_ca: args.upstream_ca,
+            intercept: args.intercept,
+            body_cap: args.max_body,
+            max_connections: args.max_connections as usize,
+            idle_timeout: std::time::Duration::from_secs(args.idle_timeout),
+        },
     })
     .await?;
     if counts.refused_connections > 0 {
