@@ -104,6 +104,49 @@ impl UngrantedKind {
 /// Resource used when the event shows nothing the action accepts.
 pub const ANY_RESOURCE: &str = "*";
 
+/// [`map_call`] for a call whose request parameters the source did not read (SDK monitoring
+/// never carries them; the proxy leaves a body too large or too broken to parse): a resource the
+/// rules would have read from them is unknown ([`crate::store::UNKNOWN_RESOURCE`]), never `*`,
+/// so `propose` lists the action as lacking resource evidence instead of granting it on
+/// everything. Actions that take no resource keep `*`.
+pub fn map_call_unread(call: &ApiCall, catalog: &Catalog) -> Mapped {
+    let mut mapped = map_call(call, catalog);
+    // A rule that finds its resources only in the parameters (DynamoDB's batches name their
+    // tables nowhere else) plans nothing without them: the action the event names still stands,
+    // on an unknown resource.
+    if let Mapped::Unmapped(_) = mapped {
+        let prefix = actions::iam_prefix(call.event_source);
+        let event = actions::strip_version_suffix(call.event_name);
+        let name = actions::renamed(&prefix, event).unwrap_or(event);
+        if let Some(action) = catalog.action(&format!("{prefix}:{name}")) {
+            return Mapped::Grants(vec![Grant {
+                action: action.full_name(),
+                resource: crate::store::UNKNOWN_RESOURCE.to_string(),
+                condition: String::new(),
+                rule: format!(
+                    "action: {}; resource: unknown, the request's parameters were not read",
+                    rule::DEFAULT
+                ),
+            }]);
+        }
+    }
+    if let Mapped::Grants(grants) = &mut mapped {
+        for g in grants.iter_mut() {
+            let takes_resources = catalog
+                .action(&g.action)
+                .is_none_or(|a| a.takes_resources());
+            if g.resource == ANY_RESOURCE && takes_resources {
+                g.resource = crate::store::UNKNOWN_RESOURCE.to_string();
+                let action_rule = g.rule.split("; resource:").next().unwrap_or_default();
+                g.rule = format!(
+                    "{action_rule}; resource: unknown, the request's parameters were not read"
+                );
+            }
+        }
+    }
+    mapped
+}
+
 pub fn map_call(call: &ApiCall, catalog: &Catalog) -> Mapped {
     let prefix = actions::iam_prefix(call.event_source);
     if let Some(reason) = actions::needs_no_permission(prefix, call.event_name) {

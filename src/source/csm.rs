@@ -7,9 +7,9 @@
 //! never the resource, so everything recorded from it has an unknown resource.
 
 use crate::catalog::Catalog;
-use crate::mapping::{actions, prefixes, Grant, Mapped, UngrantedKind};
+use crate::mapping::{prefixes, Mapped, UngrantedKind};
 use crate::source::live::{CallSink, Handed, LiveSource, Seen};
-use crate::store::{times, UNKNOWN_RESOURCE};
+use crate::store::times;
 use std::net::SocketAddr;
 
 /// One call as the SDK reported it.
@@ -102,34 +102,37 @@ pub fn iam_prefix(service_id: &str) -> String {
     prefixes::sdk_iam_prefix(service_id)
 }
 
-/// The IAM action a call needs, checked against the catalog: one grant of it on an unknown
-/// resource ([`UNKNOWN_RESOURCE`]; a datagram never names one), by the rule `csm`.
-pub fn map(call: &CsmCall, catalog: &Catalog) -> Mapped {
+/// The grants a call needs, as the one mapper gives them ([`crate::mapping::map_call_unread`]):
+/// the operation names the event of the service the SDK's id names, and a datagram never holds
+/// the request's parameters, so every resource is unknown. `role` is the role the listener
+/// records for.
+pub fn map(call: &CsmCall, role: &str, catalog: &Catalog) -> Mapped {
     let prefix = iam_prefix(&call.service);
-    let api = actions::strip_version_suffix(&call.api);
-    if let Some(why) = actions::needs_no_permission(&prefix, api) {
-        return Mapped::NoPermissionNeeded(why);
-    }
     if !catalog.has_service(&prefix) {
         return Mapped::Unmapped(format!(
             "SDK service {:?} has no IAM service prefix {prefix:?} in the catalog",
             call.service
         ));
     }
-    let name = actions::renamed(&prefix, api).unwrap_or(api);
-    match catalog.action(&format!("{prefix}:{name}")) {
-        Some(a) => Mapped::Grants(vec![Grant {
-            action: a.full_name(),
-            resource: UNKNOWN_RESOURCE.to_string(),
-            condition: String::new(),
-            rule: SOURCE.to_string(),
-        }]),
-        None => Mapped::Unmapped(
-            actions::why_no_action(&prefix, api)
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("no IAM action {prefix}:{name} in the catalog")),
-        ),
-    }
+    let event_source = format!("{prefix}.amazonaws.com");
+    let api_call = crate::call::ApiCall {
+        event_id: "",
+        event_time: "",
+        event_source: &event_source,
+        event_name: &call.api,
+        region: "",
+        principal: crate::call::Principal::Role {
+            role_arn: role,
+            session: "",
+        },
+        error_code: (!call.error_code.is_empty()).then_some(call.error_code.as_str()),
+        invoked_by: None,
+        recipient_account: None,
+        principal_account: None,
+        request_parameters: None,
+        resources: Vec::new(),
+    };
+    crate::mapping::map_call_unread(&api_call, catalog)
 }
 
 /// The source recorded with every piece of evidence from here.
@@ -225,7 +228,8 @@ impl LiveSource for Listener {
             error_code: &call.error_code,
             ms,
         };
-        match sink.mapped(map(&call, crate::catalog::active()), &seen) {
+        let mapped = map(&call, sink.role(), crate::catalog::active());
+        match sink.mapped(mapped, &seen) {
             Handed::Granted { .. } => {}
             Handed::Ungranted(UngrantedKind::NoPermission) => counts.no_permission += 1,
             Handed::Ungranted(UngrantedKind::Unmapped) => counts.unmapped += 1,
@@ -236,6 +240,7 @@ impl LiveSource for Listener {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::UNKNOWN_RESOURCE;
 
     fn call(service: &str, api: &str) -> CsmCall {
         CsmCall {
@@ -331,29 +336,33 @@ mod tests {
             ("SNS", "Publish", "sns:Publish"),
             ("CloudWatch Logs", "PutLogEvents", "logs:PutLogEvents"),
             ("Lambda", "Invoke", "lambda:InvokeFunction"),
+            // Its rule reads the tables from the parameters only: the action still stands.
+            ("DynamoDB", "BatchGetItem", "dynamodb:BatchGetItem"),
         ];
+        let role = "arn:aws:iam::111122223333:role/app";
         for (service, api, want) in cases {
-            assert_eq!(
-                map(&call(service, api), catalog),
-                Mapped::Grants(vec![Grant {
-                    action: want.into(),
-                    resource: UNKNOWN_RESOURCE.into(),
-                    condition: String::new(),
-                    rule: SOURCE.into(),
-                }]),
-                "{service} {api}"
-            );
+            let Mapped::Grants(grants) = map(&call(service, api), role, catalog) else {
+                panic!("{service} {api}: no grant");
+            };
+            let pairs: Vec<(&str, &str)> = grants
+                .iter()
+                .map(|g| (g.action.as_str(), g.resource.as_str()))
+                .collect();
+            assert_eq!(pairs, [(want, UNKNOWN_RESOURCE)], "{service} {api}");
+            assert!(grants[0]
+                .rule
+                .ends_with("the request's parameters were not read"));
         }
         assert!(matches!(
-            map(&call("STS", "GetCallerIdentity"), catalog),
+            map(&call("STS", "GetCallerIdentity"), role, catalog),
             Mapped::NoPermissionNeeded(_)
         ));
         assert!(matches!(
-            map(&call("SSM", "NoSuchOperation"), catalog),
+            map(&call("SSM", "NoSuchOperation"), role, catalog),
             Mapped::Unmapped(_)
         ));
         assert!(matches!(
-            map(&call("Made Up", "GetThing"), catalog),
+            map(&call("Made Up", "GetThing"), role, catalog),
             Mapped::Unmapped(_)
         ));
     }

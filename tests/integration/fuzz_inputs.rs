@@ -365,7 +365,11 @@ fn read_datagram(bytes: &[u8], received_ms: i64) {
     let Datagram::Call(call) = csm::parse(bytes) else {
         return;
     };
-    if let Mapped::Grants(grants) = csm::map(&call, catalog::active()) {
+    if let Mapped::Grants(grants) = csm::map(
+        &call,
+        "arn:aws:iam::111122223333:role/app",
+        catalog::active(),
+    ) {
         for grant in grants {
             let action = grant.action;
             assert!(!action.contains(['*', '?']), "{action} from {call:?}");

@@ -7,9 +7,8 @@ use super::server::{Config, Proxy};
 use super::tls::{self, Authority};
 use crate::call::{ApiCall, Principal};
 use crate::catalog::Catalog;
-use crate::mapping::{map_call, Mapped, UngrantedKind, ANY_RESOURCE};
+use crate::mapping::{map_call, map_call_unread, Mapped, UngrantedKind};
 use crate::source::live::{CallSink, Handed, LiveSource, Seen};
-use crate::store::UNKNOWN_RESOURCE;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -274,16 +273,9 @@ pub fn map_decoded(
         request_parameters: params.as_deref(),
         resources: Vec::new(),
     };
-    let mut mapped = map_call(&api_call, catalog);
-    if let (Mapped::Grants(grants), None) = (&mut mapped, &call.params) {
-        for g in grants.iter_mut() {
-            let takes_resources = catalog
-                .action(&g.action)
-                .is_none_or(|a| a.takes_resources());
-            if g.resource == ANY_RESOURCE && takes_resources {
-                g.resource = UNKNOWN_RESOURCE.to_string();
-            }
-        }
+    if call.params.is_none() {
+        map_call_unread(&api_call, catalog)
+    } else {
+        map_call(&api_call, catalog)
     }
-    mapped
 }
