@@ -117,7 +117,7 @@ pub fn map_call_unread(call: &ApiCall, catalog: &Catalog) -> Mapped {
     if let Mapped::Unmapped(_) = mapped {
         let prefix = actions::iam_prefix(call.event_source);
         let event = actions::strip_version_suffix(call.event_name);
-        let name = actions::renamed(&prefix, event).unwrap_or(event);
+        let name = actions::renamed(prefix, event).unwrap_or(event);
         if let Some(action) = catalog.action(&format!("{prefix}:{name}")) {
             return Mapped::Grants(vec![Grant {
                 action: action.full_name(),
