@@ -43,6 +43,8 @@ pub enum Error {
     #[error(transparent)]
     Bench(#[from] BenchError),
     #[error(transparent)]
+    Setup(#[from] crate::source::setup::SetupError),
+    #[error(transparent)]
     Json(#[from] serde_json::Error),
     /// A task of the runtime that panicked or was cancelled.
     #[error(transparent)]

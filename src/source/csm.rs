@@ -9,6 +9,7 @@
 use crate::catalog::Catalog;
 use crate::mapping::{prefixes, Mapped, UngrantedKind};
 use crate::source::live::{CallSink, Handed, LiveSource, Seen};
+use crate::source::setup::SetupError;
 use crate::store::times;
 use std::net::SocketAddr;
 
@@ -164,12 +165,12 @@ pub struct Listener {
 }
 
 impl Listener {
-    pub async fn bind(listen: SocketAddr) -> anyhow::Result<Listener> {
+    pub async fn bind(listen: SocketAddr) -> Result<Listener, SetupError> {
         let socket = tokio::net::UdpSocket::bind(listen).await.map_err(|e| {
-            anyhow::anyhow!(
+            SetupError::Failed(format!(
                 "--listen-csm {}: cannot listen for UDP datagrams ({e}); choose another address or port",
                 listen
-            )
+            ))
         })?;
         Ok(Listener {
             socket,

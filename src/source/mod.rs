@@ -17,6 +17,7 @@ pub mod live;
 pub mod local;
 pub mod proxy;
 pub mod s3;
+pub mod setup;
 
 pub use live::{CallSink, LiveSource};
 

@@ -4,6 +4,7 @@
 use super::{Common, Recorder};
 use crate::source::csm::Listener;
 pub use crate::source::csm::{Counts, SOURCE};
+use crate::source::setup::SetupError;
 use std::net::SocketAddr;
 
 pub struct Options {
@@ -12,7 +13,7 @@ pub struct Options {
 }
 
 /// Listens until SIGTERM or Ctrl-C; returns the counts.
-pub async fn run(opts: Options) -> anyhow::Result<Counts> {
+pub async fn run(opts: Options) -> Result<Counts, SetupError> {
     let (store, role) = opts.common.open().await?;
     let mut listener = Listener::bind(opts.listen).await?;
     let local = listener.local_addr()?;

@@ -20,6 +20,7 @@ use crate::attribution::RoleKind;
 use crate::mapping::UngrantedKind;
 use crate::source::live::{time, CallSink, LiveSource};
 pub use crate::source::live::{Grant, Seen};
+use crate::source::setup::SetupError;
 use crate::store::{EvidenceRow, Store, UngrantedRow};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -41,7 +42,7 @@ pub struct Common {
 
 impl Common {
     /// The store, and the role its evidence is recorded for.
-    async fn open(&self) -> anyhow::Result<(Store, String)> {
+    async fn open(&self) -> Result<(Store, String), SetupError> {
         let store = Store::open_with(&self.db, true, self.lock_timeout).await?;
         let role = self.role.resolve(&store).await?;
         Ok((store, role))
@@ -66,7 +67,7 @@ pub enum RoleChoice {
 
 impl RoleChoice {
     /// The role ARN, looked up in the store for a family.
-    pub async fn resolve(&self, store: &Store) -> anyhow::Result<String> {
+    pub async fn resolve(&self, store: &Store) -> Result<String, SetupError> {
         match self {
             RoleChoice::Arn(arn) => Ok(arn.clone()),
             RoleChoice::Family { family, kind } => family_role(store, family, *kind).await,
@@ -289,7 +290,7 @@ impl Recorder {
 
     /// The last flush; returns the number of flushes, or an error if some calls could still not
     /// be written.
-    pub async fn close(mut self) -> anyhow::Result<u64> {
+    pub async fn close(mut self) -> Result<u64, SetupError> {
         self.flush().await;
         let unwritten = self.len();
         let path = self.store.path().to_path_buf();
@@ -297,11 +298,11 @@ impl Recorder {
             store.close().await;
         }
         if unwritten > 0 {
-            anyhow::bail!(
+            return Err(SetupError::Failed(format!(
                 "{}: {unwritten} aggregated call(s) could not be written before exiting (see the \
                  warnings above)",
                 path.display()
-            );
+            )));
         }
         Ok(self.flushes)
     }
@@ -400,7 +401,7 @@ pub async fn drive<S: LiveSource>(
     source: &mut S,
     rec: &mut Recorder,
     common: &Common,
-) -> anyhow::Result<()> {
+) -> Result<(), SetupError> {
     let mut stop = Stop::new()?;
     source.start();
     let mut ticker = common.ticker();
@@ -430,7 +431,7 @@ pub(crate) struct Stop {
 }
 
 impl Stop {
-    pub(crate) fn new() -> anyhow::Result<Stop> {
+    pub(crate) fn new() -> Result<Stop, SetupError> {
         use tokio::signal::unix::{signal, SignalKind};
         Ok(Stop {
             term: signal(SignalKind::terminate())?,
@@ -447,7 +448,7 @@ impl Stop {
 }
 
 /// The role of the family's latest task definition in the store.
-async fn family_role(store: &Store, family: &str, kind: RoleKind) -> anyhow::Result<String> {
+async fn family_role(store: &Store, family: &str, kind: RoleKind) -> Result<String, SetupError> {
     let defs = store.task_definitions().await?;
     // Ordered by revision: the last one is the latest.
     let latest = defs
@@ -456,28 +457,28 @@ async fn family_role(store: &Store, family: &str, kind: RoleKind) -> anyhow::Res
         .map(|d| &d.definition)
         .next_back();
     let Some(def) = latest else {
-        anyhow::bail!(
+        return Err(SetupError::Failed(format!(
             "--family {family}: no task definition of that family in {}; load it with \
              `policy-miner observe --task-definitions FILE …` first, or give --role ARN",
             store.path().display()
-        );
+        )));
     };
     let role = match kind {
         RoleKind::Task => def.task_role.clone(),
         RoleKind::Execution => def.execution_role.clone(),
     };
     let role = role.filter(|r| !r.is_empty()).ok_or_else(|| {
-        anyhow::anyhow!(
+        SetupError::Failed(format!(
             "--family {family}: its latest task definition has no {} role; give --role ARN",
             kind.as_str()
-        )
+        ))
     })?;
     // ECS also takes a bare role name there; evidence must go under the ARN CloudTrail names,
     // path included, which the name alone does not tell.
     crate::attribution::RoleKey::require_arn(&role).map_err(|why| {
-        anyhow::anyhow!(
+        SetupError::Failed(format!(
             "--family {family}: its latest task definition names the {} role `{role}`: {why};              give --role with the role's ARN",
             kind.as_str()
-        )
+        ))
     })
 }

@@ -6,6 +6,7 @@ use super::{Common, Recorder};
 use crate::source::proxy::live::ProxySource;
 pub use crate::source::proxy::live::Settings;
 pub use crate::source::proxy::live::{map_decoded, Counts, SOURCE};
+use crate::source::setup::SetupError;
 
 pub struct Options {
     pub common: Common,
@@ -13,7 +14,7 @@ pub struct Options {
 }
 
 /// Serves until SIGTERM or Ctrl-C; returns the counts.
-pub async fn run(opts: Options) -> anyhow::Result<Counts> {
+pub async fn run(opts: Options) -> Result<Counts, SetupError> {
     let (store, role) = opts.common.open().await?;
     let mut source = ProxySource::bind(&opts.settings, &role, opts.common.quiet).await?;
     let mut rec = Recorder::new(store, role, SOURCE, &opts.common);

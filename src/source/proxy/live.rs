@@ -9,6 +9,7 @@ use crate::call::{ApiCall, Principal};
 use crate::catalog::Catalog;
 use crate::mapping::{map_call, map_call_unread, Mapped, UngrantedKind};
 use crate::source::live::{CallSink, Handed, LiveSource, Seen};
+use crate::source::setup::SetupError;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -68,16 +69,20 @@ pub struct ProxySource {
 
 impl ProxySource {
     /// Loads (or creates) the CA and listens; says where, unless `quiet`.
-    pub async fn bind(settings: &Settings, role: &str, quiet: bool) -> anyhow::Result<ProxySource> {
+    pub async fn bind(
+        settings: &Settings,
+        role: &str,
+        quiet: bool,
+    ) -> Result<ProxySource, SetupError> {
         let account = role
             .split(':')
             .nth(4)
             .filter(|a| !a.is_empty())
             .ok_or_else(|| {
-                anyhow::anyhow!(
+                SetupError::Failed(format!(
                     "{role}: not an IAM role ARN (arn:aws:iam::<account>:role/<name>); the account \
                      of the resources comes from it"
-                )
+                ))
             })?
             .to_string();
         let authority = Arc::new(Authority::load_or_create(&settings.ca_dir)?);
@@ -85,10 +90,10 @@ impl ProxySource {
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .map_err(|e| {
-                anyhow::anyhow!(
+                SetupError::Failed(format!(
                     "--proxy {}: cannot listen ({e}); choose another address or port",
                     settings.listen
-                )
+                ))
             })?;
         let local = listener.local_addr()?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Observed>(QUEUE);

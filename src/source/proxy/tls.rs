@@ -10,7 +10,8 @@
 //! directory must be ours (or root's) and closed to other writers unless sticky, its files must
 //! be ours (or root's), links in it are never followed, and files are only ever created new.
 
-use anyhow::Context as _;
+use crate::source::setup::Context as _;
+use crate::source::setup::SetupError;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose,
@@ -39,7 +40,7 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn ca_params(key: &KeyPair) -> anyhow::Result<CertificateParams> {
+fn ca_params(key: &KeyPair) -> Result<CertificateParams, SetupError> {
     let mut params = CertificateParams::default();
     let id: String = params
         .key_identifier(key)
@@ -74,7 +75,7 @@ impl Authority {
     /// Loads the CA from `dir`, or creates it there when neither file exists. The directory and
     /// the files must be beyond other users' reach: whoever can replace the CA can read the
     /// traffic of every application that trusts it.
-    pub fn load_or_create(dir: &Path) -> anyhow::Result<Authority> {
+    pub fn load_or_create(dir: &Path) -> Result<Authority, SetupError> {
         let me = effective_uid();
         // Made closed to other writers whatever the umask (a umask of 002 is common), as
         // `check_dir` wants it.
@@ -95,13 +96,15 @@ impl Authority {
                 load_key(&key_path, me)?
             }
             (false, false) => create(&cert_path, &key_path)?,
-            (cert, _) => anyhow::bail!(
-                "{}: {} is there but {} is not; restore the missing file, or delete the other \
+            (cert, _) => {
+                return Err(SetupError::Failed(format!(
+                    "{}: {} is there but {} is not; restore the missing file, or delete the other \
                  to make a new CA",
-                dir.display(),
-                if cert { CA_CERT_FILE } else { CA_KEY_FILE },
-                if cert { CA_KEY_FILE } else { CA_CERT_FILE }
-            ),
+                    dir.display(),
+                    if cert { CA_CERT_FILE } else { CA_KEY_FILE },
+                    if cert { CA_KEY_FILE } else { CA_CERT_FILE }
+                )))
+            }
         };
         let params = ca_params(&key)?;
         Ok(Authority {
@@ -112,7 +115,7 @@ impl Authority {
     }
 
     /// The server configuration presenting a certificate for `host` (a name or an IP address).
-    pub fn server_config(&self, host: &str) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    pub fn server_config(&self, host: &str) -> Result<Arc<rustls::ServerConfig>, SetupError> {
         let host = host
             .trim_start_matches('[')
             .trim_end_matches(']')
@@ -155,33 +158,33 @@ impl Authority {
 /// The CA directory may hold the CA only if no other user can put files in it or replace them:
 /// owned by us or root, and writable by nobody else unless sticky (as `/tmp` is: others may add
 /// files there, which [`present`] and [`create_file`] refuse, but never replace ours).
-fn check_dir(dir: &Path, me: u32) -> anyhow::Result<()> {
+fn check_dir(dir: &Path, me: u32) -> Result<(), SetupError> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(dir)
         .with_context(|| format!("reading the CA directory {}", dir.display()))?;
     if !meta.is_dir() {
-        anyhow::bail!(
+        return Err(SetupError::Failed(format!(
             "--ca-dir {}: not a directory; choose a directory for the CA",
             dir.display()
-        );
+        )));
     }
     if !trusted_owner(meta.uid(), me) {
-        anyhow::bail!(
+        return Err(SetupError::Failed(format!(
             "--ca-dir {}: owned by user {}, who could replace the CA in it; choose a directory \
              of your own (user {me})",
             dir.display(),
             meta.uid()
-        );
+        )));
     }
     let mode = meta.mode();
     if mode & 0o022 != 0 && mode & 0o1000 == 0 {
-        anyhow::bail!(
+        return Err(SetupError::Failed(format!(
             "--ca-dir {}: writable by other users (mode {:o}), who could replace the CA in it; \
              `chmod go-w {}` or choose another --ca-dir",
             dir.display(),
             mode & 0o7777,
             dir.display()
-        );
+        )));
     }
     Ok(())
 }
@@ -192,44 +195,47 @@ fn trusted_owner(owner: u32, me: u32) -> bool {
     owner == me || owner == 0
 }
 
-fn check_owner(path: &Path, meta: &std::fs::Metadata, me: u32) -> anyhow::Result<()> {
+fn check_owner(path: &Path, meta: &std::fs::Metadata, me: u32) -> Result<(), SetupError> {
     use std::os::unix::fs::MetadataExt;
     if trusted_owner(meta.uid(), me) {
         return Ok(());
     }
-    anyhow::bail!(
+    Err(SetupError::Failed(format!(
         "{}: owned by user {}, not by you (user {me}) or root: a CA someone else made could \
          read the traffic; delete {CA_CERT_FILE} and {CA_KEY_FILE} there to make a new CA \
          (applications must then trust the new {CA_CERT_FILE}), or choose another --ca-dir",
         path.display(),
         meta.uid()
-    )
+    )))
 }
 
 /// Whether a file of the CA is there. A link, even to a CA file, is refused rather than followed:
 /// in a directory others can add to, it is how they would make us write or trust their file.
-fn present(path: &Path) -> anyhow::Result<bool> {
+fn present(path: &Path) -> Result<bool, SetupError> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
     if meta.file_type().is_symlink() {
-        anyhow::bail!(
+        return Err(SetupError::Failed(format!(
             "{}: a symbolic link; policy-miner never follows links in the CA directory \
              (another user could point one at a file of theirs): remove it, or put the CA \
              files themselves there",
             path.display()
-        );
+        )));
     }
     if !meta.is_file() {
-        anyhow::bail!("{}: not a regular file; remove it", path.display());
+        return Err(SetupError::Failed(format!(
+            "{}: not a regular file; remove it",
+            path.display()
+        )));
     }
     Ok(true)
 }
 
 /// The CA key, opened without following links and checked on the file actually opened.
-fn load_key(key_path: &Path, me: u32) -> anyhow::Result<KeyPair> {
+fn load_key(key_path: &Path, me: u32) -> Result<KeyPair, SetupError> {
     use std::io::Read as _;
     use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
     let mut file = std::fs::OpenOptions::new()
@@ -249,18 +255,18 @@ fn load_key(key_path: &Path, me: u32) -> anyhow::Result<KeyPair> {
     file.read_to_string(&mut pem)
         .with_context(|| format!("reading the CA key {}", key_path.display()))?;
     KeyPair::from_pem(&pem).map_err(|e| {
-        anyhow::anyhow!(
+        SetupError::Failed(format!(
             "{}: not a private key policy-miner can use ({e}); delete {} and {} to make a new CA \
              (applications must then trust the new {})",
             key_path.display(),
             CA_KEY_FILE,
             CA_CERT_FILE,
             CA_CERT_FILE
-        )
+        ))
     })
 }
 
-fn create(cert_path: &Path, key_path: &Path) -> anyhow::Result<KeyPair> {
+fn create(cert_path: &Path, key_path: &Path) -> Result<KeyPair, SetupError> {
     let key = KeyPair::generate().context("generating the CA key")?;
     let cert = ca_params(&key)?
         .self_signed(&key)
@@ -277,7 +283,7 @@ fn create(cert_path: &Path, key_path: &Path) -> anyhow::Result<KeyPair> {
 
 /// Writes a new file, never an existing one nor through a link (`O_EXCL`, `O_NOFOLLOW`): what is
 /// already at the path, whoever put it there, is left alone and the creation fails.
-fn create_file(path: &Path, mode: u32, contents: &[u8]) -> anyhow::Result<()> {
+fn create_file(path: &Path, mode: u32, contents: &[u8]) -> Result<(), SetupError> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -315,7 +321,7 @@ pub fn leaf_name<'a>(target: &'a str, sni: Option<&str>) -> Option<&'a str> {
 
 /// TLS towards AWS: the Mozilla roots, the system's, and those of `extra` (PEM), e.g. a test
 /// server's or a corporate TLS-inspecting proxy's.
-pub fn upstream_config(extra: Option<&Path>) -> anyhow::Result<rustls::ClientConfig> {
+pub fn upstream_config(extra: Option<&Path>) -> Result<rustls::ClientConfig, SetupError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let native = rustls_native_certs::load_native_certs();
@@ -326,17 +332,17 @@ pub fn upstream_config(extra: Option<&Path>) -> anyhow::Result<rustls::ClientCon
             .collect::<Result<_, _>>()
             .with_context(|| format!("--upstream-ca {}: not PEM certificates", path.display()))?;
         if certs.is_empty() {
-            anyhow::bail!(
+            return Err(SetupError::Failed(format!(
                 "--upstream-ca {}: no certificate in it (expected PEM `BEGIN CERTIFICATE` blocks)",
                 path.display()
-            );
+            )));
         }
         let (added, _) = roots.add_parsable_certificates(certs);
         if added == 0 {
-            anyhow::bail!(
+            return Err(SetupError::Failed(format!(
                 "--upstream-ca {}: none of its certificates could be used",
                 path.display()
-            );
+            )));
         }
     }
     Ok(rustls::ClientConfig::builder_with_provider(provider())
