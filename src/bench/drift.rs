@@ -20,10 +20,10 @@ const ACCOUNT: &str = "111122223333";
 const REGION: &str = "eu-west-1";
 /// Three weeks of history, then the week the proposal must survive: 2026-10-10 to 2026-10-30,
 /// and 2026-10-31 to 2026-11-06, across the first of November.
-const HISTORY_DAYS: i64 = 21;
-const NEXT_DAYS: i64 = 7;
+pub const HISTORY_DAYS: i64 = 21;
+pub const NEXT_DAYS: i64 = 7;
 
-fn start() -> DateTime<Utc> {
+pub fn start() -> DateTime<Utc> {
     NaiveDate::from_ymd_opt(2026, 10, 10)
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc())
@@ -258,39 +258,7 @@ pub struct Report {
     pub allowed_near_misses: Vec<String>,
 }
 
-impl Report {
-    pub fn render(&self) -> String {
-        let share = |n: i64, of: i64| {
-            if of == 0 {
-                100.0
-            } else {
-                100.0 * n as f64 / of as f64
-            }
-        };
-        let mut s = format!(
-            "Proposal mined from {} events of {} roles over {HISTORY_DAYS} days (from {}), replayed \
-             against the next {NEXT_DAYS} days (across a month boundary):\n\
-             \x20 next-week calls allowed: {} of {} ({:.1}%)\n\
-             \x20 near misses denied:      {} of {} ({:.1}%)\n",
-            self.history_events,
-            self.roles,
-            start().format("%Y-%m-%d"),
-            self.next_week_allowed,
-            self.next_week_calls,
-            share(self.next_week_allowed, self.next_week_calls),
-            self.near_misses_denied,
-            self.near_misses,
-            share(self.near_misses_denied, self.near_misses),
-        );
-        for d in &self.denied_next_week {
-            s.push_str(&format!("  denied next week: {d}\n"));
-        }
-        for a in &self.allowed_near_misses {
-            s.push_str(&format!("  near miss allowed: {a}\n"));
-        }
-        s
-    }
-}
+impl Report {}
 
 /// Writes the trails into `dir`, observes and proposes with `binary` (this program), and replays
 /// the next week and the near misses against the proposal with `verify --policy`.

@@ -371,64 +371,6 @@ impl Report {
         self.observe_cpu.as_secs_f64() / self.decompress.cpu.as_secs_f64().max(1e-9)
     }
 
-    pub fn render(&self) -> String {
-        let t = &self.trail;
-        let generation = match self.generation {
-            Some(d) => format!("generated in {:.1} s, not timed below", d.as_secs_f64()),
-            None => "reused from an earlier run".to_string(),
-        };
-        let mut s = format!(
-            "trail: {} events in {} files, {:.0} MB uncompressed, {:.0} MB gzipped ({generation})\n",
-            t.events,
-            t.files,
-            mb(t.uncompressed_bytes),
-            mb(t.compressed_bytes),
-        );
-        s += &format!(
-            "decompress only ({} threads): {:>7.2} s wall {:>7.2} s CPU  {:>6.0} MB/s\n",
-            self.threads,
-            self.decompress.wall.as_secs_f64(),
-            self.decompress.cpu.as_secs_f64(),
-            self.decompress_mb_per_sec()
-        );
-        for (name, stage) in [
-            ("+ read every event:        ", &self.decode),
-            ("+ map and fold (no store): ", &self.fold),
-        ] {
-            s += &format!(
-                "{name}   {:>7.2} s wall {:>7.2} s CPU  {:>6.2}x decompress\n",
-                stage.wall.as_secs_f64(),
-                stage.cpu.as_secs_f64(),
-                self.stage_ratio(stage)
-            );
-        }
-        s += &format!(
-            "observe:                      {:>7.2} s wall {:>7.2} s CPU  {:>6.0} MB/s  {:.0} events/s\n",
-            self.observe.as_secs_f64(),
-            self.observe_cpu.as_secs_f64(),
-            self.observe_mb_per_sec(),
-            self.events_per_sec()
-        );
-        s += &format!(
-            "observe / decompress:         {:>7.2}x wall, {:.2}x CPU (target: at most 1.5x)\n",
-            self.ratio(),
-            self.cpu_ratio()
-        );
-        s += &format!(
-            "observe peak RSS:             {:>7.1} MB (target: under 100 MB for 1M events)\n",
-            mb(self.observe_peak_rss)
-        );
-        s += &format!(
-            "propose (whole fleet, JSON):  {:>7.2} s wall, {} roles\n",
-            self.propose.as_secs_f64(),
-            self.proposed_roles
-        );
-        if self.kept {
-            s += &format!("trail kept in {}\n", self.dir.display());
-        }
-        s
-    }
-
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "events": self.trail.events,
@@ -456,6 +398,6 @@ impl Report {
     }
 }
 
-fn mb(bytes: u64) -> f64 {
+pub fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
 }

@@ -94,7 +94,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         if args.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
-            print!("{}", report.render());
+            print!("{}", crate::output::bench::drift(&report));
         }
         return Ok(0);
     }
@@ -109,7 +109,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         if args.json {
             println!("{}", report.to_json());
         } else {
-            print!("{}", report.render());
+            print!("{}", crate::output::bench::proxy(&report));
         }
         return Ok(0);
     }
@@ -126,7 +126,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     if args.json {
         println!("{}", report.to_json());
     } else {
-        print!("{}", report.render());
+        print!("{}", crate::output::bench::observe(&report));
     }
     Ok(0)
 }

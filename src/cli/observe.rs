@@ -206,7 +206,10 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
         eprintln!("warning: {}", crate::text::printable_lines(&w.to_string()));
     }
     if !args.quiet {
-        eprint!("{}", crate::text::printable_lines(&summary.render()));
+        eprint!(
+            "{}",
+            crate::text::printable_lines(&crate::output::observe::summary(&summary))
+        );
     } else if summary.interrupted {
         eprintln!(
             "interrupted: {} file(s) not read; run the same command again to read them",

@@ -4,7 +4,6 @@ use super::aggregate::EventCounts;
 use crate::source::cloudtrail::DecodeStats;
 use crate::source::Skipped;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::time::Duration;
 
 #[derive(Debug, Default)]
@@ -81,81 +80,6 @@ impl Summary {
                 .map(|e| format!("task definition skipped: {e}")),
         );
         out
-    }
-
-    pub fn render(&self) -> String {
-        let c = &self.counts;
-        let other: u64 = c.other_principals.values().sum();
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "files: {} found, {} read, {} already observed, {} skipped{}",
-            self.files_found,
-            self.files_read,
-            self.files_already_observed,
-            self.skipped.len(),
-            if self.files_ignored > 0 {
-                format!(" ({} other files ignored by name)", self.files_ignored)
-            } else {
-                String::new()
-            }
-        );
-        if self.files_outside_window > 0 {
-            let _ = writeln!(
-                s,
-                "  outside --since/--until by delivery date, not read: {}",
-                self.files_outside_window
-            );
-        }
-        if self.interrupted {
-            let _ = writeln!(
-                s,
-                "  interrupted: {} file(s) not read; run the same command again to read them",
-                self.files_not_started
-            );
-        }
-        for (reason, n) in self.skipped_by_reason() {
-            let _ = writeln!(s, "  skipped, {reason}: {n}");
-        }
-        let _ = writeln!(
-            s,
-            "events: {} read, {} kept as role evidence, {} from other principals, {} damaged",
-            self.events_read,
-            c.kept,
-            other,
-            self.malformed_events + self.not_cloudtrail
-        );
-        if c.outside_window > 0 {
-            let _ = writeln!(
-                s,
-                "  outside --since/--until, not counted: {}",
-                c.outside_window
-            );
-        }
-        if c.counted_before > 0 {
-            let _ = writeln!(
-                s,
-                "  counted by an earlier run (inside its --since/--until), not again: {}",
-                c.counted_before
-            );
-        }
-        for (kind, n) in &c.other_principals {
-            let _ = writeln!(s, "  not role evidence, {}: {n}", kind.label());
-        }
-        if c.unmapped + c.no_permission > 0 {
-            let _ = writeln!(
-                s,
-                "  kept without a grant: {} unmapped, {} needing no permission",
-                c.unmapped, c.no_permission
-            );
-        }
-        let _ = writeln!(
-            s,
-            "roles: {} seen ({} in no task definition); families: {}; task definitions loaded: {}",
-            self.roles, self.roles_unattributed, self.families, self.task_definitions
-        );
-        let _ = writeln!(s, "wall time: {:.2}s", self.wall.as_secs_f64());
-        s
     }
 
     pub fn to_json(&self) -> serde_json::Value {

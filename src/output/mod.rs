@@ -2,10 +2,12 @@
 //! formats people deploy (IAM documents, Terraform, CloudFormation) or review (Markdown).
 
 pub mod backtest;
+pub mod bench;
 pub mod cloudformation;
 pub mod explain;
 pub mod iam;
 pub mod markdown;
+pub mod observe;
 pub mod terraform;
 pub mod tighten;
 pub mod verify;

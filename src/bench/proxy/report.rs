@@ -1,21 +1,8 @@
 //! The proxy bench's figures, as text and as JSON.
 
 use super::{Phase, Report};
+use crate::output::bench::ms;
 use std::time::Duration;
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn row(name: &str, p: &Phase) -> String {
-    format!(
-        "{name:<28}{:>10.0} req/s   p50 {:>6.3} ms   p99 {:>6.3} ms   conn setup {:>6.3} ms\n",
-        p.per_sec(),
-        ms(p.p50),
-        ms(p.p99),
-        ms(p.setup)
-    )
-}
 
 fn phase_json(p: &Phase) -> serde_json::Value {
     serde_json::json!({
@@ -37,63 +24,26 @@ impl Report {
         }
     }
 
-    fn added_p50(&self) -> Duration {
+    pub fn added_p50(&self) -> Duration {
         self.proxied_one.p50.saturating_sub(self.direct_one.p50)
     }
 
-    fn added_p99(&self) -> Duration {
+    pub fn added_p99(&self) -> Duration {
         self.proxied_one.p99.saturating_sub(self.direct_one.p99)
     }
 
-    fn throughput_ratio(&self) -> f64 {
+    pub fn throughput_ratio(&self) -> f64 {
         self.proxied.per_sec() / self.direct.per_sec().max(1e-9)
     }
 
     /// Spelled out, so that a short count is not missed among the figures.
-    fn mismatch(&self) -> String {
+    pub fn mismatch(&self) -> String {
         let sent = i64::try_from(self.sent_through_proxy).unwrap_or(i64::MAX);
         match self.recorded.cmp(&sent) {
             std::cmp::Ordering::Equal => String::new(),
             std::cmp::Ordering::Less => format!(" ({} MISSING)", sent - self.recorded),
             std::cmp::Ordering::Greater => format!(" ({} MORE than sent)", self.recorded - sent),
         }
-    }
-
-    pub fn render(&self) -> String {
-        let traffic = if self.tls {
-            "HTTPS server answering SSM GetParameter (a CA made for the run); through the proxy: \
-             CONNECT, then TLS with the proxy's CA"
-        } else {
-            "HTTP/1.1 server answering SSM GetParameter; through the proxy: absolute-form requests"
-        };
-        let mut s = format!(
-            "upstream: local {traffic}; {} requests on {} keep-alive connections, then {} on one\n",
-            self.proxied.requests, self.concurrency, self.proxied_one.requests
-        );
-        let c = self.concurrency;
-        s += &row(&format!("direct ({c} conns)"), &self.direct);
-        s += &row(&format!("through proxy ({c} conns)"), &self.proxied);
-        s += &row("direct (1 conn)", &self.direct_one);
-        s += &row("through proxy (1 conn)", &self.proxied_one);
-        s += &format!(
-            "added by the proxy: p50 +{:.3} ms, p99 +{:.3} ms on one connection; throughput {:.0}% \
-             of direct with {c}\n",
-            ms(self.added_p50()),
-            ms(self.added_p99()),
-            100.0 * self.throughput_ratio(),
-        );
-        s += &format!(
-            "proxy process: {:.2} s CPU, peak RSS {:.1} MB; {} of {} proxied calls recorded{}\n",
-            self.proxy_cpu.as_secs_f64(),
-            self.proxy_peak_rss as f64 / 1e6,
-            self.recorded,
-            self.sent_through_proxy,
-            self.mismatch()
-        );
-        if !self.proxy_said.is_empty() {
-            s += &format!("the proxy said: {}\n", self.proxy_said);
-        }
-        s
     }
 
     pub fn to_json(&self) -> serde_json::Value {
