@@ -3,9 +3,10 @@
 //! (`#[error(transparent)]`: the same message, the same causes); what had no type of its own has
 //! a variant here. Only `cli` and `main.rs` turn errors into `anyhow` and print them.
 
+pub mod context;
+
 use crate::attribution::taskdef::TaskDefinitionError;
 use crate::attribution::UnknownRoles;
-use crate::bench::BenchError;
 use crate::catalog::update::UpdateError;
 use crate::catalog::CatalogError;
 use crate::source::s3::S3Error;
@@ -41,9 +42,7 @@ pub enum Error {
     #[error(transparent)]
     Rollback(#[from] RollbackError),
     #[error(transparent)]
-    Bench(#[from] BenchError),
-    #[error(transparent)]
-    Setup(#[from] crate::source::setup::SetupError),
+    Context(#[from] context::ContextError),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
     /// A task of the runtime that panicked or was cancelled.

@@ -12,8 +12,8 @@
 //! Everything derives from the seed: the same seed and size give the same bytes, whatever the
 //! number of threads (each file has its own random stream).
 
-use super::error::Context as _;
 use super::BenchError;
+use crate::error::context::Context as _;
 use flate2::{write::GzEncoder, Compression};
 use rayon::prelude::*;
 use std::fmt::Write as _;

@@ -27,12 +27,12 @@ macro_rules! ensure {
 }
 
 pub mod drift;
-mod error;
 pub mod generate;
 pub mod proxy;
 
-pub use error::BenchError;
-use error::Context as _;
+use crate::error::context::Context as _;
+/// What a bench run failed at, and why.
+pub use crate::error::context::ContextError as BenchError;
 use flate2::read::MultiGzDecoder;
 use generate::{Generated, TrailSpec};
 use rayon::prelude::*;

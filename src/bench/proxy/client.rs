@@ -3,8 +3,8 @@
 //! the proxy: a CONNECT tunnel with TLS inside, as the SDKs do with HTTPS_PROXY).
 
 use super::Phase;
-use crate::bench::error::Context as _;
 use crate::bench::BenchError;
+use crate::error::context::Context as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty, Full};
 use hyper::Request;

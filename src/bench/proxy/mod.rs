@@ -11,8 +11,8 @@ mod client;
 mod report;
 mod upstream;
 
-use super::error::{chain, Context as _};
 use super::BenchError;
+use crate::error::context::{chain, Context as _};
 use client::Route;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

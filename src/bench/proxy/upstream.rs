@@ -1,8 +1,8 @@
 //! The bench's stand-in for AWS: a local HTTP/1.1 server answering every request as SSM answers
 //! GetParameter, over plain TCP or, in TLS mode, HTTPS with a leaf of a CA made for the run.
 
-use crate::bench::error::Context as _;
 use crate::bench::BenchError;
+use crate::error::context::Context as _;
 use crate::source::proxy::tls::Authority;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};

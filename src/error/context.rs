@@ -1,34 +1,34 @@
-//! Why a bench run failed. The bench drives files, child processes, sockets and TLS, and reports
-//! a failure as `anyhow` did: what it was doing ("writing X", "running observe"), then the cause
-//! with its own causes, or a failure in its own words.
+//! Failures of the parts that drive files, child processes, sockets and TLS (`bench`, the live
+//! sources' setup), reported as `anyhow` did: what it was doing ("writing X", "reading the CA key
+//! Y"), then the cause with its own causes, or a failure in its own words.
 
 use std::error::Error as StdError;
 
-/// Any error the bench meets, with its causes.
+/// Any error these parts meet, with its causes.
 pub type Cause = Box<dyn StdError + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
-pub enum BenchError {
-    /// What the bench was doing, and why that failed.
+pub enum ContextError {
+    /// What it was doing, and why that failed.
     #[error("{what}")]
     Context {
         what: String,
         #[source]
         cause: Cause,
     },
-    /// A failure in the bench's own words (a child that failed, an answer it did not expect).
+    /// A failure in its own words, with what to do.
     #[error("{0}")]
     Failed(String),
-    /// An error of what the bench drives, as it says it.
+    /// An error of what it drives, as it says it.
     #[error(transparent)]
     Other(Cause),
 }
 
 macro_rules! other_errors {
     ($($t:ty),* $(,)?) => {
-        $(impl From<$t> for BenchError {
+        $(impl From<$t> for ContextError {
             fn from(e: $t) -> Self {
-                BenchError::Other(Box::new(e))
+                ContextError::Other(Box::new(e))
             }
         })*
     };
@@ -41,26 +41,28 @@ other_errors!(
     http::Error,
     rustls::Error,
     tokio::task::JoinError,
+    rcgen::Error,
     crate::store::StoreError,
+    crate::Error,
 );
 
 /// `.context(…)` and `.with_context(|| …)` on any result: the failure becomes
-/// [`BenchError::Context`].
+/// [`ContextError::Context`].
 pub trait Context<T> {
-    fn context(self, what: &str) -> Result<T, BenchError>;
-    fn with_context(self, what: impl FnOnce() -> String) -> Result<T, BenchError>;
+    fn context(self, what: &str) -> Result<T, ContextError>;
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T, ContextError>;
 }
 
 impl<T, E: Into<Cause>> Context<T> for Result<T, E> {
-    fn context(self, what: &str) -> Result<T, BenchError> {
-        self.map_err(|e| BenchError::Context {
+    fn context(self, what: &str) -> Result<T, ContextError> {
+        self.map_err(|e| ContextError::Context {
             what: what.to_string(),
             cause: e.into(),
         })
     }
 
-    fn with_context(self, what: impl FnOnce() -> String) -> Result<T, BenchError> {
-        self.map_err(|e| BenchError::Context {
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T, ContextError> {
+        self.map_err(|e| ContextError::Context {
             what: what(),
             cause: e.into(),
         })
