@@ -477,26 +477,6 @@ fn a_large_export_is_imported_in_constant_memory_and_not_stored_again() {
     assert_eq!(kept, 0, "the file was stored again");
 }
 
-/// Runs `sql` with `binds` on the database at `db`, as another program would.
-fn execute(db: &Path, sql: &str, binds: &[&str]) {
-    use sqlx::ConnectOptions;
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(db)
-                .connect()
-                .await
-                .unwrap();
-            let mut query = sqlx::query(sql);
-            for b in binds {
-                query = query.bind(*b);
-            }
-            query.execute(&mut conn).await.unwrap();
-        })
-}
-
 /// A database imported into by an older release kept each snapshot whole to take it back out;
 /// the next import turns it into counts, so the newer export adds only what it grew by.
 #[test]

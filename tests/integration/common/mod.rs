@@ -181,6 +181,25 @@ pub fn role<'a>(report: &'a serde_json::Value, arn: &str) -> &'a serde_json::Val
 /// Runs `f` on a read-only connection to the database (as a user's other tools would read it
 /// while policy-miner is not running).
 pub fn read_db<T>(db: &Path, f: impl AsyncFnOnce(&mut sqlx::SqliteConnection) -> T) -> T {
+    on_db(db, true, f)
+}
+
+/// Runs `sql` with `binds` on the database at `db`, as another program would.
+pub fn execute(db: &Path, sql: &str, binds: &[&str]) {
+    on_db(db, false, async |conn| {
+        let mut query = sqlx::query(sql);
+        for b in binds {
+            query = query.bind(*b);
+        }
+        query.execute(conn).await.unwrap();
+    })
+}
+
+fn on_db<T>(
+    db: &Path,
+    read_only: bool,
+    f: impl AsyncFnOnce(&mut sqlx::SqliteConnection) -> T,
+) -> T {
     use sqlx::ConnectOptions;
     tokio::runtime::Builder::new_current_thread()
         .build()
@@ -188,7 +207,7 @@ pub fn read_db<T>(db: &Path, f: impl AsyncFnOnce(&mut sqlx::SqliteConnection) ->
         .block_on(async {
             let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
                 .filename(db)
-                .read_only(true)
+                .read_only(read_only)
                 .connect()
                 .await
                 .unwrap();
