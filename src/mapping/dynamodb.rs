@@ -5,10 +5,13 @@
 //! `ExecuteStatement`…) are data events, logged only when the trail asks for them.
 //! `requestParameters` names the table in `tableName` (and the index in `indexName` for a `Query`
 //! or `Scan` on an index); `BatchGetItem`/`BatchWriteItem` name their tables as the keys of
-//! `requestItems` (or as `tableName` of its entries); a transaction lists its items in
-//! `transactItems`, each under its kind (`put`, `update`, `delete`, `conditionCheck`, `get`) with
-//! its own `tableName`; PartiQL calls carry the statement text (`statement`, or `statements[]` /
-//! `transactStatements[]` of `{statement}`).
+//! `requestItems` (or as `tableName` of its entries); CloudTrail logs a transaction's items as
+//! `requestItems[]`, each with its `operation` (`Put`, `Update`, `Delete`, `ConditionCheck`;
+//! `Get` for `TransactGetItems`) and its table (`tableName`, on some items `TableName`: Amazon
+//! DynamoDB Developer Guide, "Understanding DynamoDB log file entries", `TransactWriteItems`),
+//! while the proxy records them as `transactItems[]`, each under its kind (`put`, `update`,
+//! `delete`, `conditionCheck`, `get`) with its own `tableName`; PartiQL calls carry the statement
+//! text (`statement`, or `statements[]` / `transactStatements[]` of `{statement}`).
 //!
 //! **How IAM authorizes the calls.** Most calls need the action of their own name on the table.
 //! A transaction is authorized item by item: each item needs the action of its kind on its table
@@ -50,39 +53,17 @@ pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<S
     };
     let event = ctx.call.event_name;
     match event {
-        "TransactWriteItems" | "TransactGetItems" => {
-            let items = ctx
-                .req
-                .get("transactItems")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let mut steps = Vec::new();
-            for item in &items {
-                let Some(obj) = item.as_object() else {
-                    continue;
-                };
-                for (kind, body) in obj {
-                    let action = match kind.to_ascii_lowercase().as_str() {
-                        "put" => "PutItem",
-                        "update" => "UpdateItem",
-                        "delete" => "DeleteItem",
-                        "conditioncheck" => "ConditionCheckItem",
-                        "get" => "GetItem",
-                        _ => continue,
-                    };
-                    if let Some(t) = body.get("tableName").and_then(Value::as_str) {
-                        steps.push(step(
-                            action,
-                            vec![table_arn(t)],
-                            "each item of a transaction needs its own item action",
-                            "table from the transaction item",
-                        ));
-                    }
-                }
-            }
-            steps
-        }
+        "TransactWriteItems" | "TransactGetItems" => transaction_items(ctx.req)
+            .into_iter()
+            .map(|(action, table)| {
+                step(
+                    action,
+                    vec![table_arn(table)],
+                    "each item of a transaction needs its own item action",
+                    "table from the transaction item",
+                )
+            })
+            .collect(),
         "BatchGetItem" | "BatchWriteItem" => {
             let tables: Vec<String> = match ctx.req.get("requestItems") {
                 Some(Value::Object(map)) => map.keys().cloned().collect(),
@@ -168,6 +149,48 @@ pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<S
     }
 }
 
+/// The item action and table of each item of a transaction, in both shapes it is recorded in:
+/// CloudTrail's `requestItems[]` of `{operation, tableName}` (the developer guide's
+/// `TransactWriteItems` example spells the table `tableName` on some items and `TableName` on
+/// others), and the proxy's `transactItems[]` of `{<kind>: {tableName}}`.
+fn transaction_items(req: &Value) -> Vec<(&'static str, &str)> {
+    let action = |kind: &str| match kind.to_ascii_lowercase().as_str() {
+        "put" => Some("PutItem"),
+        "update" => Some("UpdateItem"),
+        "delete" => Some("DeleteItem"),
+        "conditioncheck" => Some("ConditionCheckItem"),
+        "get" => Some("GetItem"),
+        _ => None,
+    };
+    fn table(body: &Value) -> Option<&str> {
+        ["tableName", "TableName"]
+            .iter()
+            .find_map(|k| body.get(k).and_then(Value::as_str))
+            .filter(|t| !t.is_empty())
+    }
+    let list = |key: &str| {
+        req.get(key)
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    for item in list("requestItems") {
+        let kind = item.get("operation").and_then(Value::as_str);
+        if let (Some(action), Some(t)) = (kind.and_then(action), table(item)) {
+            out.push((action, t));
+        }
+    }
+    for item in list("transactItems") {
+        for (kind, body) in item.as_object().into_iter().flatten() {
+            if let (Some(action), Some(t)) = (action(kind), table(body)) {
+                out.push((action, t));
+            }
+        }
+    }
+    out
+}
+
 /// The PartiQL action and table of a statement (`SELECT … FROM "orders"` → PartiQLSelect, orders).
 fn partiql(statement: &str) -> Option<(&'static str, String, Option<String>)> {
     let words: Vec<&str> = statement.split_whitespace().collect();
@@ -240,6 +263,64 @@ mod tests {
                 p("dynamodb:DeleteItem", &table("carts")),
                 p("dynamodb:PutItem", &table("orders")),
                 p("dynamodb:UpdateItem", &table("stock")),
+            ]
+        );
+    }
+
+    #[test]
+    fn transactions_as_cloudtrail_logs_them() {
+        // The request of the `TransactWriteItems` example of the Amazon DynamoDB Developer
+        // Guide ("Understanding DynamoDB log file entries"), tables renamed: `requestItems[]`
+        // with `operation`, and `tableName` on two items but `TableName` on the other two.
+        let ev = with(
+            event(
+                "dynamodb",
+                "TransactWriteItems",
+                json!({
+                    "requestItems": [
+                        {"operation": "Put", "tableName": "orders",
+                         "key": {"pk": "o-1"}, "items": ["pk", "total"],
+                         "conditionExpression": "#AT = :A",
+                         "returnValuesOnConditionCheckFailure": "ALL_OLD"},
+                        {"operation": "Update", "tableName": "stock",
+                         "key": {"sku": "s-9"}, "updateExpression": "SET #q = :newval"},
+                        {"operation": "Delete", "TableName": "carts",
+                         "key": {"pk": "c-3"}},
+                        {"operation": "ConditionCheck", "TableName": "customers",
+                         "Key": {"pk": "u-7"}, "ConditionExpression": "attribute_exists(pk)"}
+                    ],
+                    "returnConsumedCapacity": "TOTAL",
+                    "returnItemCollectionMetrics": "SIZE"
+                }),
+            ),
+            "resources",
+            json!([{"accountId": ACCOUNT, "type": "AWS::DynamoDB::Table",
+                    "ARN": table("orders")}]),
+        );
+        assert_eq!(
+            pairs(&ev),
+            [
+                p("dynamodb:ConditionCheckItem", &table("customers")),
+                p("dynamodb:DeleteItem", &table("carts")),
+                p("dynamodb:PutItem", &table("orders")),
+                p("dynamodb:UpdateItem", &table("stock")),
+            ]
+        );
+        // No CloudTrail sample of `TransactGetItems` was found; it is read the same way, each
+        // `Get` item needing `dynamodb:GetItem` on its table.
+        let ev = event(
+            "dynamodb",
+            "TransactGetItems",
+            json!({"requestItems": [
+                {"operation": "Get", "tableName": "orders", "key": {"pk": "o-1"}},
+                {"operation": "Get", "tableName": "customers", "key": {"pk": "u-7"}}
+            ]}),
+        );
+        assert_eq!(
+            pairs(&ev),
+            [
+                p("dynamodb:GetItem", &table("customers")),
+                p("dynamodb:GetItem", &table("orders")),
             ]
         );
     }

@@ -8,7 +8,10 @@
 //!
 //! **How IAM authorizes the calls.** Each call needs the action of its own name. Stream actions
 //! (`logs:CreateLogStream`, `logs:PutLogEvents`) are authorized on the stream; group actions on
-//! the group.
+//! the group. A Logs Insights query (`StartQuery`) is authorized on each group it searches, which
+//! the request lists in `logGroupNames[]` or `logGroupIdentifiers[]` (names, or ARNs for groups
+//! of other accounts; CloudWatch Logs API reference, `StartQuery`); `StartLiveTail` lists its
+//! groups in `logGroupIdentifiers[]` too.
 //!
 //! **ARNs.** A group is `arn:<partition>:logs:<region>:<account>:log-group:<group>`, and IAM
 //! evaluates group actions against `log-group:<group>:*`, so a grant on a group is written with
@@ -16,11 +19,26 @@
 //! the stream ARN first, then the group's.
 
 use super::rule::{Ctx, Step};
+use crate::policy::escape::escape_literal as lit;
+use serde_json::Value;
 
 const LOGS_RULE: &str =
     "log stream ARN, or the log group ARN with `:*` as IAM evaluates group actions";
 
 pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<Step> {
+    let groups = listed_groups(ctx);
+    if ctx.s("logGroupName").is_none() && !groups.is_empty() {
+        return groups
+            .into_iter()
+            .map(|group| Step {
+                action: action.to_string(),
+                candidates: vec![group],
+                action_rule,
+                resource_rule: "each log group the request lists, with `:*` as IAM evaluates \
+                                group actions",
+            })
+            .collect();
+    }
     Step::one(action, candidates(ctx), action_rule, LOGS_RULE)
 }
 
@@ -40,10 +58,67 @@ fn candidates(ctx: &Ctx) -> Vec<String> {
     out
 }
 
+/// The groups a query or a live tail names in a list (`StartQuery`: `logGroupNames[]`, or
+/// `logGroupIdentifiers[]` of names or ARNs, an ARN naming a group of another account), each as
+/// the group's ARN with `:*`.
+fn listed_groups(ctx: &Ctx) -> Vec<String> {
+    let mut out = Vec::new();
+    for key in ["logGroupNames", "logGroupIdentifiers"] {
+        let names = ctx.req.get(key).and_then(Value::as_array);
+        for name in names.into_iter().flatten().filter_map(Value::as_str) {
+            let group = match name.strip_prefix("arn:") {
+                // `arn:…:log-group:<name>` or `…:log-group:<name>:*`.
+                Some(_) => lit(name.strip_suffix(":*").unwrap_or(name)),
+                None if !name.is_empty() => ctx.arn("logs", &format!("log-group:{name}")),
+                None => continue,
+            };
+            let arn = format!("{group}{}", super::rule::LOG_GROUP_STREAMS);
+            if !out.contains(&arn) {
+                out.push(arn);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use crate::mapping::test_support::*;
     use serde_json::json;
+
+    #[test]
+    fn a_query_is_granted_on_each_group_it_searches() {
+        // StartQuery's request as the CloudWatch Logs API reference gives it (CloudTrail writes
+        // the members in lower camel case): names in `logGroupNames`, or names and ARNs in
+        // `logGroupIdentifiers`; the query string is data.
+        let group = |name: &str| format!("arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:{name}:*");
+        let other = "arn:aws:logs:eu-west-1:444455556666:log-group:/shared/audit";
+        assert_pairs(
+            "logs",
+            &[
+                (
+                    "StartQuery",
+                    json!({"logGroupNames": ["/ecs/api", "/ecs/worker"],
+                           "startTime": 1_762_000_000, "endTime": 1_762_003_600,
+                           "queryString": "fields @timestamp, @message | limit 20"}),
+                    &[
+                        ("logs:StartQuery", &group("/ecs/api")),
+                        ("logs:StartQuery", &group("/ecs/worker")),
+                    ],
+                ),
+                (
+                    "StartQuery",
+                    json!({"logGroupIdentifiers": ["/ecs/api", format!("{other}:*")],
+                           "startTime": 1_762_000_000, "endTime": 1_762_003_600,
+                           "queryString": "stats count(*) by bin(5m)"}),
+                    &[
+                        ("logs:StartQuery", &group("/ecs/api")),
+                        ("logs:StartQuery", &format!("{other}:*")),
+                    ],
+                ),
+            ],
+        );
+    }
 
     #[test]
     fn streams_and_groups() {
