@@ -8,11 +8,19 @@
 //! **How IAM authorizes the calls.** Each call needs the action of its own name. Service actions
 //! (`ecs:UpdateService`, `ecs:DescribeServices`) are authorized on each service the call names,
 //! cluster actions on the cluster; some take both kinds of resource, and a call naming several
-//! services touches each of them.
+//! services touches each of them. Task actions (`ecs:DescribeTasks`, `ecs:StopTask`) are
+//! authorized on each task (`tasks[]`, or `task`: ids in the request's cluster, or ARNs).
+//! `ecs:RunTask` and `ecs:StartTask` are authorized on the task definition (`taskDefinition`:
+//! `family:revision` or an ARN), not on the cluster, which IAM checks through the `ecs:cluster`
+//! condition key instead (Service Authorization Reference, Amazon ECS; the catalog lists only
+//! `task-definition` for them). A bare family names no revision: the grant then falls back to
+//! the event's `resources[]`, else `"*"`, with the reason recorded. The `ecs:cluster` condition
+//! is not written (grants carry conditions for KMS only).
 //!
 //! **ARNs.** A cluster is `arn:<partition>:ecs:<region>:<account>:cluster/<cluster>`, a service
-//! `…:service/<cluster>/<service>`. Every ARN built or named in the request is a candidate, and
-//! the catalog keeps those the action accepts.
+//! `…:service/<cluster>/<service>`, a task `…:task/<cluster>/<task id>`, a task definition
+//! `…:task-definition/<family>:<revision>`. Every ARN built or named in the request is a
+//! candidate, and the catalog keeps those the action accepts.
 
 use super::rule::{request_arns, Ctx, Step, REQUEST_ARNS};
 use crate::policy::escape::escape_literal as lit;
@@ -44,12 +52,37 @@ fn candidates(ctx: &Ctx) -> Vec<String> {
             ctx.arn("ecs", &format!("service/{cluster_name}/{svc}"))
         });
     }
+    // Tasks by id or ARN (`DescribeTasks`: `tasks[]`; `StopTask`, `ExecuteCommand`: `task`).
+    let tasks: Vec<&str> = match ctx.req.get("tasks") {
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        _ => ctx.s("task").into_iter().collect(),
+    };
+    for task in tasks {
+        out.push(if task.starts_with("arn:") {
+            lit(task)
+        } else {
+            ctx.arn("ecs", &format!("task/{cluster_name}/{task}"))
+        });
+    }
+    // `RunTask`/`StartTask` name the task definition as `family:revision` or an ARN; a bare
+    // family runs its latest ACTIVE revision, which the request does not say.
+    if let Some(def) = ctx
+        .s("taskDefinition")
+        .filter(|d| !d.starts_with("arn:"))
+        .filter(|d| d.rsplit_once(':').is_some_and(|(_, rev)| is_revision(rev)))
+    {
+        out.push(ctx.arn("ecs", &format!("task-definition/{def}")));
+    }
     for arn in request_arns(ctx) {
         if !out.contains(&arn) {
             out.push(arn);
         }
     }
     out
+}
+
+fn is_revision(rev: &str) -> bool {
+    !rev.is_empty() && rev.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -79,6 +112,82 @@ mod tests {
                     )],
                 ),
             ],
+        );
+    }
+
+    #[test]
+    fn tasks_by_id_in_their_cluster() {
+        // DescribeTasks and StopTask as the ECS API reference gives their requests (`cluster`,
+        // `tasks[]` / `task`, ids or ARNs), in CloudTrail's lower camel case.
+        let task = |c: &str, id: &str| format!("arn:aws:ecs:eu-west-1:{ACCOUNT}:task/{c}/{id}");
+        assert_pairs(
+            "ecs",
+            &[
+                (
+                    "DescribeTasks",
+                    json!({"cluster": "main", "tasks": [
+                        "0cc43cdb3c0e4c4f8ccb0d1f7e1a2b3c",
+                        task("main", "9f2a6f4d8e7b4c1a8d3e2f1a0b9c8d7e")
+                    ], "include": ["TAGS"]}),
+                    &[
+                        (
+                            "ecs:DescribeTasks",
+                            &task("main", "0cc43cdb3c0e4c4f8ccb0d1f7e1a2b3c"),
+                        ),
+                        (
+                            "ecs:DescribeTasks",
+                            &task("main", "9f2a6f4d8e7b4c1a8d3e2f1a0b9c8d7e"),
+                        ),
+                    ],
+                ),
+                (
+                    "StopTask",
+                    json!({"task": "0cc43cdb3c0e4c4f8ccb0d1f7e1a2b3c", "reason": "deploy"}),
+                    &[(
+                        "ecs:StopTask",
+                        &task("default", "0cc43cdb3c0e4c4f8ccb0d1f7e1a2b3c"),
+                    )],
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn run_task_is_authorized_on_the_task_definition() {
+        let def = |d: &str| format!("arn:aws:ecs:eu-west-1:{ACCOUNT}:task-definition/{d}");
+        let run = |td: String| {
+            json!({"cluster": "batch", "count": 1, "launchType": "FARGATE",
+                   "taskDefinition": td,
+                   "networkConfiguration": {"awsvpcConfiguration": {
+                       "subnets": ["subnet-0a1b2c3d"], "assignPublicIp": "DISABLED"}}})
+        };
+        assert_pairs(
+            "ecs",
+            &[
+                (
+                    "RunTask",
+                    run("report:7".into()),
+                    &[("ecs:RunTask", &def("report:7"))],
+                ),
+                (
+                    "RunTask",
+                    run(def("report:8")),
+                    &[("ecs:RunTask", &def("report:8"))],
+                ),
+                (
+                    "StartTask",
+                    json!({"cluster": "batch", "taskDefinition": "report:7",
+                           "containerInstances": ["4c543eed"]}),
+                    &[("ecs:StartTask", &def("report:7"))],
+                ),
+            ],
+        );
+        // A bare family names no revision: never the cluster, `*` with the reason.
+        let g = grants(&event("ecs", "RunTask", run("report".into())));
+        assert_eq!(g.len(), 1);
+        assert_eq!(
+            (g[0].action.as_str(), g[0].resource.as_str()),
+            ("ecs:RunTask", "*")
         );
     }
 
