@@ -17,6 +17,7 @@ pub fn renamed(prefix: &str, event_name: &str) -> Option<&'static str> {
         "sqs" => super::sqs::renamed(event_name),
         "sns" => super::sns::renamed(event_name),
         "dynamodb" => super::dynamodb::renamed(event_name),
+        "bedrock" => super::bedrock::renamed(event_name),
         _ => None,
     }
 }

@@ -5,7 +5,7 @@
 //! the service's table renames it), and hands the call to its service's file for the resource
 //! ARNs and the calls that need several actions: `s3.rs`, `ssm.rs`, `sqs.rs`, `sns.rs`,
 //! `dynamodb.rs`, `secretsmanager.rs`, `kms.rs`, `logs.rs`, `ecr.rs`, `lambda.rs`, `sts.rs`,
-//! `ecs.rs`; `other.rs` holds the services named by one parameter and the general rule for the
+//! `ecs.rs`, `bedrock.rs`; `other.rs` holds the services named by one parameter and the general rule for the
 //! rest. Each service file says, in its module doc, what CloudTrail logs for its calls, how IAM
 //! authorizes them and the ARN format, and keeps its rule cases beside it; `docs/mapping.md` has
 //! them all in one table.
@@ -22,6 +22,7 @@ pub mod actions;
 pub mod prefixes;
 mod rule;
 
+mod bedrock;
 mod dynamodb;
 mod ecr;
 mod ecs;
@@ -300,6 +301,7 @@ fn plan(prefix: &str, ctx: &Ctx) -> Vec<Step> {
         "firehose" => other::firehose(ctx, action, action_rule),
         "states" => other::states(ctx, action, action_rule),
         "ecs" => ecs::steps(ctx, action, action_rule),
+        "bedrock" => bedrock::steps(ctx, action, action_rule),
         _ => other::steps(ctx, action, action_rule),
     }
 }
