@@ -27,7 +27,12 @@
 //! `arn:<partition>:s3:::<bucket>/<key>`: no region, no account. Bucket actions take the bucket
 //! ARN, object actions the object ARN. A request may name an access point ARN
 //! (`arn:<partition>:s3:<region>:<account>:accesspoint/<name>`) instead of a bucket; its objects
-//! are `<access point ARN>/object/<key>`.
+//! are `<access point ARN>/object/<key>`. A request may also name an access point by its alias,
+//! a bucket-style name with a reserved suffix (`-s3alias`; `--ol-s3` for Object Lambda,
+//! `--op-s3` for S3 on Outposts): that is no bucket, and the call is authorized on the access
+//! point, whose ARN the event's `resources[]` lists (`AWS::S3::AccessPoint`); it is granted on
+//! that access point (its `/object/<key>` for object actions), never on a bucket of the alias's
+//! name, and without it on what `resources[]` shows, else `"*"`.
 
 use super::rule::{Ctx, Step, FROM_RESOURCES};
 use crate::policy::escape::escape_literal as lit;
@@ -77,8 +82,25 @@ const S3_OBJECT: &str = "object ARN from bucketName and key";
 const S3_BUCKET: &str = "bucket ARN from bucketName";
 
 pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<Step> {
-    let Some(bucket) = ctx.s("bucketName").or_else(|| ctx.s("Bucket")) else {
+    let Some(named) = ctx.s("bucketName").or_else(|| ctx.s("Bucket")) else {
         return Step::one(action, Vec::new(), action_rule, FROM_RESOURCES);
+    };
+    // An access point alias is no bucket: the request is authorized on the access point, which
+    // the event's resources[] names; without it, only resources[] can say what was touched.
+    let access_point;
+    let bucket = if is_access_point_alias(named) {
+        access_point = ctx
+            .call
+            .resources
+            .iter()
+            .map(|r| r.arn)
+            .find(|arn| is_access_point_arn(arn));
+        match access_point {
+            Some(ap) => ap,
+            None => return Step::one(action, Vec::new(), action_rule, FROM_RESOURCES),
+        }
+    } else {
+        named
     };
     let p = ctx.partition;
     let bucket_arn = bucket_arn(p, bucket);
@@ -170,6 +192,27 @@ pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<S
         .collect()
 }
 
+/// Names S3 reserves for access point aliases, which requests use in place of a bucket name
+/// (Amazon S3 User Guide, "Bucket naming rules" and "Access point aliases"): `-s3alias` (an access
+/// point), `--ol-s3` (an Object Lambda access point), `--op-s3` (an S3 on Outposts access point).
+fn is_access_point_alias(name: &str) -> bool {
+    ["-s3alias", "--ol-s3", "--op-s3"]
+        .iter()
+        .any(|suffix| name.ends_with(suffix))
+}
+
+/// `arn:<partition>:s3:<region>:<account>:accesspoint/<name>`, without an object part.
+fn is_access_point_arn(arn: &str) -> bool {
+    let mut parts = arn.splitn(6, ':');
+    let service = parts.nth(2);
+    let resource = parts.nth(2);
+    service == Some("s3")
+        && resource.is_some_and(|r| {
+            r.strip_prefix("accesspoint/")
+                .is_some_and(|n| !n.is_empty() && !n.contains('/'))
+        })
+}
+
 fn bucket_arn(partition: &str, bucket: &str) -> String {
     if bucket.starts_with("arn:") {
         lit(bucket)
@@ -208,6 +251,48 @@ mod tests {
             Some(("billing-reports".into(), "2026/x y.csv".into()))
         );
         assert_eq!(copy_source("bucket"), None);
+    }
+
+    #[test]
+    fn an_access_point_alias_is_authorized_on_its_access_point() {
+        // A GetObject through an access point alias: `bucketName` is the alias (the form of the
+        // Amazon S3 User Guide's "Access point aliases" example); resources[] lists the object
+        // under the bucket, the bucket and the access point.
+        let ap = format!("arn:aws:s3:eu-west-1:{ACCOUNT}:accesspoint/reports-ap");
+        let resources = json!([
+            {"type": "AWS::S3::Object", "ARN": "arn:aws:s3:::reports-bucket/2026/q3.csv"},
+            {"accountId": ACCOUNT, "type": "AWS::S3::Bucket", "ARN": "arn:aws:s3:::reports-bucket"},
+            {"accountId": ACCOUNT, "type": "AWS::S3::AccessPoint", "ARN": ap}
+        ]);
+        let alias = "reports-ap-hrzrlukc5m36ft7okagglf3gmwluquse1b-s3alias";
+        let ev = with(
+            event(
+                "s3",
+                "GetObject",
+                json!({"bucketName": alias, "key": "2026/q3.csv",
+                       "Host": format!("{alias}.s3.eu-west-1.amazonaws.com")}),
+            ),
+            "resources",
+            resources.clone(),
+        );
+        assert_eq!(
+            pairs(&ev),
+            [p("s3:GetObject", &format!("{ap}/object/2026/q3.csv"))]
+        );
+        let ev = with(
+            event(
+                "s3",
+                "ListObjects",
+                json!({"bucketName": alias, "list-type": "2"}),
+            ),
+            "resources",
+            resources,
+        );
+        assert_eq!(pairs(&ev), [p("s3:ListBucket", &ap)]);
+        // Without the access point in resources[], never a bucket named after the alias.
+        let ev = event("s3", "GetObject", json!({"bucketName": alias, "key": "k"}));
+        let g = grants(&ev);
+        assert!(g.iter().all(|g| !g.resource.contains("s3alias")), "{g:?}");
     }
 
     #[test]
