@@ -335,6 +335,12 @@ fn place(action: &crate::catalog::Action, step: &Step, call: &ApiCall) -> Vec<(S
     if !listed.is_empty() {
         return listed;
     }
+    if step.resource_rule == rule::NOT_LOGGED {
+        return vec![(
+            crate::store::UNKNOWN_RESOURCE.to_string(),
+            "resource unknown: the event does not log it".to_string(),
+        )];
+    }
     let why = if step.candidates.is_empty() {
         "the event names no resource this action accepts; granted on \"*\"".to_string()
     } else {

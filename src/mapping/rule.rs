@@ -110,6 +110,12 @@ pub const VERSION_SUFFIX: &str = "API version suffix removed from the event name
 /// of the event's `resources[]` the action accepts, else `*`.
 pub const FROM_RESOURCES: &str = "resources[] of the event";
 
+/// The resource rule of a step whose resource the event does not record at all (the keys of an
+/// S3 `DeleteObjects`): the ARNs of the event's `resources[]` the action accepts, else the
+/// resource is unknown ([`crate::store::UNKNOWN_RESOURCE`]), never `*`: propose then grants the
+/// action only where other calls show its resources, and says so otherwise.
+pub const NOT_LOGGED: &str = "resources[] of the event; the request's resources are not logged";
+
 /// The rule of steps whose candidates are every ARN the request names: each one the action
 /// accepts is a resource the call touches, not an alternative spelling of one target.
 pub const REQUEST_ARNS: &str = "ARN named in the request";

@@ -7,8 +7,15 @@
 //! names the bucket in `bucketName` (the proxy writes `Bucket` when it has nothing better) and
 //! the object in `key`; `ListObjectsV2` is logged as `ListObjects` with `list-type: 2`;
 //! `CopyObject` and `UploadPartCopy` carry the source in `x-amz-copy-source`
-//! (`[/]bucket/key[?versionId=…]`, URL-encoded); `DeleteObjects` carries its keys in
-//! `delete.Object[].Key` (one object is not wrapped in an array). `resources[]` lists the
+//! (`[/]bucket/key[?versionId=…]`, URL-encoded). `DeleteObjects` names its keys in
+//! `delete.Object[].Key` (one object is not wrapped in an array) as the proxy records it, but
+//! CloudTrail leaves them out: its event has `"delete": ""` and, in `resources[]`, only the
+//! bucket and an `AWS::S3::Object` entry with an `ARNPrefix` (`arn:aws:s3:::<bucket>/`) (a real
+//! event, in the detection notes of Stratus Red Team's S3 ransomware technique); since
+//! June 2025 CloudTrail also logs each object of the batch as a `DeleteObject` event of its own
+//! (AWS What's New, 2025-06, "AWS CloudTrail enhances logging for Amazon S3 DeleteObjects API").
+//! Such a batch is recorded with its resource unknown (never `*`): the `DeleteObject` events
+//! grant the keys. `resources[]` lists the
 //! `AWS::S3::Object` and `AWS::S3::Bucket` ARNs.
 //!
 //! **How IAM authorizes the calls.** Many operations are checked against an action of another
@@ -179,6 +186,11 @@ pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<S
         action_rule,
         resource_rule,
     };
+    if keys.is_empty() && event == "DeleteObjects" {
+        // CloudTrail leaves the keys out (`"delete": ""`) and logs each deleted object as a
+        // `DeleteObject` event of its own, which grants it.
+        return vec![step(Vec::new(), super::rule::NOT_LOGGED)];
+    }
     if keys.is_empty() {
         return vec![step(vec![bucket_arn], S3_BUCKET)];
     }
@@ -242,6 +254,7 @@ fn copy_source(raw: &str) -> Option<(String, String)> {
 mod tests {
     use super::*;
     use crate::mapping::test_support::*;
+    use crate::mapping::Mapped;
     use serde_json::json;
 
     #[test]
@@ -383,6 +396,51 @@ mod tests {
         assert_eq!(
             pairs(&ev),
             [p("s3:DeleteObject", "arn:aws:s3:::orders/old.csv")]
+        );
+    }
+
+    #[test]
+    fn a_batch_delete_whose_keys_cloudtrail_leaves_out_is_never_granted_on_star() {
+        // A real DeleteObjects event (the detection notes of Stratus Red Team's S3 ransomware
+        // technique by DeleteObjects), bucket renamed: no keys, an ARNPrefix.
+        let ev = with(
+            event(
+                "s3",
+                "DeleteObjects",
+                json!({"bucketName": "orders",
+                       "Host": "orders.s3.eu-west-1.amazonaws.com",
+                       "delete": "", "x-id": "DeleteObjects"}),
+            ),
+            "resources",
+            json!([{"type": "AWS::S3::Object", "ARNPrefix": "arn:aws:s3:::orders/"},
+                   {"accountId": ACCOUNT, "type": "AWS::S3::Bucket",
+                    "ARN": "arn:aws:s3:::orders"}]),
+        );
+        let Mapped::Grants(g) = map(&ev) else {
+            panic!("a batch delete maps to s3:DeleteObject");
+        };
+        assert_eq!(
+            g.iter()
+                .map(|g| (g.action.as_str(), g.resource.as_str()))
+                .collect::<Vec<_>>(),
+            [("s3:DeleteObject", crate::store::UNKNOWN_RESOURCE)]
+        );
+        // Each object of the batch, logged as a DeleteObject event of its own, names its key.
+        let ev = with(
+            event(
+                "s3",
+                "DeleteObject",
+                json!({"bucketName": "orders", "key": "in/a.csv",
+                       "Host": "orders.s3.eu-west-1.amazonaws.com"}),
+            ),
+            "resources",
+            json!([{"type": "AWS::S3::Object", "ARN": "arn:aws:s3:::orders/in/a.csv"},
+                   {"accountId": ACCOUNT, "type": "AWS::S3::Bucket",
+                    "ARN": "arn:aws:s3:::orders"}]),
+        );
+        assert_eq!(
+            pairs(&ev),
+            [p("s3:DeleteObject", "arn:aws:s3:::orders/in/a.csv")]
         );
     }
 

@@ -238,8 +238,9 @@ fn build_role(
             kind: "no-resource-evidence",
             severity: "warning",
             message: format!(
-                "{action}: observed by SDK monitoring only; no resource evidence yet — collect \
-                 CloudTrail data events or run the proxy (not granted)"
+                "{action}: observed only without its resource (SDK monitoring, or an S3 \
+                 DeleteObjects whose keys CloudTrail leaves out); no resource evidence yet — \
+                 collect CloudTrail data events or run the proxy (not granted)"
             ),
         });
     }
