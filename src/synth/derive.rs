@@ -33,6 +33,8 @@ pub struct DerivedFrom {
     pub family: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revision: Option<i64>,
+    /// Empty for what a whole task definition implies (the roles a launch passes).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub container: String,
     /// Which part of the task definition implies the grant (see the module documentation).
     pub rule: &'static str,
@@ -146,6 +148,10 @@ fn task_region(def: &TaskDefinition) -> Option<String> {
 
 pub fn describe(from: &DerivedFrom) -> String {
     let rev = from.revision.map(|r| format!(":{r}")).unwrap_or_default();
+    if from.container.is_empty() {
+        // A grant of the whole task definition (`synth/launch.rs`), not of one container.
+        return format!("task definition {}{rev}: {}", from.family, from.rule);
+    }
     format!(
         "task definition {}{rev}, container {}: {}",
         from.family, from.container, from.rule

@@ -10,6 +10,7 @@ pub mod derive;
 mod families;
 pub mod generalize;
 mod kms;
+pub mod launch;
 mod model;
 mod recorded;
 pub mod size;
@@ -262,6 +263,13 @@ fn build_role(
     } else {
         Vec::new()
     };
+    let (launched, problems) = launch::launch_needs(evidence, definitions, catalog);
+    findings.extend(problems.into_iter().map(|message| Finding {
+        kind: "not-derived",
+        severity: "warning",
+        message,
+    }));
+    let derived: Vec<Derived> = derived.into_iter().chain(launched).collect();
     add_derived(&mut by_action, &derived);
     pin_context_to_grants(&mut by_action);
     let kms_sources = secret_keys(&by_action, &derived, &mut findings);
