@@ -15,7 +15,10 @@
 //! condition key instead (Service Authorization Reference, Amazon ECS; the catalog lists only
 //! `task-definition` for them). A bare family names no revision: the grant then falls back to
 //! the event's `resources[]`, else `"*"`, with the reason recorded. The `ecs:cluster` condition
-//! is not written (grants carry conditions for KMS only).
+//! is not written (grants carry conditions for KMS only). Starting a task passes its roles to
+//! ECS, which needs `iam:PassRole` on each (Amazon ECS Developer Guide, "Task IAM role"): a role
+//! the request's `overrides` name (`taskRoleArn`, `executionRoleArn`) is granted here; the task
+//! definition's own roles at propose time (`synth/launch.rs`), from the task definitions loaded.
 //!
 //! **ARNs.** A cluster is `arn:<partition>:ecs:<region>:<account>:cluster/<cluster>`, a service
 //! `…:service/<cluster>/<service>`, a task `…:task/<cluster>/<task id>`, a task definition
@@ -27,7 +30,21 @@ use crate::policy::escape::escape_literal as lit;
 use serde_json::Value;
 
 pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<Step> {
-    Step::one(action, candidates(ctx), action_rule, REQUEST_ARNS)
+    let mut steps = Step::one(action, candidates(ctx), action_rule, REQUEST_ARNS);
+    if matches!(action, "RunTask" | "StartTask") {
+        let overrides = ctx.req.get("overrides");
+        let role = |key: &str| overrides.and_then(|o| o.get(key)).and_then(Value::as_str);
+        let roles: Vec<&str> = ["taskRoleArn", "executionRoleArn"]
+            .into_iter()
+            .filter_map(role)
+            .collect();
+        steps.extend(super::rule::pass_role(
+            ctx,
+            &roles,
+            "a role in a task's overrides is passed to ECS (iam:PassRole, never logged)",
+        ));
+    }
+    steps
 }
 
 /// ECS names clusters and services by name or ARN: the cluster (default `default`) and every
@@ -181,6 +198,25 @@ mod tests {
                     &[("ecs:StartTask", &def("report:7"))],
                 ),
             ],
+        );
+        // Roles in the overrides are passed (iam:PassRole), as the request names them.
+        let mut req = run("report:7".into());
+        req["overrides"] = json!({"taskRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/report-adhoc"),
+                                  "executionRoleArn": "report-exec",
+                                  "containerOverrides": [{"name": "app", "command": ["--full"]}]});
+        assert_eq!(
+            pairs(&event("ecs", "RunTask", req)),
+            [
+                p("ecs:RunTask", &def("report:7")),
+                p(
+                    "iam:PassRole",
+                    &format!("arn:aws:iam::{ACCOUNT}:role/report-adhoc")
+                ),
+                p(
+                    "iam:PassRole",
+                    &format!("arn:aws:iam::{ACCOUNT}:role/report-exec")
+                ),
+            ]
         );
         // A bare family names no revision: never the cluster, `*` with the reason.
         let g = grants(&event("ecs", "RunTask", run("report".into())));

@@ -13,6 +13,13 @@
 //! its like although the catalog's strict classification calls it a `function alias` or
 //! `function version` (see `accepts` in `mod.rs`). `$LATEST` is the unqualified function.
 //!
+//! `CreateFunction` and an `UpdateFunctionConfiguration` that sets `role` hand the function's
+//! execution role to Lambda, which needs `iam:PassRole` on that role (AWS Lambda Developer
+//! Guide, "Lambda execution role": the user creating or updating the function needs
+//! `iam:PassRole`; CloudTrail logs the role in `requestParameters.role`, never the PassRole):
+//! it is granted unconditionally on the role (the `iam:PassedToService` condition,
+//! `lambda.amazonaws.com`, is not written: grants carry conditions for KMS only).
+//!
 //! **ARNs.** `arn:<partition>:lambda:<region>:<account>:function:<name>[:<version or alias>]`.
 
 use super::rule::{Ctx, Step};
@@ -27,12 +34,20 @@ pub(super) fn renamed(event_name: &str) -> Option<&'static str> {
 }
 
 pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<Step> {
-    Step::one(
+    let mut steps = Step::one(
         action,
         function(ctx).into_iter().collect(),
         action_rule,
         "function from functionName",
-    )
+    );
+    if matches!(action, "CreateFunction" | "UpdateFunctionConfiguration") {
+        steps.extend(super::rule::pass_role(
+            ctx,
+            &ctx.s("role").into_iter().collect::<Vec<_>>(),
+            "a function's execution role is passed to Lambda (iam:PassRole, never logged)",
+        ));
+    }
+    steps
 }
 
 /// The function ARN, qualified (`function:f:live`) when the call names a version or alias, either
@@ -110,6 +125,46 @@ mod tests {
                     invoke,
                 ),
             ],
+        );
+    }
+
+    #[test]
+    fn creating_a_function_passes_its_role() {
+        // CreateFunction20150331's request as CloudTrail logs it (the Lambda Developer Guide's
+        // CloudTrail examples): `functionName`, `runtime`, `role`, `handler`…
+        let role = format!("arn:aws:iam::{ACCOUNT}:role/service-role/resize-exec");
+        let f = format!("arn:aws:lambda:eu-west-1:{ACCOUNT}:function:resize");
+        let ev = event(
+            "lambda",
+            "CreateFunction20150331",
+            json!({"functionName": "resize", "runtime": "python3.12", "role": role,
+                   "handler": "app.handler", "code": {}, "timeout": 30, "publish": false}),
+        );
+        assert_eq!(
+            pairs(&ev),
+            [p("iam:PassRole", &role), p("lambda:CreateFunction", &f)]
+        );
+        // An update that leaves the role alone passes none.
+        let ev = event(
+            "lambda",
+            "UpdateFunctionConfiguration20150331v2",
+            json!({"functionName": "resize", "timeout": 60}),
+        );
+        assert_eq!(pairs(&ev), [p("lambda:UpdateFunctionConfiguration", &f)]);
+        let ev = event(
+            "lambda",
+            "UpdateFunctionConfiguration20150331v2",
+            json!({"functionName": "resize", "role": "resize-exec-v2"}),
+        );
+        assert_eq!(
+            pairs(&ev),
+            [
+                p(
+                    "iam:PassRole",
+                    &format!("arn:aws:iam::{ACCOUNT}:role/resize-exec-v2")
+                ),
+                p("lambda:UpdateFunctionConfiguration", &f)
+            ]
         );
     }
 }

@@ -183,7 +183,12 @@ pub fn map_call(call: &ApiCall, catalog: &Catalog) -> Mapped {
     }
     let mut grants = Vec::new();
     for step in steps {
-        let full = [prefix, ":", &step.action].concat();
+        // A step of another service (`iam:PassRole` for a launch) names its prefix itself.
+        let full = if step.action.contains(':') {
+            step.action.clone()
+        } else {
+            [prefix, ":", &step.action].concat()
+        };
         let Some(action) = catalog.action(&full) else {
             return Mapped::Unmapped(explained(format!(
                 "event {} maps to {full}, which is not an IAM action in the catalog",

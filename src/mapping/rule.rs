@@ -144,6 +144,35 @@ pub fn request_arns(ctx: &Ctx) -> Vec<String> {
     out
 }
 
+/// `iam:PassRole` on each role a request hands to a service (a Lambda function's `role`, an ECS
+/// task's `overrides.taskRoleArn`): CloudTrail never logs it, as it is a permission and no call,
+/// yet the call is refused without it. A role given by name is the role of that name in the
+/// request's account.
+pub fn pass_role(ctx: &Ctx, roles: &[&str], action_rule: &'static str) -> Vec<Step> {
+    let mut out: Vec<Step> = Vec::new();
+    for role in roles.iter().filter(|r| !r.is_empty()) {
+        let arn = if role.starts_with("arn:") {
+            lit(role)
+        } else {
+            lit(&format!(
+                "arn:{}:iam::{}:role/{}",
+                ctx.partition,
+                ctx.account,
+                role.trim_start_matches('/')
+            ))
+        };
+        if out.iter().all(|s| s.candidates != [arn.clone()]) {
+            out.push(Step {
+                action: "iam:PassRole".to_string(),
+                candidates: vec![arn],
+                action_rule,
+                resource_rule: "role the request passes",
+            });
+        }
+    }
+    out
+}
+
 /// `%XX` escapes decoded; invalid ones are kept as they are.
 pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
