@@ -40,6 +40,83 @@ pub fn show_action(catalog: &Catalog, action: &str) -> Result<String, crate::Err
     }
 }
 
+/// Text for `policy-miner catalog show --operation SERVICE:OPERATION`: the actions AWS says the
+/// API operation authorizes (with their condition context), from a catalog cached by `catalog
+/// update`. Err saying why when there is none: no operation data in this copy (the embedded
+/// one), none for the service, or no such operation (nearest names offered).
+pub fn show_operation(catalog: &Catalog, operation: &str) -> Result<String, crate::Error> {
+    let query = operation.trim();
+    let source = format!(
+        "(catalog: {} of {})",
+        catalog.source(),
+        catalog.source_date()
+    );
+    let fail = |msg: String| Err(crate::Error::UnknownOperation(msg));
+    if !catalog.has_operations() {
+        return fail(format!(
+            "this copy of the catalog has no operation data {source}: the embedded catalog \
+             carries none; `policy-miner catalog update` fetches AWS's Service Reference, which \
+             lists each operation's authorized actions"
+        ));
+    }
+    let Some((prefix, name)) = query.split_once(':') else {
+        return fail(format!(
+            "{query:?} is not SERVICE:OPERATION (e.g. s3:CopyObject) {source}"
+        ));
+    };
+    if let Some(op) = catalog.operation(query) {
+        return Ok(render_operation(catalog, op));
+    }
+    if !catalog.has_service(prefix) {
+        return fail(format!("unknown IAM service prefix {prefix:?} {source}"));
+    }
+    let ops = catalog.service_operations(prefix);
+    if ops.is_empty() {
+        return fail(format!(
+            "AWS's Service Reference maps no operation of {prefix} to actions yet {source}; \
+             policy-miner's own rules decide (docs/mapping.md)"
+        ));
+    }
+    let mut msg = format!("{query} is not an operation of {prefix} {source}");
+    let near = nearest(ops.iter().map(|o| o.name()), name);
+    if !near.is_empty() {
+        let _ = write!(
+            msg,
+            "; did you mean {}?",
+            list(
+                near.into_iter().map(|n| format!("{prefix}:{n}")),
+                MAX_SUGGESTIONS
+            )
+        );
+    }
+    fail(msg)
+}
+
+fn render_operation(catalog: &Catalog, op: crate::catalog::Operation<'_>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} (API operation)", op.full_name());
+    let _ = writeln!(out, "  Authorized actions (AWS lists every action the operation may need; which ones a call needs depends on its request):");
+    for a in op.authorized_actions() {
+        let known = if catalog.action(&a.full_name()).is_some() {
+            ""
+        } else {
+            "  (not in this catalog)"
+        };
+        let _ = writeln!(out, "    {}{known}", a.full_name());
+        for (key, values) in a.context {
+            let _ = writeln!(out, "      {key} = {}", values.join(", "));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "Source: {} ({}), {}",
+        catalog.source(),
+        catalog.source_date(),
+        catalog.license()
+    );
+    out
+}
+
 fn render(catalog: &Catalog, action: Action<'_>) -> String {
     let mut out = String::new();
     // Writing to a String cannot fail; ignoring the Results keeps this free of unwraps.

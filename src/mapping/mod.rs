@@ -20,6 +20,7 @@
 
 pub mod actions;
 pub mod fallback;
+pub mod operations;
 pub mod prefixes;
 mod rule;
 

@@ -11,6 +11,7 @@ mod families;
 pub mod generalize;
 mod kms;
 mod model;
+mod operations;
 mod recorded;
 pub mod size;
 mod statements;
@@ -264,6 +265,7 @@ fn build_role(
     let kms_sources = secret_keys(&by_action, &derived, &mut findings);
     let policy = statements::build_policy(&by_action, catalog);
     findings.extend(unscoped::unscoped_grants(&by_action, evidence, catalog));
+    findings.extend(operations::operation_findings(evidence, catalog));
     let grants = grant_evidence(
         &by_action,
         &granted,

@@ -38,6 +38,7 @@ pub(super) fn unscoped_grants(
                 kind: "unscoped-grant",
                 severity: "warning",
                 message: format!("{action} is granted on \"*\": {}", reason.remedy()),
+                operation: None,
                 action: Some(action.to_string()),
                 resource: Some(ANY_RESOURCE.to_string()),
                 reason: Some(reason.code()),
@@ -61,6 +62,7 @@ pub(super) fn without_resource(action: &str, evidence: &[&EvidenceRow]) -> Findi
             "{action}: observed by SDK monitoring only; no resource evidence yet — collect \
              CloudTrail data events or run the proxy (not granted)"
         ),
+        operation: None,
         action: Some(action.to_string()),
         resource: None,
         reason: Some(Fallback::ParametersNotRead.code()),
