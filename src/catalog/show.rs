@@ -237,7 +237,12 @@ fn not_found(catalog: &Catalog, query: &str) -> String {
         .iter()
         .find(|(api, _)| api.eq_ignore_ascii_case(query))
     {
-        let _ = write!(msg, "; {query} is an API operation, authorised by {real}");
+        let _ = write!(
+            msg,
+            "; {query} is an API operation, authorised by {real} (`catalog show --operation \
+             {query}` lists every action AWS says it may authorize, from a catalog cached by \
+             `catalog update`)"
+        );
         return msg;
     }
     let actions = catalog.service_actions(prefix);
@@ -396,6 +401,21 @@ mod tests {
         ] {
             assert!(show_action(c, weird).is_err(), "{weird:?}");
         }
+    }
+
+    #[test]
+    fn the_embedded_copy_has_no_operations_and_says_so() {
+        let err = show_operation(embedded(), "s3:CopyObject")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no operation data") && err.contains("catalog update"),
+            "{err}"
+        );
+        let hint = show_action(embedded(), "s3:CopyObject")
+            .unwrap_err()
+            .to_string();
+        assert!(hint.contains("--operation s3:CopyObject"), "{hint}");
     }
 
     #[test]
