@@ -100,6 +100,11 @@ impl Catalog {
         })
     }
 
+    /// Number of operations with their authorized actions, across all services.
+    pub fn operation_count(&self) -> usize {
+        self.services.iter().map(|s| s.operations.len()).sum()
+    }
+
     /// The service's operations, sorted by name; empty without operation data.
     pub fn service_operations(&self, prefix: &str) -> Vec<Operation<'_>> {
         self.service(prefix)

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{Action, Catalog};
+use crate::text::printable;
 
 /// API operation names that people (and SDK traces) use but that are not IAM actions, with
 /// the action(s) that actually authorise them. Only used to make error messages useful;
@@ -94,7 +95,7 @@ pub fn show_operation(catalog: &Catalog, operation: &str) -> Result<String, crat
 
 fn render_operation(catalog: &Catalog, op: crate::catalog::Operation<'_>) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{} (API operation)", op.full_name());
+    let _ = writeln!(out, "{} (API operation)", printable(&op.full_name()));
     let _ = writeln!(out, "  Authorized actions (AWS lists every action the operation may need; which ones a call needs depends on its request):");
     for a in op.authorized_actions() {
         let known = if catalog.action(&a.full_name()).is_some() {
@@ -102,9 +103,15 @@ fn render_operation(catalog: &Catalog, op: crate::catalog::Operation<'_>) -> Str
         } else {
             "  (not in this catalog)"
         };
-        let _ = writeln!(out, "    {}{known}", a.full_name());
+        // Names and values come from the downloaded reference: shown, never interpreted.
+        let _ = writeln!(out, "    {}{known}", printable(&a.full_name()));
         for (key, values) in a.context {
-            let _ = writeln!(out, "      {key} = {}", values.join(", "));
+            let _ = writeln!(
+                out,
+                "      {} = {}",
+                printable(key),
+                printable(&values.join(", "))
+            );
         }
     }
     let _ = writeln!(

@@ -154,6 +154,8 @@ pub struct Updated {
     pub path: PathBuf,
     pub services: usize,
     pub actions: usize,
+    /// Operations kept with the actions they authorize.
+    pub operations: usize,
     pub date: String,
     pub source: String,
     pub bytes: usize,
@@ -184,6 +186,7 @@ pub fn update(endpoint: &str) -> Result<Updated, UpdateError> {
         path,
         services: catalog.service_count(),
         actions: catalog.action_count(),
+        operations: catalog.operation_count(),
         date: catalog.source_date().to_string(),
         source: catalog.source().to_string(),
         bytes: gzip.len(),

@@ -81,9 +81,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 )
             })?;
             write_stdout(&format!(
-                "catalog updated: {} services, {} actions from {} ({}), {} bytes, written to {}\n",
+                "catalog updated: {} services, {} actions, {} operations from {} ({}), {} bytes, \
+                 written to {}\n",
                 done.services,
                 done.actions,
+                done.operations,
                 done.source,
                 done.date,
                 done.bytes,

@@ -322,6 +322,12 @@ fn operations_are_kept_shown_and_checked_against_the_calls() {
     base.set(url.clone()).unwrap();
     let out = in_home(h, &["catalog", "update", "--endpoint", &format!("{url}/")]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // RunTask and GetObject; ListTasks lists no authorized action and is not kept.
+    assert!(
+        stdout(&out).contains("3 services, 7 actions, 2 operations"),
+        "{}",
+        stdout(&out)
+    );
 
     let out = in_home(h, &["catalog", "show", "--operation", "S3:getobject"]);
     assert!(out.status.success(), "{}", stderr(&out));
