@@ -96,7 +96,40 @@ impl Fallback {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{event, grants};
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_mapper_records_a_reason_that_reads_back() {
+        // ECS `ListTasks` is authorized on container instances only (Service Authorization
+        // Reference); the call names its cluster, which the rule turns into an ARN.
+        let listed = grants(&event(
+            "ecs",
+            "ListTasks",
+            json!({"cluster": "prod", "family": "orders"}),
+        ));
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(listed[0].resource, "*");
+        assert_eq!(
+            Fallback::of_rule(&listed[0].rule),
+            Fallback::ResourceTypeNotAccepted,
+            "{}",
+            listed[0].rule
+        );
+        // CloudFormation names stacks by name, no ARN: nothing for the general rule.
+        let described = grants(&event(
+            "cloudformation",
+            "DescribeStacks",
+            json!({"stackName": "orders-web"}),
+        ));
+        assert_eq!(
+            Fallback::of_rule(&described[0].rule),
+            Fallback::NoResourceInEvent,
+            "{}",
+            described[0].rule
+        );
+    }
 
     #[test]
     fn every_text_written_reads_back_as_its_code() {
