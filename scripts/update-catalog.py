@@ -25,6 +25,10 @@ src/catalog/mod.rs, bump FORMAT_VERSION there and here together):
           "c": [[key, type], ...],             # condition keys, sorted case-insensitively
           "r": [[name, arn_format, [ci...]], ...],   # resource types, source order
           "a": [[name, level, [[ri, required], ...], [ci...]], ...]  # sorted by lowercase name
+          # optional, only in a catalog written by `policy-miner catalog update` (this package
+          # has no operations): API operations and the actions AWS says each may authorize,
+          # sorted by lowercase name; see src/catalog/operations.rs
+          "o": [[operation, [[service, action, [[context key, [values...]], ...]], ...]], ...]
         }
       ]
     }

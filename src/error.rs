@@ -74,6 +74,10 @@ pub enum Error {
     /// `catalog show` of a name that is no IAM action; the message offers the nearest ones.
     #[error("{0}")]
     UnknownAction(String),
+    /// `catalog show --operation` of a name the catalog has no operation data for; the message
+    /// says why (no data in this copy, none for the service, nearest names).
+    #[error("{0}")]
+    UnknownOperation(String),
     #[error("`{0}` is not a duration: give a number and a unit (90s, 30m, 12h, 7d, 2w)")]
     NotADuration(String),
     #[error(

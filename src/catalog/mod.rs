@@ -6,10 +6,12 @@
 //! Service Authorization Reference; see NOTICE), compacted by `scripts/update-catalog.py` into
 //! `data/iam-catalog.json.gz`. It is decoded once, on first use of [`embedded`].
 
+mod operations;
 mod pattern;
 pub mod show;
 pub mod update;
 
+pub use operations::{AuthorizedAction, Operation};
 pub use update::active;
 
 use std::cmp::Ordering;
@@ -81,6 +83,10 @@ struct ServiceData {
     resources: Vec<ResourceTypeData>,
     #[serde(rename = "a")]
     actions: Vec<ActionData>,
+    /// API operations and the actions they authorize (`operations.rs`): only in a catalog
+    /// cached by `catalog update`.
+    #[serde(rename = "o", default)]
+    operations: Vec<operations::OperationData>,
     /// `resources[i].1` compiled, filled in by `validate`.
     #[serde(skip)]
     arn_formats: Vec<pattern::ArnFormat>,
@@ -227,6 +233,13 @@ impl Catalog {
             svc.by_specificity = order;
             if !svc.actions.windows(2).all(|w| sorted_by(&w[0].0, &w[1].0)) {
                 svc.actions.sort_by(|a, b| cmp_ignore_case(&a.0, &b.0));
+            }
+            if !svc
+                .operations
+                .windows(2)
+                .all(|w| sorted_by(&w[0].0, &w[1].0))
+            {
+                svc.operations.sort_by(|a, b| cmp_ignore_case(&a.0, &b.0));
             }
         }
         Ok(())

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{Action, Catalog};
+use crate::text::printable;
 
 /// API operation names that people (and SDK traces) use but that are not IAM actions, with
 /// the action(s) that actually authorise them. Only used to make error messages useful;
@@ -38,6 +39,89 @@ pub fn show_action(catalog: &Catalog, action: &str) -> Result<String, crate::Err
         Some(found) => Ok(render(catalog, found)),
         None => Err(crate::Error::UnknownAction(not_found(catalog, query))),
     }
+}
+
+/// Text for `policy-miner catalog show --operation SERVICE:OPERATION`: the actions AWS says the
+/// API operation authorizes (with their condition context), from a catalog cached by `catalog
+/// update`. Err saying why when there is none: no operation data in this copy (the embedded
+/// one), none for the service, or no such operation (nearest names offered).
+pub fn show_operation(catalog: &Catalog, operation: &str) -> Result<String, crate::Error> {
+    let query = operation.trim();
+    let source = format!(
+        "(catalog: {} of {})",
+        catalog.source(),
+        catalog.source_date()
+    );
+    let fail = |msg: String| Err(crate::Error::UnknownOperation(msg));
+    if !catalog.has_operations() {
+        return fail(format!(
+            "this copy of the catalog has no operation data {source}: the embedded catalog \
+             carries none; `policy-miner catalog update` fetches AWS's Service Reference, which \
+             lists each operation's authorized actions"
+        ));
+    }
+    let Some((prefix, name)) = query.split_once(':') else {
+        return fail(format!(
+            "{query:?} is not SERVICE:OPERATION (e.g. s3:CopyObject) {source}"
+        ));
+    };
+    if let Some(op) = catalog.operation(query) {
+        return Ok(render_operation(catalog, op));
+    }
+    if !catalog.has_service(prefix) {
+        return fail(format!("unknown IAM service prefix {prefix:?} {source}"));
+    }
+    let ops = catalog.service_operations(prefix);
+    if ops.is_empty() {
+        return fail(format!(
+            "AWS's Service Reference maps no operation of {prefix} to actions yet {source}; \
+             policy-miner's own rules decide (docs/mapping.md)"
+        ));
+    }
+    let mut msg = format!("{query} is not an operation of {prefix} {source}");
+    let near = nearest(ops.iter().map(|o| o.name()), name);
+    if !near.is_empty() {
+        let _ = write!(
+            msg,
+            "; did you mean {}?",
+            list(
+                near.into_iter().map(|n| format!("{prefix}:{n}")),
+                MAX_SUGGESTIONS
+            )
+        );
+    }
+    fail(msg)
+}
+
+fn render_operation(catalog: &Catalog, op: crate::catalog::Operation<'_>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} (API operation)", printable(&op.full_name()));
+    let _ = writeln!(out, "  Authorized actions (AWS lists every action the operation may need; which ones a call needs depends on its request):");
+    for a in op.authorized_actions() {
+        let known = if catalog.action(&a.full_name()).is_some() {
+            ""
+        } else {
+            "  (not in this catalog)"
+        };
+        // Names and values come from the downloaded reference: shown, never interpreted.
+        let _ = writeln!(out, "    {}{known}", printable(&a.full_name()));
+        for (key, values) in a.context {
+            let _ = writeln!(
+                out,
+                "      {} = {}",
+                printable(key),
+                printable(&values.join(", "))
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "Source: {} ({}), {}",
+        catalog.source(),
+        catalog.source_date(),
+        catalog.license()
+    );
+    out
 }
 
 fn render(catalog: &Catalog, action: Action<'_>) -> String {
@@ -160,7 +244,12 @@ fn not_found(catalog: &Catalog, query: &str) -> String {
         .iter()
         .find(|(api, _)| api.eq_ignore_ascii_case(query))
     {
-        let _ = write!(msg, "; {query} is an API operation, authorised by {real}");
+        let _ = write!(
+            msg,
+            "; {query} is an API operation, authorised by {real} (`catalog show --operation \
+             {query}` lists every action AWS says it may authorize, from a catalog cached by \
+             `catalog update`)"
+        );
         return msg;
     }
     let actions = catalog.service_actions(prefix);
@@ -319,6 +408,21 @@ mod tests {
         ] {
             assert!(show_action(c, weird).is_err(), "{weird:?}");
         }
+    }
+
+    #[test]
+    fn the_embedded_copy_has_no_operations_and_says_so() {
+        let err = show_operation(embedded(), "s3:CopyObject")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no operation data") && err.contains("catalog update"),
+            "{err}"
+        );
+        let hint = show_action(embedded(), "s3:CopyObject")
+            .unwrap_err()
+            .to_string();
+        assert!(hint.contains("--operation s3:CopyObject"), "{hint}");
     }
 
     #[test]

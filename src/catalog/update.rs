@@ -7,7 +7,9 @@
 //! document per service: `{"Name": "s3", "Actions": [{"Name", "ActionConditionKeys",
 //! "Annotations": {"Properties": {"IsList", "IsPermissionManagement", "IsTaggingOnly",
 //! "IsWrite"}}, "Resources": [{"Name"}]}], "Resources": [{"Name", "ARNFormats",
-//! "ConditionKeys"}], "ConditionKeys": [{"Name", "Types"}], "Version"}`.
+//! "ConditionKeys"}], "ConditionKeys": [{"Name", "Types"}], "Operations": [{"Name",
+//! "AuthorizedActions": [{"Name", "Service", "Context"}], "SDK"}], "Version"}`. The operations
+//! are kept (see `operations.rs`): the embedded catalog has none, no package publishing them.
 
 use super::{embedded, Catalog, CatalogError, ACCESS_LEVELS, FORMAT_VERSION};
 use serde::Deserialize;
@@ -152,6 +154,8 @@ pub struct Updated {
     pub path: PathBuf,
     pub services: usize,
     pub actions: usize,
+    /// Operations kept with the actions they authorize.
+    pub operations: usize,
     pub date: String,
     pub source: String,
     pub bytes: usize,
@@ -182,6 +186,7 @@ pub fn update(endpoint: &str) -> Result<Updated, UpdateError> {
         path,
         services: catalog.service_count(),
         actions: catalog.action_count(),
+        operations: catalog.operation_count(),
         date: catalog.source_date().to_string(),
         source: catalog.source().to_string(),
         bytes: gzip.len(),
@@ -204,6 +209,29 @@ struct ServiceDoc {
     resources: Vec<ResourceDoc>,
     #[serde(rename = "ConditionKeys", default)]
     condition_keys: Vec<ConditionKeyDoc>,
+    #[serde(rename = "Operations", default)]
+    operations: Vec<OperationDoc>,
+}
+
+#[derive(Deserialize)]
+struct OperationDoc {
+    #[serde(rename = "Name")]
+    name: String,
+    /// Absent for services whose operations AWS has not mapped to actions yet.
+    #[serde(rename = "AuthorizedActions", default)]
+    authorized_actions: Vec<AuthorizedDoc>,
+}
+
+#[derive(Deserialize)]
+struct AuthorizedDoc {
+    #[serde(rename = "Name")]
+    name: String,
+    #[serde(rename = "Service")]
+    service: String,
+    /// Condition keys and their values (`{"iam:PassedToService": ["ecs-tasks.amazonaws.com"]}`);
+    /// kept when it is an object of strings or lists of strings, the only shape AWS describes.
+    #[serde(rename = "Context", default)]
+    context: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -441,7 +469,53 @@ fn convert(prefix: &str, doc: ServiceDoc) -> Value {
         .unwrap_or(prefix)
         .to_string();
     let c: Vec<Value> = conds.iter().map(|(k, t)| json!([k, t])).collect();
-    json!({"p": prefix, "n": name, "c": c, "r": r, "a": a})
+    let mut out = json!({"p": prefix, "n": name, "c": c, "r": r, "a": a});
+    let o = operations(&doc.operations);
+    if !o.is_empty() {
+        out["o"] = Value::Array(o);
+    }
+    out
+}
+
+/// The operations that list their authorized actions, sorted by name (see `operations.rs`).
+fn operations(docs: &[OperationDoc]) -> Vec<Value> {
+    let mut ops: Vec<&OperationDoc> = docs
+        .iter()
+        .filter(|o| !o.name.is_empty() && !o.authorized_actions.is_empty())
+        .collect();
+    ops.sort_by_key(|o| o.name.to_ascii_lowercase());
+    ops.dedup_by_key(|o| o.name.to_ascii_lowercase());
+    ops.iter()
+        .map(|o| {
+            let actions: Vec<Value> = o
+                .authorized_actions
+                .iter()
+                .filter(|a| !a.name.is_empty() && !a.service.is_empty())
+                .map(|a| json!([a.service, a.name, context(a.context.as_ref())]))
+                .collect();
+            json!([o.name, actions])
+        })
+        .collect()
+}
+
+/// `{"key": "v" | ["v", …]}` → `[["key", ["v", …]]]`, keys sorted; anything else → `[]`.
+fn context(value: Option<&Value>) -> Value {
+    let Some(Value::Object(map)) = value else {
+        return json!([]);
+    };
+    let mut pairs: Vec<(&String, Vec<&str>)> = map
+        .iter()
+        .map(|(k, v)| {
+            let values = match v {
+                Value::String(s) => vec![s.as_str()],
+                Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            (k, values)
+        })
+        .collect();
+    pairs.sort();
+    Value::Array(pairs.into_iter().map(|(k, v)| json!([k, v])).collect())
 }
 
 #[cfg(test)]
@@ -481,5 +555,47 @@ mod tests {
         assert_eq!([level(0), level(1), level(2)], ["List", "Write", "Tagging"]);
         assert_eq!(v["a"][0][2], json!([]));
         assert_eq!(v["a"][1][2], json!([[0, 0]]));
+        assert!(v.get("o").is_none(), "no Operations, no key: {v}");
+    }
+
+    #[test]
+    fn operations_are_kept_with_their_context() {
+        // The shape of AWS's documentation; `Context` as it describes `iam:PassedToService`.
+        let doc: ServiceDoc = serde_json::from_value(json!({
+            "Name": "ecs",
+            "Actions": [{"Name": "RunTask", "Resources": []}],
+            "Resources": [],
+            "Operations": [
+                {"Name": "RunTask", "AuthorizedActions": [
+                    {"Name": "RunTask", "Service": "ecs"},
+                    {"Name": "PassRole", "Service": "iam",
+                     "Context": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+                    {"Name": "TagResource", "Service": "ecs", "Context": "unexpected"}
+                 ], "SDK": [{"Name": "ecs", "Method": "run_task", "Package": "Boto3"}]},
+                {"Name": "ListTasks", "SDK": [{"Name": "ecs", "Method": "list_tasks"}]},
+                {"Name": "CreateCluster", "AuthorizedActions": [
+                    {"Name": "CreateCluster", "Service": "ecs"}]}
+            ]
+        }))
+        .unwrap();
+        let v = convert("ecs", doc);
+        assert_eq!(
+            v["o"],
+            json!([
+                ["CreateCluster", [["ecs", "CreateCluster", []]]],
+                [
+                    "RunTask",
+                    [
+                        ["ecs", "RunTask", []],
+                        [
+                            "iam",
+                            "PassRole",
+                            [["iam:PassedToService", ["ecs-tasks.amazonaws.com"]]]
+                        ],
+                        ["ecs", "TagResource", []]
+                    ]
+                ]
+            ])
+        );
     }
 }

@@ -9,11 +9,18 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum CatalogCommand {
-    /// An action's access level, resource types (ARN formats) and condition keys, and which
-    /// copy of the catalog answered (embedded, or cached by `catalog update`).
+    /// An action's access level, resource types (ARN formats) and condition keys, or with
+    /// `--operation` the actions an API operation authorizes, and which copy of the catalog
+    /// answered (embedded, or cached by `catalog update`).
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["action", "operation"])))]
     Show {
         /// e.g. `s3:GetObject` (case-insensitive).
-        action: String,
+        action: Option<String>,
+        /// An API operation, e.g. `s3:CopyObject`: every IAM action AWS's Service Reference says
+        /// it may authorize, with the condition values it gives (`iam:PassedToService`). Only a
+        /// catalog cached by `catalog update` has operations; the embedded one has none.
+        #[arg(long, value_name = "SERVICE:OPERATION")]
+        operation: Option<String>,
     },
     /// Download the current catalog from AWS's Service Authorization Reference into the user
     /// cache ($XDG_CACHE_HOME or ~/.cache, `policy-miner/iam-catalog.json.gz`); later commands
@@ -34,17 +41,28 @@ impl Args {
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
     match args.command {
-        CatalogCommand::Show { action } => {
+        CatalogCommand::Show { action, operation } => {
             let (catalog, origin) = update::active_with_origin();
-            let text =
-                crate::catalog::show::show_action(catalog, &action).map_err(anyhow::Error::msg)?;
+            let text = match (&action, &operation) {
+                (_, Some(op)) => crate::catalog::show::show_operation(catalog, op),
+                (Some(action), None) => crate::catalog::show::show_action(catalog, action),
+                (None, None) => Err(crate::Error::UnknownAction(
+                    "give an action (s3:GetObject) or --operation (s3:CopyObject)".to_string(),
+                )),
+            }
+            .map_err(anyhow::Error::msg)?;
+            let operations = if catalog.has_operations() {
+                ""
+            } else {
+                "; no operation data: `catalog update` fetches it"
+            };
             let copy = match origin {
                 Origin::Embedded => format!(
-                    "Copy: embedded in this binary (data of {})\n",
+                    "Copy: embedded in this binary (data of {}{operations})\n",
                     catalog.source_date()
                 ),
                 Origin::Cached(path) => format!(
-                    "Copy: cached by `catalog update` on {}, {}\n",
+                    "Copy: cached by `catalog update` on {}, {}{operations}\n",
                     catalog.source_date(),
                     path.display()
                 ),
@@ -63,9 +81,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 )
             })?;
             write_stdout(&format!(
-                "catalog updated: {} services, {} actions from {} ({}), {} bytes, written to {}\n",
+                "catalog updated: {} services, {} actions, {} operations from {} ({}), {} bytes, \
+                 written to {}\n",
                 done.services,
                 done.actions,
+                done.operations,
                 done.source,
                 done.date,
                 done.bytes,

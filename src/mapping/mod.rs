@@ -19,6 +19,8 @@
 //! its cases, one arm in `plan`, and its line in `docs/mapping.md`.
 
 pub mod actions;
+pub mod fallback;
+pub mod operations;
 pub mod prefixes;
 mod rule;
 
@@ -125,8 +127,9 @@ pub fn map_call_unread(call: &ApiCall, catalog: &Catalog) -> Mapped {
                 resource: crate::store::UNKNOWN_RESOURCE.to_string(),
                 condition: String::new(),
                 rule: format!(
-                    "action: {}; resource: unknown, the request's parameters were not read",
-                    rule::DEFAULT
+                    "action: {}; resource: {}",
+                    rule::DEFAULT,
+                    fallback::PARAMETERS_NOT_READ
                 ),
             }]);
         }
@@ -139,9 +142,7 @@ pub fn map_call_unread(call: &ApiCall, catalog: &Catalog) -> Mapped {
             if g.resource == ANY_RESOURCE && takes_resources {
                 g.resource = crate::store::UNKNOWN_RESOURCE.to_string();
                 let action_rule = g.rule.split("; resource:").next().unwrap_or_default();
-                g.rule = format!(
-                    "{action_rule}; resource: unknown, the request's parameters were not read"
-                );
+                g.rule = format!("{action_rule}; resource: {}", fallback::PARAMETERS_NOT_READ);
             }
         }
     }
@@ -347,19 +348,9 @@ fn place(action: &crate::catalog::Action, step: &Step, call: &ApiCall) -> Vec<(S
         )];
     }
     let why = if step.candidates.is_empty() {
-        "the event names no resource this action accepts; granted on \"*\"".to_string()
+        fallback::NO_RESOURCE_IN_EVENT.to_string()
     } else {
-        match step.candidates.as_slice() {
-            [one] => format!(
-                "{one} is not a resource type {} accepts; granted on \"*\"",
-                action.full_name()
-            ),
-            many => format!(
-                "none of {} is a resource type {} accepts; granted on \"*\"",
-                many.join(", "),
-                action.full_name()
-            ),
-        }
+        fallback::not_accepted(&step.candidates, &action.full_name())
     };
     vec![(ANY_RESOURCE.to_string(), why)]
 }

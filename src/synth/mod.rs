@@ -12,10 +12,12 @@ pub mod generalize;
 mod kms;
 pub mod launch;
 mod model;
+mod operations;
 mod recorded;
 pub mod size;
 mod statements;
 pub mod template;
+mod unscoped;
 pub mod verify;
 
 pub use model::*;
@@ -126,6 +128,7 @@ pub fn build(
                       a task start to confirm it (kms:Decrypt for secrets under a customer-managed \
                       key can only be seen there)"
                 .to_string(),
+            ..Default::default()
         });
         out.push(role);
     }
@@ -188,6 +191,7 @@ fn propose_role(
                     size::MANAGED_PER_ROLE,
                     opts.wildcard_threshold
                 ),
+                ..Default::default()
             });
             return candidate;
         }
@@ -203,6 +207,7 @@ fn propose_role(
             size::MANAGED_LIMIT,
             size::MANAGED_PER_ROLE
         ),
+        ..Default::default()
     });
     split
 }
@@ -235,15 +240,7 @@ fn build_role(
         if granted.keys().any(|(a, _)| a == action) {
             continue;
         }
-        findings.push(Finding {
-            kind: "no-resource-evidence",
-            severity: "warning",
-            message: format!(
-                "{action}: observed only without its resource (SDK monitoring, or an S3 \
-                 DeleteObjects whose keys CloudTrail leaves out); no resource evidence yet — \
-                 collect CloudTrail data events or run the proxy (not granted)"
-            ),
-        });
+        findings.push(unscoped::without_resource(action, evidence));
     }
 
     let refused = refused_resources(evidence, &granted);
@@ -258,6 +255,7 @@ fn build_role(
             kind: "not-derived",
             severity: "warning",
             message,
+            ..Default::default()
         }));
         derived
     } else {
@@ -268,12 +266,15 @@ fn build_role(
         kind: "not-derived",
         severity: "warning",
         message,
+        ..Default::default()
     }));
     let derived: Vec<Derived> = derived.into_iter().chain(launched).collect();
     add_derived(&mut by_action, &derived);
     pin_context_to_grants(&mut by_action);
     let kms_sources = secret_keys(&by_action, &derived, &mut findings);
-    let policy = statements::build_policy(&by_action, catalog, &mut findings);
+    let policy = statements::build_policy(&by_action, catalog);
+    findings.extend(unscoped::unscoped_grants(&by_action, evidence, catalog));
+    findings.extend(operations::operation_findings(evidence, catalog));
     let grants = grant_evidence(
         &by_action,
         &granted,
@@ -398,6 +399,7 @@ fn generalize_grants(
                      {} observed stream(s) granted as {wildcard} so the next task can log",
                     names.len()
                 ),
+                ..Default::default()
             });
             generalized_from.insert((action.clone(), wildcard), (names, None));
         }
@@ -432,6 +434,7 @@ fn generalize_grants(
                     "{action}: not generalized to {wildcard}, which would also allow a call \
                      that was denied; the names under it are granted more narrowly"
                 ),
+                ..Default::default()
             });
         }
         for (wildcard, members) in replaced {
@@ -452,6 +455,7 @@ fn generalize_grants(
                     "{action}: {} distinct resources under one path granted as {wildcard}",
                     names.len()
                 ),
+                ..Default::default()
             });
             generalized_from.insert((action.clone(), wildcard), (names, None));
         }
@@ -506,6 +510,7 @@ fn learn_templates(
                 "{action}: not generalized to {pattern}, which would also allow a call that was \
                  denied; the names it stands for are granted as observed"
             ),
+            ..Default::default()
         });
     }
     for (t, names) in templated.templates.values() {
@@ -533,6 +538,7 @@ fn learn_templates(
                 fields.join("; "),
                 t.pattern
             ),
+            ..Default::default()
         });
     }
     templated
@@ -583,6 +589,7 @@ fn ungranted_calls(ungranted: &[&UngrantedRow], findings: &mut Vec<Finding>) -> 
                 "{} {} ×{}: {}",
                 u.event_source, u.event_name, u.count, u.reason
             ),
+            ..Default::default()
         });
     }
     ungranted_calls
@@ -702,6 +709,7 @@ fn secret_keys(
                  customer-managed key needs kms:Decrypt on that key with kms:ViaService {via}",
                 families.into_iter().collect::<Vec<_>>().join(", ")
             ),
+            ..Default::default()
         });
     }
     known.sort();
@@ -733,6 +741,7 @@ fn role_findings(
                 task.join(", "),
                 exec.join(", ")
             ),
+            ..Default::default()
         });
     }
     if usages.is_empty() {
@@ -743,6 +752,7 @@ fn role_findings(
                 "{role} is in no loaded task definition; its policy comes from the trail alone \
                  (pass --task-definitions to attribute it)"
             ),
+            ..Default::default()
         });
     }
     if families.len() > 1 {
@@ -754,6 +764,7 @@ fn role_findings(
                 families.len(),
                 families.join(", ")
             ),
+            ..Default::default()
         });
     }
     findings

@@ -34,11 +34,32 @@ pub struct RoleProposal {
     pub ungranted_calls: Vec<UngrantedCall>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Something the reader of a proposal should know. `kind`, `severity` and `message` are always
+/// there; the other keys only where the finding is about one grant or call (`unscoped-grant`,
+/// `no-resource-evidence`, the operation checks), for programs to act on without parsing the
+/// message.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Finding {
     pub kind: &'static str,
     pub severity: &'static str,
     pub message: String,
+    /// The API operation the finding is about (`s3:GetObject`), for the checks against AWS's
+    /// list of the actions an operation authorizes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// The action the finding is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// The resource it is granted on (`*` for a grant that fell back to it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// Why, as a stable code (`crate::mapping::fallback::Fallback::code`,
+    /// `crate::mapping::operations::Why::code`, `not-listed-for-operation`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    /// The earliest call of the action that shows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub example_event_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

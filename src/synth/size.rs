@@ -55,6 +55,7 @@ pub fn deliver(mut role: RoleProposal) -> RoleProposal {
             role.policy_characters,
             role.managed_policies.len()
         ),
+        ..Default::default()
     });
     role
 }

@@ -1,7 +1,7 @@
 //! Grants → statements: one statement per (resources, condition), several actions each, in a
 //! deterministic order with deterministic Sids, so the same evidence gives the same bytes.
 
-use super::{Conditions, Finding};
+use super::Conditions;
 use crate::mapping::ANY_RESOURCE;
 use crate::policy::{PolicyDocument, Statement};
 use std::collections::{BTreeMap, BTreeSet};
@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, BTreeSet};
 pub(super) fn build_policy(
     by_action: &super::ByAction,
     catalog: &crate::catalog::Catalog,
-    findings: &mut Vec<Finding>,
 ) -> PolicyDocument {
     // (class, resources, conditions) → actions. Class keeps actions that take no resource apart
     // from resource actions granted on "*" for lack of evidence.
@@ -20,17 +19,8 @@ pub(super) fn build_policy(
         let class = match (resources.contains(ANY_RESOURCE), takes_resources) {
             (false, _) => 0,
             (true, false) => 1,
-            (true, true) => {
-                findings.push(Finding {
-                    kind: "unscoped-grant",
-                    severity: "warning",
-                    message: format!(
-                        "{action} is granted on \"*\": some calls showed no resource it accepts \
-                         (see `grants` for the rule); narrow it by hand or collect data events"
-                    ),
-                });
-                2
-            }
+            // Each has a finding saying why (`unscoped.rs`).
+            (true, true) => 2,
         };
         statements
             .entry((class, resources.clone(), cond.clone()))

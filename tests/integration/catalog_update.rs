@@ -218,3 +218,232 @@ fn a_corrupt_cache_warns_and_the_embedded_copy_answers() {
     );
     assert!(err.contains(&cache.display().to_string()), "{err}");
 }
+
+/// A reference with operations, in the shape of AWS's documentation ("Simplified AWS service
+/// information for programmatic access"): S3's `GetObject` with the authorized actions AWS's
+/// example lists, and ECS's `RunTask` passing a role (`iam:PassRole` with the
+/// `iam:PassedToService` context the same page describes). IAM itself is left out, so its action
+/// is one the cached catalog does not know.
+fn with_operations(base: &str, path: &str) -> Option<(u16, String)> {
+    let object_action = |name: &str| {
+        json!({"Name": name, "Annotations": {"Properties": {"IsList": false,
+               "IsPermissionManagement": false, "IsTaggingOnly": false, "IsWrite": false}},
+               "Resources": [{"Name": "object"}]})
+    };
+    let object_actions: Vec<serde_json::Value> = [
+        "GetObject",
+        "GetObjectLegalHold",
+        "GetObjectRetention",
+        "GetObjectTagging",
+        "GetObjectVersion",
+    ]
+    .map(object_action)
+    .to_vec();
+    let body = match path {
+        "/" => json!([
+            {"service": "s3", "url": format!("{base}/v1/s3/s3.json")},
+            {"service": "s3-object-lambda", "url": format!("{base}/v1/s3-object-lambda/s3-object-lambda.json")},
+            {"service": "ecs", "url": format!("{base}/v1/ecs/ecs.json")}
+        ]),
+        "/v1/s3/s3.json" => json!({
+            "Name": "s3",
+            "Actions": object_actions,
+            "Resources": [
+                {"Name": "bucket", "ARNFormats": ["arn:${Partition}:s3:::${BucketName}"]},
+                {"Name": "object", "ARNFormats": ["arn:${Partition}:s3:::${BucketName}/${ObjectName}"]}
+            ],
+            "ConditionKeys": [],
+            "Operations": [{
+                "Name": "GetObject",
+                "AuthorizedActions": [
+                    {"Name": "GetObject", "Service": "s3"},
+                    {"Name": "GetObject", "Service": "s3-object-lambda"},
+                    {"Name": "GetObjectLegalHold", "Service": "s3"},
+                    {"Name": "GetObjectRetention", "Service": "s3"},
+                    {"Name": "GetObjectTagging", "Service": "s3"},
+                    {"Name": "GetObjectVersion", "Service": "s3"}
+                ],
+                "SDK": [{"Name": "s3", "Method": "get_object", "Package": "Boto3"}]
+            }],
+            "Version": "v1.4"
+        }),
+        "/v1/s3-object-lambda/s3-object-lambda.json" => json!({
+            "Name": "s3-object-lambda",
+            "Actions": [{"Name": "GetObject", "Annotations": {"Properties": {}}}],
+            "Resources": [], "ConditionKeys": [], "Version": "v1.4"
+        }),
+        "/v1/ecs/ecs.json" => json!({
+            "Name": "ecs",
+            "Actions": [{"Name": "RunTask", "Annotations": {"Properties": {"IsWrite": true}},
+                         "Resources": [{"Name": "task-definition"}]}],
+            "Resources": [{"Name": "task-definition", "ARNFormats":
+                ["arn:${Partition}:ecs:${Region}:${Account}:task-definition/${TaskDefinitionFamilyName}:${TaskDefinitionRevisionNumber}"]}],
+            "ConditionKeys": [],
+            "Operations": [
+                {"Name": "RunTask",
+                 "AuthorizedActions": [
+                    {"Name": "RunTask", "Service": "ecs"},
+                    {"Name": "PassRole", "Service": "iam",
+                     "Context": {"iam:PassedToService": ["ecs-tasks.amazonaws.com"]}}
+                 ],
+                 "SDK": [{"Name": "ecs", "Method": "run_task", "Package": "Boto3"}]},
+                {"Name": "ListTasks",
+                 "SDK": [{"Name": "ecs", "Method": "list_tasks", "Package": "Boto3"}]}
+            ],
+            "Version": "v1.4"
+        }),
+        _ => return None,
+    };
+    Some((200, body.to_string()))
+}
+
+#[test]
+fn operations_are_kept_shown_and_checked_against_the_calls() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    // The embedded copy has no operation data, and says so.
+    let out = in_home(h, &["catalog", "show", "--operation", "s3:GetObject"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no operation data") && stderr(&out).contains("catalog update"),
+        "{}",
+        stderr(&out)
+    );
+    let out = in_home(h, &["catalog", "show", "s3:GetObject"]);
+    assert!(
+        stdout(&out).contains("no operation data"),
+        "{}",
+        stdout(&out)
+    );
+
+    let base = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let b = base.clone();
+    let url = serve(move |path| with_operations(b.get().unwrap(), path));
+    base.set(url.clone()).unwrap();
+    let out = in_home(h, &["catalog", "update", "--endpoint", &format!("{url}/")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // RunTask and GetObject; ListTasks lists no authorized action and is not kept.
+    assert!(
+        stdout(&out).contains("3 services, 7 actions, 2 operations"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = in_home(h, &["catalog", "show", "--operation", "S3:getobject"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let listed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("    ") && !l.starts_with("      "))
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "s3:GetObject",
+            "s3-object-lambda:GetObject",
+            "s3:GetObjectLegalHold",
+            "s3:GetObjectRetention",
+            "s3:GetObjectTagging",
+            "s3:GetObjectVersion"
+        ],
+        "{text}"
+    );
+    assert!(text.starts_with("s3:GetObject (API operation)"), "{text}");
+    assert!(!text.contains("no operation data"), "{text}");
+
+    let run_task = stdout(&in_home(
+        h,
+        &["catalog", "show", "--operation", "ecs:RunTask"],
+    ));
+    assert!(
+        run_task.contains("iam:PassRole  (not in this catalog)")
+            && run_task.contains("iam:PassedToService = ecs-tasks.amazonaws.com"),
+        "{run_task}"
+    );
+    let out = in_home(h, &["catalog", "show", "--operation", "s3:GetObjekt"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("did you mean s3:GetObject"),
+        "{}",
+        stderr(&out)
+    );
+    // An operation AWS has not mapped to actions is not kept.
+    let out = in_home(h, &["catalog", "show", "--operation", "ecs:ListTasks"]);
+    assert_eq!(out.status.code(), Some(1));
+
+    // A GetObject call observed and proposed with the cached catalog: granted s3:GetObject only,
+    // each other action AWS lists for the operation a finding saying why. The event is the shape
+    // of AWS's S3 data-event example (CloudTrail log file examples for Amazon S3).
+    let mut e = role_event("ev-get", "2026-11-20T09:00:00Z", "orders-task", "/unused");
+    e["eventSource"] = json!("s3.amazonaws.com");
+    e["eventName"] = json!("GetObject");
+    e["eventCategory"] = json!("Data");
+    e["readOnly"] = json!(true);
+    e["requestParameters"] = json!({"bucketName": "orders-in", "key": "2026/11/20/a.csv",
+        "Host": "orders-in.s3.eu-west-1.amazonaws.com"});
+    e["resources"] = json!([
+        {"type": "AWS::S3::Object", "ARN": "arn:aws:s3:::orders-in/2026/11/20/a.csv"},
+        {"accountId": "111122223333", "type": "AWS::S3::Bucket", "ARN": "arn:aws:s3:::orders-in"}
+    ]);
+    let day = h.join("trail/AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20");
+    std::fs::create_dir_all(&day).unwrap();
+    std::fs::write(
+        day.join("111122223333_CloudTrail_eu-west-1_20261120T0900Z_a.json.gz"),
+        gzip(json!({"Records": [e]}).to_string().as_bytes()),
+    )
+    .unwrap();
+    let db = h.join("e.db").display().to_string();
+    let out = in_home(
+        h,
+        &["observe", "--db", &db, h.join("trail").to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = in_home(h, &["propose", "--db", &db, "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let role = role(&report, "arn:aws:iam::111122223333:role/orders-task");
+    let granted: Vec<&str> = role["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(granted, ["s3:GetObject"], "nothing granted beyond the call");
+    let mut gaps: Vec<(String, String)> = role["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "operation-action-not-granted")
+        .map(|f| {
+            assert_eq!(f["operation"], "s3:GetObject", "{f}");
+            assert_eq!(f["example_event_id"], "ev-get", "{f}");
+            assert_eq!(f["severity"], "info", "{f}");
+            assert!(f["message"]
+                .as_str()
+                .unwrap()
+                .contains(f["action"].as_str().unwrap()));
+            (
+                f["action"].as_str().unwrap().to_string(),
+                f["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    gaps.sort();
+    let want: Vec<(String, String)> = [
+        ("s3-object-lambda:GetObject", "other-service"),
+        ("s3:GetObjectLegalHold", "depends-on-request"),
+        ("s3:GetObjectRetention", "depends-on-request"),
+        ("s3:GetObjectTagging", "depends-on-request"),
+        ("s3:GetObjectVersion", "depends-on-request"),
+    ]
+    .iter()
+    .map(|(a, r)| (a.to_string(), r.to_string()))
+    .collect();
+    assert_eq!(gaps, want);
+    assert!(!role["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["kind"] == "action-not-listed-for-operation"));
+}

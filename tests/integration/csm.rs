@@ -189,6 +189,18 @@ fn boto3_calls_become_action_evidence_without_invented_resources() {
     named.push("sqs:ListQueues");
     named.sort();
     assert_eq!(named, want, "{lacking:#?}");
+    // The same, for programs: the action and the reason as a code.
+    for f in role["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "no-resource-evidence")
+    {
+        let action = f["action"].as_str().unwrap();
+        assert!(f["message"].as_str().unwrap().starts_with(action), "{f}");
+        assert_eq!(f["reason"], "parameters-not-read", "{f}");
+        assert!(f.get("resource").is_none(), "not granted: {f}");
+    }
     // sts:GetCallerIdentity needs no permission: listed, not granted.
     assert!(role["ungranted_calls"]
         .as_array()

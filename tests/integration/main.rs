@@ -28,5 +28,6 @@ mod role_selection;
 mod s3_source;
 mod store;
 mod tighten;
+mod unscoped_findings;
 mod usage;
 mod verify;
