@@ -161,6 +161,13 @@ pub struct Args {
     #[arg(long, value_name = "S3_URL")]
     pub athena_output: Option<String>,
 
+    /// athena://: the table has the partition columns `account` and `region` besides
+    /// `timestamp` (an organization trail's table, as the README creates it): --account and
+    /// --region filter on them too, so Athena reads only those accounts' and regions' logs.
+    #[arg(help_heading = "Mode: Athena table (athena://WORKGROUP/DATABASE.TABLE)")]
+    #[arg(long)]
+    pub athena_account_region_partitions: bool,
+
     /// athena://: print the SQL a first run over this window would send, and exit without
     /// sending it (later runs also leave out the windows earlier runs counted).
     #[arg(help_heading = "Mode: Athena table (athena://WORKGROUP/DATABASE.TABLE)")]
@@ -226,6 +233,7 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
         athena: crate::observe::AthenaOptions {
             timeout: std::time::Duration::from_secs(args.athena_timeout),
             output: args.athena_output,
+            account_region_partitions: args.athena_account_region_partitions,
         },
     })
     .await?;
@@ -396,6 +404,7 @@ fn print_query(args: &Args, window: &TimeWindow) -> i32 {
                 counted: &[],
                 accounts: &args.accounts,
                 regions: &args.regions,
+                account_region_partitions: args.athena_account_region_partitions,
             })
         );
         printed = true;

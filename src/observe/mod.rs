@@ -60,6 +60,7 @@ pub struct Options {
 pub struct AthenaOptions {
     pub timeout: std::time::Duration,
     pub output: Option<String>,
+    pub account_region_partitions: bool,
 }
 
 /// One unit to read, with the source that reads it.
@@ -126,7 +127,7 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
                 let outcome = if worker_stop.load(Ordering::Relaxed) {
                     FileOutcome::NotStarted
                 } else {
-                    worker.observe_unit(&*source, &unit, &known, &window, &runtime)
+                    worker.observe_unit(&*source, &unit, &known, &window, &runtime, &worker_stop)
                 };
                 let _ = tx.blocking_send((unit.name, outcome));
             },
@@ -252,6 +253,7 @@ async fn units(opts: &Options, summary: &mut Summary) -> Vec<Work> {
                 output: opts.athena.output.clone(),
                 accounts: opts.accounts.clone(),
                 regions: opts.regions.clone(),
+                account_region_partitions: opts.athena.account_region_partitions,
             },
         )));
     }
@@ -420,6 +422,7 @@ impl<'c> Worker<'c> {
         known: &Known,
         window: &TimeWindow,
         runtime: &tokio::runtime::Handle,
+        stop: &AtomicBool,
     ) -> FileOutcome {
         let name = &unit.name;
         let skipped = |reason: SkipReason, detail: String| {
@@ -430,7 +433,7 @@ impl<'c> Worker<'c> {
             })
         };
         if source.folds() {
-            return self.observe_folded(source, unit, known, window, runtime);
+            return self.observe_folded(source, unit, known, window, runtime, stop);
         }
         self.raw.clear();
         let fingerprint = match &unit.checkpoint {
@@ -468,6 +471,7 @@ impl<'c> Worker<'c> {
         known: &Known,
         window: &TimeWindow,
         runtime: &tokio::runtime::Handle,
+        stop: &AtomicBool,
     ) -> FileOutcome {
         let checkpoint = unit.checkpoint.as_deref().unwrap_or(&unit.name);
         let fingerprint = xxhash_rust::xxh3::xxh3_128(checkpoint.as_bytes());
@@ -482,6 +486,7 @@ impl<'c> Worker<'c> {
             &FoldRequest {
                 window,
                 counted: counted.windows(),
+                stop,
             },
             &mut |call, events, last| folder.add_many(call, events, last),
             runtime,
@@ -490,6 +495,10 @@ impl<'c> Worker<'c> {
             Ok(read) => read,
             Err(detail) => {
                 self.folder.discard();
+                // Stopped by the interruption: left, whole, for the next run.
+                if stop.load(Ordering::Relaxed) {
+                    return FileOutcome::NotStarted;
+                }
                 return FileOutcome::Skipped(Skipped {
                     unit: unit.name.clone(),
                     reason: SkipReason::Unreadable,

@@ -21,6 +21,7 @@ use aws_sdk_athena::error::ProvideErrorMetadata;
 use aws_sdk_athena::types::QueryExecutionState;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod query;
@@ -65,6 +66,8 @@ pub struct Settings {
     /// `recipientaccountid`, `awsregion` in these (empty: any).
     pub accounts: Vec<String>,
     pub regions: Vec<String>,
+    /// The table has `account` and `region` partition columns (see [`query::Scope`]).
+    pub account_region_partitions: bool,
 }
 
 /// A CloudTrail table in Athena, as the [`UnitSource`] of one query.
@@ -180,11 +183,13 @@ impl UnitSource for AthenaSource {
             counted: request.counted,
             accounts: &self.settings.accounts,
             regions: &self.settings.regions,
+            account_region_partitions: self.settings.account_region_partitions,
         });
         let run = Run {
             client,
             table,
             settings: &self.settings,
+            stop: request.stop,
         };
         runtime.block_on(async {
             let (id, bytes_scanned) = run.execute(&sql).await?;
@@ -204,6 +209,7 @@ struct Run<'a> {
     client: &'a aws_sdk_athena::Client,
     table: &'a AthenaTable,
     settings: &'a Settings,
+    stop: &'a AtomicBool,
 }
 
 impl Run<'_> {
@@ -271,7 +277,8 @@ impl Run<'_> {
                 }
                 _ => {}
             }
-            if Instant::now() >= deadline {
+            let interrupted = self.stop.load(Ordering::Relaxed);
+            if interrupted || Instant::now() >= deadline {
                 let stopped = self
                     .client
                     .stop_query_execution()
@@ -285,6 +292,9 @@ impl Run<'_> {
                         self.failed("StopQueryExecution", e)
                     ),
                 };
+                if interrupted {
+                    return Err(format!("query {id} interrupted: {how}"));
+                }
                 return Err(format!(
                     "query {id} was still running after --athena-timeout {}s: {how}; nothing \
                      was recorded. Raise --athena-timeout or narrow --since/--until",
@@ -339,6 +349,9 @@ impl Run<'_> {
                     rows.next();
                 }
                 first_page = false;
+            }
+            if self.stop.load(Ordering::Relaxed) {
+                return Err(format!("query {id}: interrupted while reading its results"));
             }
             for r in rows {
                 let values = r

@@ -78,6 +78,8 @@ pub struct FoldRequest<'a> {
     pub window: &'a TimeWindow,
     /// Windows an earlier run counted already: their events must be left out.
     pub counted: &'a [TimeWindow],
+    /// Set when the run is interrupted: stop what was started (the query) and return an error.
+    pub stop: &'a std::sync::atomic::AtomicBool,
 }
 
 /// What a folding source read.

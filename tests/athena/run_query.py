@@ -10,7 +10,11 @@ with sqlglot and executed. The rows are printed as the body of moto's
 `/moto-api/static/athena/query-results` endpoint: GetQueryResults' shape, the column names as the
 first row (as Athena gives them for a SELECT), a NULL as a datum without VarCharValue.
 
-Usage: run_query.py SQL_FILE TRAIL_DIR DATABASE.TABLE
+With `org`, the table is an organization trail's as the README creates it: the partition
+columns `account` and `region` too, from the delivery path (`AWSLogs/o-…/<account>/CloudTrail/
+<region>/…`).
+
+Usage: run_query.py SQL_FILE TRAIL_DIR DATABASE.TABLE [org]
 Needs: python3 -m pip install duckdb sqlglot
 """
 
@@ -45,7 +49,9 @@ COLUMNS = {
     "timestamp": "VARCHAR",
 }
 
-DELIVERY_DAY = re.compile(r"/CloudTrail/[^/]+/(\d{4})/(\d{2})/(\d{2})/")
+DELIVERY = re.compile(
+    r"AWSLogs/(?:o-[^/]+/)?(\d+)/CloudTrail/([^/]+)/(\d{4})/(\d{2})/(\d{2})/"
+)
 
 
 def lower_keys(value):
@@ -57,11 +63,11 @@ def lower_keys(value):
     return value
 
 
-def row_of(event, day):
+def row_of(event, path, org):
     """One event as a row of the table (only the columns the query reads)."""
     ev = {k.lower(): v for k, v in event.items()}
     params = ev.get("requestparameters")
-    return {
+    row = {
         "useridentity": lower_keys(ev.get("useridentity")),
         "eventtime": ev.get("eventtime"),
         "eventsource": ev.get("eventsource"),
@@ -76,35 +82,40 @@ def row_of(event, day):
         "eventid": ev.get("eventid"),
         "resources": lower_keys(ev.get("resources")),
         "recipientaccountid": ev.get("recipientaccountid"),
-        "timestamp": day,
+        "timestamp": "/".join(path.groups()[2:]),
     }
+    if org:
+        row["account"], row["region"] = path.group(1), path.group(2)
+    return row
 
 
-def load(trail, path):
+def load(trail, path, org):
     with open(path, "w", encoding="utf-8") as out:
         for root, _, files in os.walk(trail):
             for name in sorted(files):
                 full = os.path.join(root, name)
-                day = DELIVERY_DAY.search(full.replace(os.sep, "/"))
-                if not day or not (name.endswith(".json") or name.endswith(".json.gz")):
+                found = DELIVERY.search(full.replace(os.sep, "/"))
+                if not found or not (name.endswith(".json") or name.endswith(".json.gz")):
                     continue
                 opener = gzip.open if name.endswith(".gz") else open
                 with opener(full, "rt", encoding="utf-8") as f:
                     records = json.load(f)["Records"]
                 for event in records:
-                    row = row_of(event, "/".join(day.groups()))
+                    row = row_of(event, found, org)
                     out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def main():
     sql_file, trail, name = sys.argv[1:4]
+    org = sys.argv[4:] == ["org"]
     database, table = name.split(".", 1)
     sql = open(sql_file, encoding="utf-8").read()
     db = duckdb.connect()
     with tempfile.TemporaryDirectory() as tmp:
         rows_file = os.path.join(tmp, "events.ndjson")
-        load(trail, rows_file)
-        columns = ", ".join(f"'{k}': '{v}'" for k, v in COLUMNS.items())
+        load(trail, rows_file, org)
+        types = dict(COLUMNS, **({"account": "VARCHAR", "region": "VARCHAR"} if org else {}))
+        columns = ", ".join(f"'{k}': '{v}'" for k, v in types.items())
         db.execute(f'CREATE SCHEMA "{database}"')
         db.execute(
             f'CREATE TABLE "{database}"."{table}" AS SELECT * FROM '

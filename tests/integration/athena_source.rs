@@ -56,8 +56,9 @@ fn moto_api(moto: &Moto, path: &str, body: &str) {
         .unwrap_or_else(|e| panic!("{path}: {e}"));
 }
 
-/// The SQL `observe` would send for `args`, run on the fixture trail: moto's seeding body.
-fn executed(sql: &str) -> String {
+/// `sql` run on the trail under `trail` (an organization trail's table with `org`): moto's
+/// seeding body.
+fn executed(sql: &str, trail: &Path, org: bool) -> String {
     let dir = tempfile::tempdir().unwrap();
     let sql_file = dir.path().join("query.sql");
     std::fs::write(&sql_file, sql).unwrap();
@@ -65,8 +66,9 @@ fn executed(sql: &str) -> String {
     let out = std::process::Command::new("python3")
         .arg(script)
         .arg(&sql_file)
-        .arg(fixture("fleet/trail"))
+        .arg(trail)
         .arg("trails.cloudtrail")
+        .args(org.then_some("org"))
         .output()
         .expect("python3");
     assert!(
@@ -127,11 +129,8 @@ fn the_executed_query_gives_the_evidence_of_the_trail_files() {
     );
     assert!(printed.status.success(), "{}", stderr(&printed));
     let sql = stdout(&printed).trim_end().to_string();
-    moto_api(
-        &moto,
-        "/moto-api/static/athena/query-results",
-        &executed(&sql),
-    );
+    let seed = executed(&sql, &fixture("fleet/trail"), false);
+    moto_api(&moto, "/moto-api/static/athena/query-results", &seed);
 
     let out = observe(&moto, &athena_db, &[&[TABLE][..], &WINDOW].concat());
     assert!(out.status.success(), "{}", stderr(&out));
@@ -164,6 +163,53 @@ fn the_executed_query_gives_the_evidence_of_the_trail_files() {
             .map(str::to_string)
     };
     assert_eq!(kept(&summary), kept(&stderr(&files)), "{summary}");
+}
+
+/// An organization trail (`AWSLogs/o-…/<account>/…`) in a table partitioned by account and
+/// region too: --account and --region give the evidence of that account's and region's files.
+#[test]
+fn an_organization_trail_is_read_for_one_account_and_region() {
+    let Some(moto) = Moto::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let org = dir.path().join("bucket/AWSLogs/o-a1b2c3d4e5");
+    copy_trail_gzipped(&fixture("fleet/trail/AWSLogs"), &org);
+    let (athena_db, files_db) = (dir.path().join("athena.db"), dir.path().join("files.db"));
+    let args = [
+        &[
+            TABLE,
+            "--account",
+            "111122223333",
+            "--region",
+            "eu-west-1",
+            "--athena-account-region-partitions",
+        ][..],
+        &WINDOW,
+    ]
+    .concat();
+
+    let printed = observe(&moto, &athena_db, &[&args[..], &["--print-query"]].concat());
+    assert!(printed.status.success(), "{}", stderr(&printed));
+    let sql = stdout(&printed).trim_end().to_string();
+    assert!(sql.contains("AND account IN ('111122223333')"), "{sql}");
+    let seed = executed(&sql, &dir.path().join("bucket"), true);
+    moto_api(&moto, "/moto-api/static/athena/query-results", &seed);
+    let out = observe(&moto, &athena_db, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(queries_sent(&moto), vec![sql]);
+
+    let one = org.join("111122223333/CloudTrail/eu-west-1");
+    let files = observe(
+        &moto,
+        &files_db,
+        &[&[one.to_str().unwrap()][..], &WINDOW].concat(),
+    );
+    assert!(files.status.success(), "{}", stderr(&files));
+    let (from_athena, from_files) = (propose(&athena_db, "text"), propose(&files_db, "text"));
+    assert!(
+        from_files.contains("arn:aws:iam::111122223333:role/"),
+        "{from_files}"
+    );
+    assert_eq!(from_athena, from_files);
 }
 
 #[test]

@@ -48,6 +48,10 @@ pub struct Scope<'a> {
     pub accounts: &'a [String],
     /// `awsregion` in these (empty: any).
     pub regions: &'a [String],
+    /// The table also has the partition columns `account` and `region` (an organization
+    /// trail's table, as the README creates it): the account and region filters go on them too,
+    /// so Athena reads only those accounts' and regions' objects.
+    pub account_region_partitions: bool,
 }
 
 /// Whether `name` can stand in the query as a quoted identifier: letters, digits, `_` and `-`
@@ -109,6 +113,10 @@ pub fn build(scope: &Scope) -> String {
     }
     filters.extend(one_of("recipientaccountid", scope.accounts));
     filters.extend(one_of("awsregion", scope.regions));
+    if scope.account_region_partitions {
+        filters.extend(one_of("account", scope.accounts));
+        filters.extend(one_of("region", scope.regions));
+    }
     format!(
         "SELECT issuer_type, role_arn, issuer_account, event_source, event_name, region, \
          recipient_account, error_code, invoked_by, request_parameters, resources, \
@@ -158,6 +166,7 @@ mod tests {
             counted,
             accounts,
             regions: &[],
+            account_region_partitions: false,
         }
     }
 
@@ -206,6 +215,24 @@ mod tests {
         let sql = build(&scope(&w, &[], &accounts));
         assert!(
             sql.contains("recipientaccountid IN ('111122223333', 'o''brien')"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn an_organization_table_is_pruned_by_account_and_region_too() {
+        let w = TimeWindow::default();
+        let accounts = ["111122223333".to_string()];
+        let regions = ["eu-west-1".to_string()];
+        let mut s = scope(&w, &[], &accounts);
+        s.regions = &regions;
+        assert!(!build(&s).contains("account IN"), "{}", build(&s));
+        s.account_region_partitions = true;
+        let sql = build(&s);
+        assert!(sql.contains("AND account IN ('111122223333')"), "{sql}");
+        assert!(sql.contains("AND region IN ('eu-west-1')"), "{sql}");
+        assert!(
+            sql.contains("recipientaccountid IN ('111122223333')"),
             "{sql}"
         );
     }
