@@ -72,8 +72,8 @@ enum FileOutcome {
         file: ObservedFile,
         evidence: Box<FileEvidence>,
         stats: cloudtrail::DecodeStats,
-        /// Bytes a query engine scanned for it (Athena), else 0.
-        scanned: u64,
+        /// Bytes a query engine scanned for it (Athena); None for trace files.
+        scanned: Option<u64>,
     },
     AlreadyObserved,
     Skipped(Skipped),
@@ -158,7 +158,9 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
                 scanned,
             } => {
                 summary.files_read += 1;
-                summary.bytes_scanned += scanned;
+                if let Some(bytes) = scanned {
+                    *summary.bytes_scanned.get_or_insert(0) += bytes;
+                }
                 summary.add_decode(&path, &stats);
                 bar.events(stats.events);
                 for role in evidence.roles() {
@@ -523,7 +525,7 @@ impl<'c> Worker<'c> {
                 not_cloudtrail: read.not_cloudtrail,
                 ..Default::default()
             },
-            scanned: read.bytes_scanned,
+            scanned: Some(read.bytes_scanned),
         }
     }
 
@@ -612,7 +614,7 @@ impl<'c> Worker<'c> {
             },
             evidence: Box::new(evidence),
             stats,
-            scanned: 0,
+            scanned: None,
         }
     }
 }

@@ -30,8 +30,8 @@ pub struct Summary {
     pub task_definitions: u64,
     pub task_definition_errors: Vec<String>,
     pub wall: Duration,
-    /// Bytes Athena scanned for `athena://` inputs (what their queries cost).
-    pub bytes_scanned: u64,
+    /// Bytes Athena scanned for `athena://` inputs (what their queries cost); None without one.
+    pub bytes_scanned: Option<u64>,
 }
 
 impl Summary {

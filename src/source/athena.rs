@@ -327,45 +327,14 @@ impl Run<'_> {
                 .await
                 .map_err(|e| self.failed("GetQueryResults", e))?;
             let Some(set) = page.result_set() else { break };
-            let mut rows = set.rows().iter();
-            if first_page {
-                let names: Vec<&str> = set
-                    .result_set_metadata()
-                    .map(|m| m.column_info().iter().map(|c| c.name()).collect())
-                    .unwrap_or_default();
-                if !names.is_empty() && names != query::COLUMNS {
-                    return Err(format!(
-                        "query {id} returned the columns {names:?}, not those it selects"
-                    ));
-                }
-                // The header row: the column names.
-                let header = rows.clone().next().is_some_and(|r| {
-                    r.data()
-                        .iter()
-                        .map(|d| d.var_char_value().unwrap_or(""))
-                        .eq(query::COLUMNS)
-                });
-                if header {
-                    rows.next();
-                }
-                first_page = false;
-            }
             if self.stop.load(Ordering::Relaxed) {
                 return Err(format!("query {id}: interrupted while reading its results"));
             }
-            for r in rows {
-                let values = r
-                    .data()
-                    .iter()
-                    .map(|d| d.var_char_value().map(str::to_string))
-                    .collect();
-                let row = row::Row::parse(values).map_err(|e| format!("query {id}: {e}"))?;
-                events += row.events;
-                match row.folded() {
-                    Some(f) => sink(&f.call, f.events, f.last_time),
-                    None => not_cloudtrail += row.events,
-                }
-            }
+            let (e, n) =
+                fold_page(set, first_page, sink).map_err(|e| format!("query {id}: {e}"))?;
+            events += e;
+            not_cloudtrail += n;
+            first_page = false;
             token = page.next_token().map(str::to_string);
             if token.is_none() {
                 break;
@@ -405,6 +374,51 @@ impl Run<'_> {
     }
 }
 
+/// One page of the result: each row's call to the sink; the events read, and those that were
+/// not CloudTrail calls. The first page starts with the column names.
+fn fold_page(
+    set: &aws_sdk_athena::types::ResultSet,
+    first_page: bool,
+    sink: &mut dyn FnMut(&crate::call::ApiCall<'_>, u64, &str),
+) -> Result<(u64, u64), String> {
+    let mut rows = set.rows().iter();
+    if first_page {
+        let names: Vec<&str> = set
+            .result_set_metadata()
+            .map(|m| m.column_info().iter().map(|c| c.name()).collect())
+            .unwrap_or_default();
+        if !names.is_empty() && names != query::COLUMNS {
+            return Err(format!(
+                "the result's columns are {names:?}, not those the query selects"
+            ));
+        }
+        let header = rows.clone().next().is_some_and(|r| {
+            r.data()
+                .iter()
+                .map(|d| d.var_char_value().unwrap_or(""))
+                .eq(query::COLUMNS)
+        });
+        if header {
+            rows.next();
+        }
+    }
+    let (mut events, mut not_cloudtrail) = (0, 0);
+    for r in rows {
+        let values = r
+            .data()
+            .iter()
+            .map(|d| d.var_char_value().map(str::to_string))
+            .collect();
+        let row = row::Row::parse(values)?;
+        events += row.events;
+        match row.folded() {
+            Some(f) => sink(&f.call, f.events, f.last_time),
+            None => not_cloudtrail += row.events,
+        }
+    }
+    Ok((events, not_cloudtrail))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,6 +426,85 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn page(rows: &[Vec<Option<&str>>]) -> aws_sdk_athena::types::ResultSet {
+        use aws_sdk_athena::types::{Datum, ResultSet, Row};
+        let row = |values: &Vec<Option<&str>>| {
+            Row::builder()
+                .set_data(Some(
+                    values
+                        .iter()
+                        .map(|v| {
+                            Datum::builder()
+                                .set_var_char_value(v.map(String::from))
+                                .build()
+                        })
+                        .collect(),
+                ))
+                .build()
+        };
+        ResultSet::builder()
+            .set_rows(Some(rows.iter().map(row).collect()))
+            .build()
+    }
+
+    /// A GetQueryResults row of `s3:GetObject` calls (shape: CloudTrail User Guide, "Amazon
+    /// S3 data events"), and one without an event source.
+    fn get_object(events: &'static str, source: Option<&'static str>) -> Vec<Option<&'static str>> {
+        vec![
+            Some("Role"),
+            Some("arn:aws:iam::111122223333:role/billing-worker-task"),
+            Some("111122223333"),
+            source,
+            Some("GetObject"),
+            Some("eu-west-1"),
+            Some("111122223333"),
+            None,
+            None,
+            Some(r#"{"bucketName":"billing-reports","key":"2026/summary/q3.json"}"#),
+            Some(
+                r#"[["arn:aws:s3:::billing-reports/2026/summary/q3.json","AWS::S3::Object"],["arn:aws:s3:::billing-reports","AWS::S3::Bucket"]]"#,
+            ),
+            Some(events),
+            Some("2026-11-03T11:32:35Z"),
+            Some("2026-11-03T11:40:00Z"),
+            Some("ff762103-da08-4da6-9bfd-b2863de760d4"),
+        ]
+    }
+
+    #[test]
+    fn pages_are_folded_row_by_row_after_the_header() {
+        let header: Vec<Option<&str>> = query::COLUMNS.iter().map(|c| Some(*c)).collect();
+        let first = page(&[header, get_object("4", Some("s3.amazonaws.com"))]);
+        let second = page(&[
+            get_object("2", None),
+            get_object("1", Some("s3.amazonaws.com")),
+        ]);
+        let mut seen = Vec::new();
+        let mut sink = |c: &crate::call::ApiCall<'_>, n: u64, last: &str| {
+            seen.push((
+                c.event_name.to_string(),
+                c.resources.len(),
+                n,
+                last.to_string(),
+            ))
+        };
+        assert_eq!(fold_page(&first, true, &mut sink).unwrap(), (4, 0));
+        // Later pages have no header: their first row is data.
+        assert_eq!(fold_page(&second, false, &mut sink).unwrap(), (3, 2));
+        let last = "2026-11-03T11:40:00Z".to_string();
+        assert_eq!(
+            seen,
+            vec![
+                ("GetObject".to_string(), 2, 4, last.clone()),
+                ("GetObject".to_string(), 2, 1, last)
+            ]
+        );
+        let damaged = page(&[get_object("many", Some("s3.amazonaws.com"))]);
+        assert!(fold_page(&damaged, false, &mut |_, _, _| {})
+            .unwrap_err()
+            .contains("event count"));
     }
 
     #[test]

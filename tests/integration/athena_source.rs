@@ -138,6 +138,8 @@ fn the_executed_query_gives_the_evidence_of_the_trail_files() {
     assert_eq!(queries_sent(&moto), vec![sql]);
     let summary = stderr(&out);
     assert!(summary.contains("files: 1 found, 1 read"), "{summary}");
+    // moto scans nothing, and says so.
+    assert!(summary.contains("athena: 0 bytes scanned"), "{summary}");
 
     let trail = fixture("fleet/trail/AWSLogs");
     let files = observe(
