@@ -131,7 +131,7 @@ impl UnitSource for AthenaSource {
                         skipped: vec![super::Skipped {
                             unit: self.url.clone(),
                             reason: super::SkipReason::Unreadable,
-                            detail: format!("{}: {detail}", self.url),
+                            detail,
                         }],
                         ..Listing::default()
                     }

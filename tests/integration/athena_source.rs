@@ -302,3 +302,75 @@ fn a_query_past_the_timeout_is_stopped_and_nothing_recorded() {
     assert!(db_rows(&db, "SELECT fingerprint FROM observed_files").is_empty());
     assert!(db_rows(&db, "SELECT role_arn FROM evidence").is_empty());
 }
+
+/// SIGTERM while the query runs: it is stopped, nothing is recorded, and the exit status is the
+/// interrupted one, as for files.
+#[test]
+#[allow(unsafe_code)] // libc's kill: see the SAFETY below.
+fn an_interrupted_run_stops_its_query() {
+    let Some(moto) = Moto::start() else { return };
+    moto_api(
+        &moto,
+        "/moto-api/state-manager/set-transition",
+        r#"{"model_name":"athena::execution","transition":{"progression":"manual","times":1000000}}"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("evidence.db");
+    let mut cmd = bin();
+    cmd.args(["observe", "--db", db.to_str().unwrap(), TABLE])
+        .args(WINDOW)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in moto.env() {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    let waited = std::time::Instant::now();
+    while queries_sent(&moto).is_empty() {
+        assert!(waited.elapsed().as_secs() < 60, "no query was sent");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // SAFETY: kill(2) on the pid of our own child, which has not been waited for yet.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    let client = athena_client(&moto);
+    let state = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let ids = client.list_query_executions().send().await.unwrap();
+        let e = client
+            .get_query_execution()
+            .query_execution_id(&ids.query_execution_ids()[0])
+            .send()
+            .await
+            .unwrap();
+        e.query_execution()
+            .and_then(|e| e.status())
+            .and_then(|s| s.state())
+            .cloned()
+    });
+    assert_eq!(
+        state,
+        Some(aws_sdk_athena::types::QueryExecutionState::Cancelled)
+    );
+    assert!(db_rows(&db, "SELECT fingerprint FROM observed_files").is_empty());
+}
+
+#[test]
+fn a_table_named_wrong_is_named_with_the_form_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("evidence.db");
+    let out = run(&[
+        "observe",
+        "--db",
+        db.to_str().unwrap(),
+        "athena://primary/no-table",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("athena://primary/no-table: expected athena://WORKGROUP/DATABASE.TABLE"),
+        "{}",
+        stderr(&out)
+    );
+}
