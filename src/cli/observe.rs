@@ -121,12 +121,14 @@ pub struct Args {
     #[arg(long, value_name = "FILE", requires = "live")]
     pub export: Option<PathBuf>,
 
-    /// Trail buckets: read only this account's logs (`AWSLogs/[o-…/]<account>/`). Repeatable.
+    /// Trail buckets: read only this account's logs (`AWSLogs/[o-…/]<account>/`); Athena tables:
+    /// only events whose recipientAccountId is ID. Repeatable.
     #[arg(help_heading = "Mode: trail files and s3:// buckets (PATH…)")]
     #[arg(long = "account", value_name = "ID")]
     pub accounts: Vec<String>,
 
-    /// Trail buckets: read only this region's logs (`…/CloudTrail/<region>/`). Repeatable.
+    /// Trail buckets: read only this region's logs (`…/CloudTrail/<region>/`); Athena tables: only
+    /// events whose awsRegion is REGION. Repeatable.
     #[arg(help_heading = "Mode: trail files and s3:// buckets (PATH…)")]
     #[arg(long = "region", value_name = "REGION")]
     pub regions: Vec<String>,
@@ -145,6 +147,32 @@ pub struct Args {
     #[arg(help_heading = "Mode: trail files and s3:// buckets (PATH…)")]
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
+
+    /// athena://: stop the query (StopQueryExecution) if it has not finished after SECONDS;
+    /// nothing is recorded then, and the run exits as for an unreadable input.
+    #[arg(help_heading = "Mode: Athena table (athena://WORKGROUP/DATABASE.TABLE)")]
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub athena_timeout: u64,
+
+    /// athena://: where Athena writes the query's results (`s3://bucket/prefix/`), for a
+    /// workgroup that does not set its own output location.
+    #[arg(help_heading = "Mode: Athena table (athena://WORKGROUP/DATABASE.TABLE)")]
+    #[arg(long, value_name = "S3_URL")]
+    pub athena_output: Option<String>,
+
+    /// athena://: the table has the partition columns `account` and `region` besides
+    /// `timestamp` (an organization trail's table, as the README creates it): --account and
+    /// --region filter on them too, so Athena reads only those accounts' and regions' logs.
+    #[arg(help_heading = "Mode: Athena table (athena://WORKGROUP/DATABASE.TABLE)")]
+    #[arg(long)]
+    pub athena_account_region_partitions: bool,
+
+    /// athena://: print the SQL a first run over this window would send, and exit without
+    /// sending it (later runs also leave out the windows earlier runs counted).
+    #[arg(help_heading = "Mode: Athena table (athena://WORKGROUP/DATABASE.TABLE)")]
+    #[arg(long)]
+    pub print_query: bool,
 
     /// Print only warnings and errors: no summary, no progress bar.
     #[arg(long, short)]
@@ -190,6 +218,9 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
             return Ok(super::EXIT_USAGE);
         }
     }
+    if args.print_query {
+        return Ok(print_query(&args, &TimeWindow::new(since, until)));
+    }
     let summary = crate::observe::run(crate::observe::Options {
         db,
         inputs: args.inputs,
@@ -199,6 +230,11 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
         lock_timeout: std::time::Duration::from_secs(args.lock_timeout),
         accounts: args.accounts,
         regions: args.regions,
+        athena: crate::observe::AthenaOptions {
+            timeout: std::time::Duration::from_secs(args.athena_timeout),
+            output: args.athena_output,
+            account_region_partitions: args.athena_account_region_partitions,
+        },
     })
     .await?;
     for w in summary.warnings() {
@@ -341,6 +377,43 @@ async fn proxy(db: PathBuf, listen: std::net::SocketAddr, args: Args) -> anyhow:
         );
     }
     Ok(0)
+}
+
+/// `--print-query`: the SQL of each `athena://` input, as a first run would send it.
+fn print_query(args: &Args, window: &TimeWindow) -> i32 {
+    use crate::source::athena::{covered, query, AthenaTable};
+    let covered = covered(window, chrono::Utc::now());
+    let mut printed = false;
+    for input in &args.inputs {
+        let Some(url) = input.to_str().filter(|u| u.starts_with("athena://")) else {
+            continue;
+        };
+        let table = match AthenaTable::parse(url) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {url}: {e}");
+                return super::EXIT_USAGE;
+            }
+        };
+        println!(
+            "{}",
+            query::build(&query::Scope {
+                database: &table.database,
+                table: &table.table,
+                window: &covered,
+                counted: &[],
+                accounts: &args.accounts,
+                regions: &args.regions,
+                account_region_partitions: args.athena_account_region_partitions,
+            })
+        );
+        printed = true;
+    }
+    if !printed {
+        eprintln!("error: --print-query needs an athena://WORKGROUP/DATABASE.TABLE input");
+        return super::EXIT_USAGE;
+    }
+    super::exit::SUCCESS
 }
 
 fn default_ca_dir() -> Option<PathBuf> {

@@ -105,6 +105,17 @@ impl Seen {
         }
     }
 
+    /// `events` calls like `call` (its time the first, its id the example's) seen last at `last`:
+    /// what a source that folds calls itself (Athena's rows) hands over.
+    fn folded(call: &ApiCall, events: u64, last: &str) -> Self {
+        Seen {
+            count: i64::try_from(events).unwrap_or(i64::MAX),
+            first: TimeStamp::new(call.event_time),
+            last: TimeStamp::new(last.max(call.event_time)),
+            example: IdStamp::new(call.event_id),
+        }
+    }
+
     /// Counts `call`; true when it is the new example (the earliest call), whose origin (event
     /// name, rule) the key then takes too.
     fn add(&mut self, call: &ApiCall) -> bool {
@@ -121,6 +132,15 @@ impl Seen {
             self.example = IdStamp::new(call.event_id);
         }
         earlier
+    }
+
+    /// [`Seen::add`] for one call, [`Seen::merge`] for the calls `many` says.
+    #[inline]
+    fn count_in(&mut self, call: &ApiCall, many: Option<&Seen>) -> bool {
+        match many {
+            None => self.add(call),
+            Some(m) => self.merge(m),
+        }
     }
 
     /// Adds `other` up; true when its example is the earlier one (see [`Seen::add`]).
@@ -178,14 +198,24 @@ pub struct Aggregate {
 impl Aggregate {
     /// Folds one call without any cache: the reference the [`Folder`] must agree with.
     pub fn add(&mut self, call: &ApiCall, catalog: &Catalog) {
+        self.add_folded(call, None, catalog)
+    }
+
+    /// [`Folder::add_many`] without caches.
+    pub fn add_many(&mut self, call: &ApiCall, events: u64, last: &str, catalog: &Catalog) {
+        self.add_folded(call, Some(Seen::folded(call, events, last)), catalog)
+    }
+
+    fn add_folded(&mut self, call: &ApiCall, many: Option<Seen>, catalog: &Catalog) {
+        let n = many.as_ref().map_or(1, |m| m.count as u64);
         let role_arn = match &call.principal {
             Principal::Role { role_arn, .. } => *role_arn,
             Principal::Other(kind) => {
-                *self.counts.other_principals.entry(*kind).or_default() += 1;
+                *self.counts.other_principals.entry(*kind).or_default() += n;
                 return;
             }
         };
-        self.counts.kept += 1;
+        self.counts.kept += n;
         let error_code = call.error_code.unwrap_or("").to_string();
         let (kind, reason) = match map_call(call, catalog) {
             Mapped::Grants(grants) => {
@@ -205,7 +235,7 @@ impl Aggregate {
                             g.rule.clone(),
                         )
                     });
-                    if entry.0.add(call) {
+                    if entry.0.count_in(call, many.as_ref()) {
                         entry.1 = call.event_source.to_string();
                         entry.2 = call.event_name.to_string();
                         entry.3 = g.rule;
@@ -214,11 +244,11 @@ impl Aggregate {
                 return;
             }
             Mapped::NoPermissionNeeded(reason) => {
-                self.counts.no_permission += 1;
+                self.counts.no_permission += n;
                 (UngrantedKind::NoPermission, reason.to_string())
             }
             Mapped::Unmapped(reason) => {
-                self.counts.unmapped += 1;
+                self.counts.unmapped += n;
                 (UngrantedKind::Unmapped, reason)
             }
         };
@@ -232,7 +262,7 @@ impl Aggregate {
             .ungranted
             .entry(key)
             .or_insert_with(|| (Seen::new(call), kind, reason.clone()));
-        if entry.0.add(call) {
+        if entry.0.count_in(call, many.as_ref()) {
             (entry.1, entry.2) = (kind, reason);
         }
     }
@@ -397,14 +427,25 @@ impl<'c> Folder<'c> {
     }
 
     pub fn add(&mut self, call: &ApiCall) {
+        self.add_folded(call, None)
+    }
+
+    /// Folds `events` calls like `call`, the last of them at `last` (see [`Seen::folded`]).
+    pub fn add_many(&mut self, call: &ApiCall, events: u64, last: &str) {
+        self.add_folded(call, Some(Seen::folded(call, events, last)))
+    }
+
+    /// One call (`many` None), or the calls `many` says.
+    fn add_folded(&mut self, call: &ApiCall, many: Option<Seen>) {
+        let n = many.as_ref().map_or(1, |m| m.count as u64);
         let role_arn = match &call.principal {
             Principal::Role { role_arn, .. } => *role_arn,
             Principal::Other(kind) => {
-                *self.counts.other_principals.entry(*kind).or_default() += 1;
+                *self.counts.other_principals.entry(*kind).or_default() += n;
                 return;
             }
         };
-        self.counts.kept += 1;
+        self.counts.kept += n;
         self.memo_key(call);
         let key = xxhash_rust::xxh3::xxh3_128(&self.key);
         if !self.memo.contains_key(&key) {
@@ -435,21 +476,21 @@ impl<'c> Folder<'c> {
                     let entry = evidence
                         .entry((role, g.action, g.resource, g.condition, error))
                         .or_insert_with(|| (Seen::new(call), source, name, g.rule));
-                    if entry.0.add(call) {
+                    if entry.0.count_in(call, many.as_ref()) {
                         (entry.1, entry.2, entry.3) = (source, name, g.rule);
                     }
                 }
             }
             Mapping::Ungranted { kind, reason } => {
                 if *kind == UngrantedKind::NoPermission {
-                    counts.no_permission += 1;
+                    counts.no_permission += n;
                 } else {
-                    counts.unmapped += 1;
+                    counts.unmapped += n;
                 }
                 let entry = ungranted
                     .entry((role, source, name, error))
                     .or_insert_with(|| (Seen::new(call), *kind, *reason));
-                if entry.0.add(call) {
+                if entry.0.count_in(call, many.as_ref()) {
                     (entry.1, entry.2) = (*kind, *reason);
                 }
             }
@@ -624,5 +665,124 @@ mod tests {
         // Both in primary-key order.
         assert_eq!(want_e, got_e);
         assert_eq!(want_u, got_u);
+    }
+
+    /// What a folding source (Athena) hands over, one call per group of identical calls with
+    /// their count and last time, folds to exactly the evidence of the calls one by one.
+    #[test]
+    fn calls_folded_by_the_source_give_the_evidence_of_each_call() {
+        use std::collections::BTreeMap;
+        let catalog = crate::catalog::embedded();
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fleet/trail");
+        let files = crate::source::local::discover(&[root]).files;
+        let trail: Vec<Vec<u8>> = files
+            .iter()
+            .map(|p| crate::source::local::read_unit(p).unwrap())
+            .collect();
+        // What the query groups by: everything the fold reads but the event's id, time and
+        // session.
+        let group = |c: &ApiCall| {
+            let who = match &c.principal {
+                Principal::Role { role_arn, .. } => role_arn.to_string(),
+                Principal::Other(kind) => format!("{kind:?}"),
+            };
+            format!(
+                "{who}|{}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+                c.event_source,
+                c.event_name,
+                c.region,
+                c.recipient_account,
+                c.principal_account,
+                c.invoked_by,
+                c.error_code,
+                c.request_parameters,
+                c.resources
+            )
+        };
+        // Per group: count, (first time, example id), last time.
+        let mut groups: BTreeMap<String, (u64, (String, String), String)> = BTreeMap::new();
+        let mut reference = Aggregate::default();
+        for bytes in &trail {
+            cloudtrail::decode(bytes, &mut |c| {
+                reference.add(c, catalog);
+                let first = (c.event_time.to_string(), c.event_id.to_string());
+                let g =
+                    groups
+                        .entry(group(c))
+                        .or_insert((0, first.clone(), c.event_time.to_string()));
+                g.0 += 1;
+                g.1 = g.1.clone().min(first);
+                g.2 = g.2.clone().max(c.event_time.to_string());
+            })
+            .unwrap();
+        }
+        assert!(
+            groups.values().any(|g| g.0 > 1),
+            "the fixture repeats some calls"
+        );
+        // Each group's first event stands for it, as a row does.
+        let mut folded = Aggregate::default();
+        let mut folder = Folder::new(catalog);
+        for bytes in &trail {
+            cloudtrail::decode(bytes, &mut |c| {
+                let key = group(c);
+                let is_first = groups.get(&key).is_some_and(|(_, first, _)| {
+                    (first.0.as_str(), first.1.as_str()) == (c.event_time, c.event_id)
+                });
+                if let Some((n, _, last)) = is_first.then(|| groups.remove(&key)).flatten() {
+                    folded.add_many(c, n, &last, catalog);
+                    folder.add_many(c, n, &last);
+                }
+            })
+            .unwrap();
+        }
+        assert!(groups.is_empty(), "every group met its first event");
+        let file = folder.finish();
+        let merged = super::super::evidence::merge([&file]);
+        assert_eq!(reference.counts, folded.counts);
+        assert_eq!(reference.counts, merged.counts);
+        let (want_e, mut want_u) = reference.take_rows();
+        let (got_e, mut got_u) = folded.take_rows();
+        let by_key = |u: &UngrantedRow| {
+            let k = (&u.role_arn, &u.event_source, &u.event_name, &u.error_code);
+            (k.0.clone(), k.1.clone(), k.2.clone(), k.3.clone())
+        };
+        want_u.sort_by_key(by_key);
+        got_u.sort_by_key(by_key);
+        assert_eq!(want_e, got_e);
+        assert_eq!(want_u, got_u);
+        use crate::store::BatchRows;
+        let cached: Vec<(String, i64, String, String, String)> = merged
+            .evidence()
+            .map(|r| {
+                (
+                    format!(
+                        "{}|{}|{}|{}",
+                        r.role_arn, r.action, r.resource, r.error_code
+                    ),
+                    r.count,
+                    r.first_seen.to_string(),
+                    r.last_seen.to_string(),
+                    r.example_event_id.to_string(),
+                )
+            })
+            .collect();
+        let reference: Vec<(String, i64, String, String, String)> = want_e
+            .iter()
+            .map(|r| {
+                (
+                    format!(
+                        "{}|{}|{}|{}",
+                        r.role_arn, r.action, r.resource, r.error_code
+                    ),
+                    r.count,
+                    r.first_seen.clone(),
+                    r.last_seen.clone(),
+                    r.example_event_id.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(reference, cached);
     }
 }

@@ -39,6 +39,34 @@ impl Counted {
         Counted { windows }
     }
 
+    /// The windows, in the order they were read.
+    pub fn windows(&self) -> &[TimeWindow] {
+        &self.windows
+    }
+
+    /// The same times as fewer windows: overlapping and adjacent ones joined, in time order. A
+    /// source queried on a schedule (Athena) adds a window each run; joined, they stay few.
+    pub fn merged(&self) -> Counted {
+        let mut spans: Vec<(Point, Point)> = self.windows.iter().map(Point::span).collect();
+        spans.sort();
+        let mut joined: Vec<(Point, Point)> = Vec::new();
+        for (start, end) in spans {
+            match joined.last_mut() {
+                Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                _ => joined.push((start, end)),
+            }
+        }
+        let text = |p: Point| match p {
+            Point::At(t) => Some(t.to_string()),
+            Point::Start | Point::End => None,
+        };
+        let windows = joined
+            .into_iter()
+            .filter_map(|(start, end)| TimeWindow::from_texts(text(start), text(end)))
+            .collect();
+        Counted { windows }
+    }
+
     /// Whether an event at this time was counted already.
     pub fn contains(&self, event_time: &str) -> bool {
         self.windows.iter().any(|w| w.contains(event_time))
@@ -127,6 +155,28 @@ mod tests {
         assert!(c.contains("2026-11-20T09:59:59Z"));
         assert!(!c.contains("2026-11-20T10:00:00Z"));
         assert!(!c.contains("2026-11-20T08:59:59Z"));
+    }
+
+    #[test]
+    fn merged_windows_cover_the_same_times() {
+        let c = Counted::default()
+            .with(&w(Some(T10), Some(T11)))
+            .with(&w(None, Some(T9)))
+            .with(&w(Some(T9), Some(T10)))
+            .with(&w(Some("2026-11-20T12:00:00Z"), None));
+        let m = c.merged();
+        assert_eq!(
+            m.windows(),
+            &[w(None, Some(T11)), w(Some("2026-11-20T12:00:00Z"), None)]
+        );
+        for t in [
+            "2026-11-20T08:00:00Z",
+            T9,
+            "2026-11-20T10:59:59Z",
+            "2026-11-20T11:30:00Z",
+        ] {
+            assert_eq!(c.contains(t), m.contains(t), "{t}");
+        }
     }
 
     #[test]

@@ -23,9 +23,10 @@ pub use window::TimeWindow;
 
 use crate::attribution::{taskdef, RoleDirectory};
 use crate::catalog;
+use crate::source::athena::{self, AthenaSource};
 use crate::source::local::LocalFiles;
 use crate::source::s3::TrailBucket;
-use crate::source::{cloudtrail, local, SkipReason, Skipped, Unit, UnitSource};
+use crate::source::{cloudtrail, local, FoldRequest, SkipReason, Skipped, Unit, UnitSource};
 use crate::store::{ObservedFile, Store, StoreError};
 use aggregate::Folder;
 use counted::Counted;
@@ -49,6 +50,17 @@ pub struct Options {
     /// Trail buckets (`s3://…` inputs): only these accounts and regions (empty: all).
     pub accounts: Vec<String>,
     pub regions: Vec<String>,
+    /// Athena tables (`athena://…` inputs): how their query runs.
+    pub athena: AthenaOptions,
+}
+
+/// `athena://` inputs: see [`crate::source::athena::Settings`] (accounts and regions are the
+/// options' own).
+#[derive(Debug, Clone)]
+pub struct AthenaOptions {
+    pub timeout: std::time::Duration,
+    pub output: Option<String>,
+    pub account_region_partitions: bool,
 }
 
 /// One unit to read, with the source that reads it.
@@ -60,6 +72,8 @@ enum FileOutcome {
         file: ObservedFile,
         evidence: Box<FileEvidence>,
         stats: cloudtrail::DecodeStats,
+        /// Bytes a query engine scanned for it (Athena); None for trace files.
+        scanned: Option<u64>,
     },
     AlreadyObserved,
     Skipped(Skipped),
@@ -113,7 +127,7 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
                 let outcome = if worker_stop.load(Ordering::Relaxed) {
                     FileOutcome::NotStarted
                 } else {
-                    worker.observe_unit(&*source, &unit, &known, &window, &runtime)
+                    worker.observe_unit(&*source, &unit, &known, &window, &runtime, &worker_stop)
                 };
                 let _ = tx.blocking_send((unit.name, outcome));
             },
@@ -141,8 +155,12 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
                 file,
                 evidence,
                 stats,
+                scanned,
             } => {
                 summary.files_read += 1;
+                if let Some(bytes) = scanned {
+                    *summary.bytes_scanned.get_or_insert(0) += bytes;
+                }
                 summary.add_decode(&path, &stats);
                 bar.events(stats.events);
                 for role in evidence.roles() {
@@ -214,10 +232,11 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
 /// date lies outside the window) and the objects of the trail buckets named, counted in the
 /// summary as found, outside the window or skipped.
 async fn units(opts: &Options, summary: &mut Summary) -> Vec<Work> {
-    let (buckets, paths): (Vec<&PathBuf>, Vec<&PathBuf>) = opts
-        .inputs
-        .iter()
-        .partition(|p| p.to_str().is_some_and(|s| s.starts_with("s3://")));
+    let scheme = |p: &PathBuf, s: &str| p.to_str().is_some_and(|p| p.starts_with(s));
+    let (tables, inputs): (Vec<&PathBuf>, Vec<&PathBuf>) =
+        opts.inputs.iter().partition(|p| scheme(p, "athena://"));
+    let (buckets, paths): (Vec<&PathBuf>, Vec<&PathBuf>) =
+        inputs.into_iter().partition(|p| scheme(p, "s3://"));
     let mut sources: Vec<Box<dyn UnitSource>> = vec![Box::new(LocalFiles::new(
         paths.into_iter().cloned().collect(),
     ))];
@@ -226,6 +245,18 @@ async fn units(opts: &Options, summary: &mut Summary) -> Vec<Work> {
             url.to_string_lossy().into_owned(),
             opts.accounts.clone(),
             opts.regions.clone(),
+        )));
+    }
+    for url in tables {
+        sources.push(Box::new(AthenaSource::new(
+            url.to_string_lossy().into_owned(),
+            athena::Settings {
+                timeout: opts.athena.timeout,
+                output: opts.athena.output.clone(),
+                accounts: opts.accounts.clone(),
+                regions: opts.regions.clone(),
+                account_region_partitions: opts.athena.account_region_partitions,
+            },
         )));
     }
     let mut units = Vec::new();
@@ -393,6 +424,7 @@ impl<'c> Worker<'c> {
         known: &Known,
         window: &TimeWindow,
         runtime: &tokio::runtime::Handle,
+        stop: &AtomicBool,
     ) -> FileOutcome {
         let name = &unit.name;
         let skipped = |reason: SkipReason, detail: String| {
@@ -402,6 +434,9 @@ impl<'c> Worker<'c> {
                 detail,
             })
         };
+        if source.folds() {
+            return self.observe_folded(source, unit, known, window, runtime, stop);
+        }
         self.raw.clear();
         let fingerprint = match &unit.checkpoint {
             None => {
@@ -426,6 +461,72 @@ impl<'c> Worker<'c> {
         }
         let before = known.get(&fingerprint).and_then(Option::as_ref);
         self.observe_buffer(name, fingerprint, &Counting { window, before })
+    }
+
+    /// Reads a unit of a folding source (an Athena query): its calls come with their counts,
+    /// leaving out the windows earlier runs counted; the window it covered is recorded with its
+    /// evidence, in the same commit.
+    fn observe_folded(
+        &mut self,
+        source: &dyn UnitSource,
+        unit: &Unit,
+        known: &Known,
+        window: &TimeWindow,
+        runtime: &tokio::runtime::Handle,
+        stop: &AtomicBool,
+    ) -> FileOutcome {
+        let checkpoint = unit.checkpoint.as_deref().unwrap_or(&unit.name);
+        let fingerprint = xxhash_rust::xxh3::xxh3_128(checkpoint.as_bytes());
+        if counted_already(known, fingerprint, window) {
+            return FileOutcome::AlreadyObserved;
+        }
+        let before = known.get(&fingerprint).and_then(Option::as_ref);
+        let counted = before.map(Counted::merged).unwrap_or_default();
+        let folder = &mut self.folder;
+        let read = source.read_folded(
+            unit,
+            &FoldRequest {
+                window,
+                counted: counted.windows(),
+                stop,
+            },
+            &mut |call, events, last| folder.add_many(call, events, last),
+            runtime,
+        );
+        let read = match read {
+            Ok(read) => read,
+            Err(detail) => {
+                self.folder.discard();
+                // Stopped by the interruption: left, whole, for the next run.
+                if stop.load(Ordering::Relaxed) {
+                    return FileOutcome::NotStarted;
+                }
+                return FileOutcome::Skipped(Skipped {
+                    unit: unit.name.clone(),
+                    reason: SkipReason::Unreadable,
+                    detail,
+                });
+            }
+        };
+        let evidence = self.folder.finish();
+        let windows = counted.with(&read.covered).merged().to_json();
+        FileOutcome::Done {
+            file: ObservedFile {
+                fingerprint: format!("{fingerprint:032x}"),
+                path: unit.name.clone(),
+                size: 0,
+                events: i64::try_from(read.events).unwrap_or(i64::MAX),
+                windows: Some(windows),
+                windows_before: before.map(Counted::to_json),
+            },
+            evidence: Box::new(evidence),
+            stats: cloudtrail::DecodeStats {
+                events: read.events,
+                not_cloudtrail: read.not_cloudtrail,
+                ..Default::default()
+            },
+            scanned: Some(read.bytes_scanned),
+        }
     }
 
     /// Decompresses and decodes the unit now in `self.raw`.
@@ -513,6 +614,7 @@ impl<'c> Worker<'c> {
             },
             evidence: Box::new(evidence),
             stats,
+            scanned: None,
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct Summary {
     pub task_definitions: u64,
     pub task_definition_errors: Vec<String>,
     pub wall: Duration,
+    /// Bytes Athena scanned for `athena://` inputs (what their queries cost); None without one.
+    pub bytes_scanned: Option<u64>,
 }
 
 impl Summary {
@@ -111,6 +113,7 @@ impl Summary {
             "families": self.families,
             "task_definitions": self.task_definitions,
             "task_definition_errors": self.task_definition_errors.len(),
+            "bytes_scanned": self.bytes_scanned,
             "wall_seconds": self.wall.as_secs_f64(),
         })
     }

@@ -74,6 +74,14 @@ pub fn summary(r: &Summary) -> String {
         "roles: {} seen ({} in no task definition); families: {}; task definitions loaded: {}",
         r.roles, r.roles_unattributed, r.families, r.task_definitions
     );
+    if let Some(bytes) = r.bytes_scanned {
+        // What an Athena query is billed by.
+        let _ = writeln!(
+            s,
+            "athena: {bytes} bytes scanned ({:.3} GB)",
+            bytes as f64 / 1e9
+        );
+    }
     let _ = writeln!(s, "wall time: {:.2}s", r.wall.as_secs_f64());
     s
 }

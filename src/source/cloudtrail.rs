@@ -440,6 +440,27 @@ fn emit<'a>(
     resources
 }
 
+/// The principal of an `AssumedRole` identity whose session issuer has this type, ARN and
+/// account, judged as an event's (for sources that read those fields elsewhere: Athena's rows).
+/// The session is not known.
+pub(crate) fn assumed_role<'a>(
+    issuer_type: Option<&'a str>,
+    issuer_arn: Option<&'a str>,
+    issuer_account: Option<&'a str>,
+) -> Principal<'a> {
+    let issuer = (issuer_type.is_some() || issuer_arn.is_some() || issuer_account.is_some())
+        .then_some(Issuer {
+            kind: issuer_type,
+            arn: issuer_arn,
+            account: issuer_account,
+        });
+    principal(Some(&Identity {
+        kind: Some("AssumedRole"),
+        issuer,
+        ..Identity::default()
+    }))
+}
+
 fn principal<'a>(identity: Option<&Identity<'a>>) -> Principal<'a> {
     let Some(id) = identity else {
         return Principal::Other(PrincipalKind::Unknown);

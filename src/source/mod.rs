@@ -6,10 +6,15 @@
 //! `observe` drives every unit source the same way: it lists them all, then fetches and decodes
 //! their units on every core.
 //!
+//! A unit source may also fold calls itself (`athena.rs`: a query's result, each row identical
+//! calls with their count): it says so by [`UnitSource::folds`] and hands calls with their counts
+//! through [`UnitSource::read_folded`] instead of bytes.
+//!
 //! A *live source* ([`LiveSource`] in `live.rs`: `csm.rs`, SDK monitoring; `proxy/live.rs`, the
 //! proxy) runs while the application does and hands its calls, mapped, to a [`CallSink`] (the
 //! recorder of `observe::live`) until it is stopped.
 
+pub mod athena;
 pub mod cloudtrail;
 pub mod csm;
 pub mod json;
@@ -45,6 +50,50 @@ pub trait UnitSource: Send + Sync {
         into: &mut Vec<u8>,
         runtime: &tokio::runtime::Handle,
     ) -> Result<(), String>;
+
+    /// True for a source whose units are calls it folded itself, read by
+    /// [`read_folded`](UnitSource::read_folded) rather than fetched as trace bytes.
+    fn folds(&self) -> bool {
+        false
+    }
+
+    /// Reads one unit of a folding source: hands `sink` each distinct call (its time the first
+    /// event's, its id the example's) with how many events it stands for and the last one's
+    /// time. The error is the detail of a unit that could not be read; whatever the sink was
+    /// given before it must then be dropped.
+    fn read_folded(
+        &self,
+        _unit: &Unit,
+        _request: &FoldRequest,
+        _sink: &mut dyn FnMut(&crate::call::ApiCall<'_>, u64, &str),
+        _runtime: &tokio::runtime::Handle,
+    ) -> Result<FoldedRead, String> {
+        Err("this source has no folded units".to_string())
+    }
+}
+
+/// What a folding source is asked for.
+#[derive(Debug)]
+pub struct FoldRequest<'a> {
+    pub window: &'a TimeWindow,
+    /// Windows an earlier run counted already: their events must be left out.
+    pub counted: &'a [TimeWindow],
+    /// Set when the run is interrupted: stop what was started (the query) and return an error.
+    pub stop: &'a std::sync::atomic::AtomicBool,
+}
+
+/// What a folding source read.
+#[derive(Debug)]
+pub struct FoldedRead {
+    /// Events the calls stand for, and those that were not CloudTrail calls (no event source
+    /// or name).
+    pub events: u64,
+    pub not_cloudtrail: u64,
+    /// The window read: the one asked for, with an open end closed where the source stops
+    /// (events not yet delivered). Recorded as counted.
+    pub covered: TimeWindow,
+    /// Bytes the query engine scanned (what the query costs).
+    pub bytes_scanned: u64,
 }
 
 /// One unit a [`UnitSource`] listed.
@@ -126,7 +175,9 @@ impl fmt::Display for Skipped {
         // An S3 location or object is unreadable only when a request failed, and the S3 source
         // words that failure whole, with the hint that fits it (s3::S3Error): "check the path"
         // would only contradict it.
-        if self.reason == SkipReason::Unreadable && self.unit.starts_with("s3://") {
+        // Athena's failures are worded whole the same way.
+        let worded = self.unit.starts_with("s3://") || self.unit.starts_with("athena://");
+        if self.reason == SkipReason::Unreadable && worded {
             return write!(f, "{}: {}", self.unit, self.detail);
         }
         write!(

@@ -8,6 +8,7 @@
 mod common;
 
 mod acceptance;
+mod athena_source;
 mod catalog_update;
 mod csm;
 mod drift;
