@@ -40,7 +40,12 @@ pub(super) fn renamed(event_name: &str) -> Option<&'static str> {
 const PROFILE_PREFIXES: &[&str] = &["us", "us-gov", "eu", "apac", "jp", "au", "ca", "global"];
 
 pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<Step> {
-    let Some(model) = ctx.s("modelId") else {
+    let invocation = matches!(
+        ctx.call.event_name,
+        "InvokeModel" | "InvokeModelWithResponseStream" | "Converse" | "ConverseStream"
+    );
+    // Every other call (and one without a model) follows the general rule, as before.
+    let Some(model) = ctx.s("modelId").filter(|_| invocation) else {
         return super::other::steps(ctx, action, action_rule);
     };
     let model_arn = |id: &str| {
