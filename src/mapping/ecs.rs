@@ -16,9 +16,13 @@
 //! `task-definition` for them). A bare family names no revision: the grant then falls back to
 //! the event's `resources[]`, else `"*"`, with the reason recorded. The `ecs:cluster` condition
 //! is not written (grants carry conditions for KMS only). Starting a task passes its roles to
-//! ECS, which needs `iam:PassRole` on each (Amazon ECS Developer Guide, "Task IAM role"): a role
-//! the request's `overrides` name (`taskRoleArn`, `executionRoleArn`) is granted here; the task
-//! definition's own roles at propose time (`synth/launch.rs`), from the task definitions loaded.
+//! ECS, which needs `iam:PassRole` on each, and so does registering a task definition that names
+//! roles (the `AccessDeniedException … iam:PassRole` ECS answers `RunTask` and
+//! `RegisterTaskDefinition` without it, as reported in aws/serverless-application-model#2247 and
+//! wellcomecollection/platform#374): a role the request names (`overrides.taskRoleArn`,
+//! `overrides.executionRoleArn`; `RegisterTaskDefinition`'s `taskRoleArn`, `executionRoleArn`)
+//! is granted here; the task definition's own roles at propose time (`synth/launch.rs`), from the
+//! task definitions loaded.
 //!
 //! **ARNs.** A cluster is `arn:<partition>:ecs:<region>:<account>:cluster/<cluster>`, a service
 //! `…:service/<cluster>/<service>`, a task `…:task/<cluster>/<task id>`, a task definition
@@ -31,9 +35,14 @@ use serde_json::Value;
 
 pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<Step> {
     let mut steps = Step::one(action, candidates(ctx), action_rule, REQUEST_ARNS);
-    if matches!(action, "RunTask" | "StartTask") {
-        let overrides = ctx.req.get("overrides");
-        let role = |key: &str| overrides.and_then(|o| o.get(key)).and_then(Value::as_str);
+    // The roles a call hands to ECS: a task's `overrides`, a new task definition's own roles.
+    let passed = match action {
+        "RunTask" | "StartTask" => ctx.req.get("overrides"),
+        "RegisterTaskDefinition" => Some(ctx.req),
+        _ => None,
+    };
+    if let Some(passed) = passed {
+        let role = |key: &str| passed.get(key).and_then(Value::as_str);
         let roles: Vec<&str> = ["taskRoleArn", "executionRoleArn"]
             .into_iter()
             .filter_map(role)
@@ -41,7 +50,7 @@ pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<S
         steps.extend(super::rule::pass_role(
             ctx,
             &roles,
-            "a role in a task's overrides is passed to ECS (iam:PassRole, never logged)",
+            "a role a task or task definition names is passed to ECS (iam:PassRole, never logged)",
         ));
     }
     steps
@@ -218,6 +227,21 @@ mod tests {
                 ),
             ]
         );
+        // Registering a task definition that names roles passes them (the request as the fleet
+        // fixture's deploy pipeline sends it, after the ECS API reference).
+        let reg = json!({"family": "report",
+                         "taskRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/report-task"),
+                         "executionRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/report-exec"),
+                         "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
+                         "containerDefinitions": [{"name": "app", "image": "nginx"}]});
+        let g = pairs(&event("ecs", "RegisterTaskDefinition", reg));
+        for role in ["report-task", "report-exec"] {
+            let want = p(
+                "iam:PassRole",
+                &format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
+            );
+            assert!(g.contains(&want), "{g:?}");
+        }
         // A bare family names no revision: never the cluster, `*` with the reason.
         let g = grants(&event("ecs", "RunTask", run("report".into())));
         assert_eq!(g.len(), 1);
