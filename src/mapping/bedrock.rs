@@ -14,17 +14,18 @@
 //! out a conversation with the Converse API operations": the Converse actions need the
 //! InvokeModel permissions; the Service Authorization Reference has no `bedrock:Converse`). The
 //! action is checked on the model the request names. Through an inference profile it is checked
-//! on the profile and again on the foundation model it routes to (Amazon Bedrock User Guide,
-//! "Prerequisites for inference profiles"); a cross-Region profile routes to the model in any of
-//! its destination Regions, which neither the request nor the event's parameters name: the
-//! model is granted in the call's own Region, the one the profile was called in, and a call
-//! routed elsewhere is not covered (see `docs/mapping.md`).
+//! on the profile and again on the foundation model in the Region the profile routes the call to
+//! (Amazon Bedrock User Guide, "Geographic cross-Region inference": "IAM policy requirements"); a
+//! cross-Region profile routes to any of its destination Regions, which the request does not
+//! name: the model's grant takes the foundation-model ARNs of the event's `resources[]`, else
+//! `"*"` with the reason recorded, never only the source Region's model, which a routed call
+//! would not match.
 //!
 //! **ARNs.** A foundation model is `arn:<partition>:bedrock:<region>::foundation-model/<id>`
 //! (no account); a system-defined inference profile
 //! `arn:<partition>:bedrock:<region>:<account>:inference-profile/<id>`.
 
-use super::rule::{Ctx, Step};
+use super::rule::{Ctx, Step, FROM_RESOURCES};
 use crate::policy::escape::escape_literal as lit;
 
 /// Bedrock actions whose operation (event name) has another name.
@@ -40,7 +41,12 @@ pub(super) fn renamed(event_name: &str) -> Option<&'static str> {
 const PROFILE_PREFIXES: &[&str] = &["us", "us-gov", "eu", "apac", "jp", "au", "ca", "global"];
 
 pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<Step> {
-    let Some(model) = ctx.s("modelId") else {
+    let invocation = matches!(
+        ctx.call.event_name,
+        "InvokeModel" | "InvokeModelWithResponseStream" | "Converse" | "ConverseStream"
+    );
+    // Every other call (and one without a model) follows the general rule, as before.
+    let Some(model) = ctx.s("modelId").filter(|_| invocation) else {
         return super::other::steps(ctx, action, action_rule);
     };
     let model_arn = |id: &str| {
@@ -59,26 +65,30 @@ pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<S
     }
     let profile = model
         .split_once('.')
-        .filter(|(prefix, rest)| PROFILE_PREFIXES.contains(prefix) && rest.contains('.'));
-    let Some((_, foundation)) = profile else {
+        .is_some_and(|(prefix, rest)| PROFILE_PREFIXES.contains(&prefix) && rest.contains('.'));
+    if !profile {
         return Step::one(
             action,
             vec![model_arn(model)],
             action_rule,
             "foundation model from modelId",
         );
-    };
+    }
     let mut steps = Step::one(
         action,
         vec![ctx.arn("bedrock", &format!("inference-profile/{model}"))],
         action_rule,
         "inference profile from modelId",
     );
+    // The model is checked in the destination Region, which may be any of the profile's and is
+    // not in the request: only resources[] can name it; else `*`, with the reason recorded,
+    // rather than a grant in the source Region that a routed call would not match.
     steps.extend(Step::one(
         action,
-        vec![model_arn(foundation)],
-        "an inference profile is authorized again on the foundation model it routes to",
-        "the profile's foundation model, in the Region it was called in",
+        Vec::new(),
+        "an inference profile is authorized again on the foundation model in the Region it \
+         routes to, which the request does not name",
+        FROM_RESOURCES,
     ));
     steps
 }
@@ -113,8 +123,8 @@ mod tests {
                     "ConverseStream",
                     json!({"modelId": format!("eu.{haiku}")}),
                     &[
+                        ("bedrock:InvokeModelWithResponseStream", "*"),
                         ("bedrock:InvokeModelWithResponseStream", &profile),
-                        ("bedrock:InvokeModelWithResponseStream", &model(haiku)),
                     ],
                 ),
                 (

@@ -16,9 +16,13 @@
 //! `task-definition` for them). A bare family names no revision: the grant then falls back to
 //! the event's `resources[]`, else `"*"`, with the reason recorded. The `ecs:cluster` condition
 //! is not written (grants carry conditions for KMS only). Starting a task passes its roles to
-//! ECS, which needs `iam:PassRole` on each (Amazon ECS Developer Guide, "Task IAM role"): a role
-//! the request's `overrides` name (`taskRoleArn`, `executionRoleArn`) is granted here; the task
-//! definition's own roles at propose time (`synth/launch.rs`), from the task definitions loaded.
+//! ECS, which needs `iam:PassRole` on each, and so does registering a task definition that names
+//! roles (the `AccessDeniedException … iam:PassRole` ECS answers `RunTask` and
+//! `RegisterTaskDefinition` without it, as reported in aws/serverless-application-model#2247 and
+//! wellcomecollection/platform#374): a role the request names (`overrides.taskRoleArn`,
+//! `overrides.executionRoleArn`; `RegisterTaskDefinition`'s `taskRoleArn`, `executionRoleArn`;
+//! `CreateService`'s load-balancer `role`) is granted here; the task definition's own roles at propose time (`synth/launch.rs`), from the
+//! task definitions loaded.
 //!
 //! **ARNs.** A cluster is `arn:<partition>:ecs:<region>:<account>:cluster/<cluster>`, a service
 //! `…:service/<cluster>/<service>`, a task `…:task/<cluster>/<task id>`, a task definition
@@ -31,17 +35,22 @@ use serde_json::Value;
 
 pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<Step> {
     let mut steps = Step::one(action, candidates(ctx), action_rule, REQUEST_ARNS);
-    if matches!(action, "RunTask" | "StartTask") {
-        let overrides = ctx.req.get("overrides");
-        let role = |key: &str| overrides.and_then(|o| o.get(key)).and_then(Value::as_str);
-        let roles: Vec<&str> = ["taskRoleArn", "executionRoleArn"]
-            .into_iter()
-            .filter_map(role)
-            .collect();
+    // The roles a call hands to ECS: a task's `overrides`, a new task definition's own roles.
+    const TASK_ROLES: &[&str] = &["taskRoleArn", "executionRoleArn"];
+    let passed = match action {
+        "RunTask" | "StartTask" => ctx.req.get("overrides").map(|o| (o, TASK_ROLES)),
+        "RegisterTaskDefinition" => Some((ctx.req, TASK_ROLES)),
+        // The role ECS uses for the service's load balancer (before service-linked roles).
+        "CreateService" => Some((ctx.req, &["role"][..])),
+        _ => None,
+    };
+    if let Some((passed, keys)) = passed {
+        let role = |key: &&str| passed.get(*key).and_then(Value::as_str);
+        let roles: Vec<&str> = keys.iter().filter_map(role).collect();
         steps.extend(super::rule::pass_role(
             ctx,
             &roles,
-            "a role in a task's overrides is passed to ECS (iam:PassRole, never logged)",
+            "a role a task or task definition names is passed to ECS (iam:PassRole, never logged)",
         ));
     }
     steps
@@ -218,6 +227,32 @@ mod tests {
                 ),
             ]
         );
+        // Registering a task definition that names roles passes them (the request as the fleet
+        // fixture's deploy pipeline sends it, after the ECS API reference).
+        let reg = json!({"family": "report",
+                         "taskRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/report-task"),
+                         "executionRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/report-exec"),
+                         "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
+                         "containerDefinitions": [{"name": "app", "image": "nginx"}]});
+        let g = pairs(&event("ecs", "RegisterTaskDefinition", reg));
+        for role in ["report-task", "report-exec"] {
+            let want = p(
+                "iam:PassRole",
+                &format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
+            );
+            assert!(g.contains(&want), "{g:?}");
+        }
+        // CreateService's `role` (the load balancer role of services without the service-linked
+        // role) is passed too.
+        let svc = json!({"cluster": "batch", "serviceName": "report", "taskDefinition": "report:7",
+                         "desiredCount": 1, "role": "ecsServiceRole",
+                         "loadBalancers": [{"targetGroupArn": format!(
+                             "arn:aws:elasticloadbalancing:eu-west-1:{ACCOUNT}:targetgroup/r/0123456789abcdef"),
+                             "containerName": "app", "containerPort": 8080}]});
+        assert!(pairs(&event("ecs", "CreateService", svc)).contains(&p(
+            "iam:PassRole",
+            &format!("arn:aws:iam::{ACCOUNT}:role/ecsServiceRole")
+        )));
         // A bare family names no revision: never the cluster, `*` with the reason.
         let g = grants(&event("ecs", "RunTask", run("report".into())));
         assert_eq!(g.len(), 1);

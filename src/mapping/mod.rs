@@ -5,8 +5,8 @@
 //! the service's table renames it), and hands the call to its service's file for the resource
 //! ARNs and the calls that need several actions: `s3.rs`, `ssm.rs`, `sqs.rs`, `sns.rs`,
 //! `dynamodb.rs`, `secretsmanager.rs`, `kms.rs`, `logs.rs`, `ecr.rs`, `lambda.rs`, `sts.rs`,
-//! `ecs.rs`, `bedrock.rs`; `other.rs` holds the services named by one parameter and the general rule for the
-//! rest. Each service file says, in its module doc, what CloudTrail logs for its calls, how IAM
+//! `ecs.rs`, `bedrock.rs`; `other.rs` holds the services named by one parameter and the general
+//! rule for the rest. Each service file says, in its module doc, what CloudTrail logs for its calls, how IAM
 //! authorizes them and the ARN format, and keeps its rule cases beside it; `docs/mapping.md` has
 //! them all in one table.
 //!

@@ -118,10 +118,12 @@ impl Verification {
     ) -> Verification {
         let mut roles = Vec::new();
         for (role, rows) in by_role {
+            // A call recorded without its resource (SDK monitoring, an S3 DeleteObjects whose
+            // keys CloudTrail leaves out) names nothing to replay, as in `propose`'s own check.
             let successful: Vec<&EvidenceRow> = rows
                 .iter()
                 .copied()
-                .filter(|r| r.error_code.is_empty())
+                .filter(|r| r.error_code.is_empty() && r.resource != crate::store::UNKNOWN_RESOURCE)
                 .collect();
             let docs = match policies {
                 PolicySet::Unnamed(docs) => Some(docs),
@@ -412,5 +414,23 @@ mod tests {
         );
         assert_eq!(out[0].context["kms:ViaService"], ["s3.r.amazonaws.com"]);
         assert_eq!(out[1].decision, "implicit deny");
+    }
+
+    #[test]
+    fn a_call_recorded_without_its_resource_is_not_replayed() {
+        let doc = PolicyDocument::new(vec![Statement::allow(
+            vec!["s3:DeleteObject".into()],
+            vec!["arn:aws:s3:::b/in/a.csv".into()],
+        )]);
+        let rows = [
+            row("s3:DeleteObject", "arn:aws:s3:::b/in/a.csv", "", ""),
+            // An S3 DeleteObjects as CloudTrail logs it: its keys left out.
+            row("s3:DeleteObject", crate::store::UNKNOWN_RESOURCE, "", ""),
+        ];
+        let by_role: std::collections::BTreeMap<&str, Vec<&EvidenceRow>> =
+            [(rows[0].role_arn.as_str(), rows.iter().collect())].into();
+        let v = Verification::replay("p".into(), &PolicySet::Unnamed(vec![doc]), &by_role);
+        assert_eq!(v.uncovered_total, 0, "{v:?}");
+        assert_eq!(v.roles[0].records, 1);
     }
 }
