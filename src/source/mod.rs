@@ -3,8 +3,9 @@
 //! A *unit source* ([`UnitSource`]: `local.rs`, files; `s3.rs`, trail buckets) lists units and
 //! yields their bytes; a format decoder (`cloudtrail`) turns bytes into [`crate::call::ApiCall`]s.
 //! Keeping the two apart lets a new source reuse the decoder and a new format reuse the sources.
-//! `observe` drives every unit source the same way: it lists them all, then fetches and decodes
-//! their units on every core.
+//! `observe` drives every unit source the same way: it lists them all, then decodes their units on
+//! every core, fetched by the workers (files) or, for a source that says how many to fetch at once
+//! (`s3.rs`), by many requests in flight ahead of them.
 //!
 //! A *live source* ([`LiveSource`] in `live.rs`: `csm.rs`, SDK monitoring; `proxy/live.rs`, the
 //! proxy) runs while the application does and hands its calls, mapped, to a [`CallSink`] (the
@@ -45,6 +46,26 @@ pub trait UnitSource: Send + Sync {
         into: &mut Vec<u8>,
         runtime: &tokio::runtime::Handle,
     ) -> Result<(), String>;
+
+    /// For a source whose units come over the network: how many to fetch at once. `observe` then
+    /// fetches that many ahead of its workers with [`fetch_async`](UnitSource::fetch_async), on
+    /// its runtime rather than on the workers, and hands each unit's bytes to a worker as they
+    /// arrive. 0 (the default): the workers fetch, one unit each at a time.
+    fn fetch_ahead(&self) -> usize {
+        0
+    }
+
+    /// Reads one of the units [`list`](UnitSource::list) gave, without blocking; called only when
+    /// [`fetch_ahead`](UnitSource::fetch_ahead) is not 0.
+    fn fetch_async<'a>(
+        &'a self,
+        unit: &'a Unit,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send + 'a>> {
+        Box::pin(std::future::ready(Err(format!(
+            "{}: this source is read by observe's workers",
+            unit.name
+        ))))
+    }
 }
 
 /// One unit a [`UnitSource`] listed.
