@@ -29,6 +29,7 @@ macro_rules! ensure {
 pub mod drift;
 pub mod generate;
 pub mod proxy;
+pub mod s3;
 
 use crate::error::context::Context as _;
 /// What a bench run failed at, and why.

@@ -75,9 +75,12 @@ enum FileOutcome {
 /// that commits are few: each rewrites every page of the evidence table its keys touch, and keys
 /// are spread all over it, so a commit costs more the fewer rows it carries per page. The keys
 /// bound memory; the files, only what a SIGKILL loses: a trail of small files (75 events each)
-/// made 64-file commits rewrite the whole table 63 times for 4,000 files.
+/// made 64-file commits rewrite the whole table 63 times for 4,000 files. See also `COMMIT_EVERY`.
 const BATCH_FILES: usize = 1024;
 const BATCH_KEYS: usize = 64_000;
+/// A batch is committed at least this often, whatever it holds, so that what a stopped run has
+/// read is soon in the database whatever the size of its files.
+const COMMIT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Once fewer files than this are left to come, what has come is committed whenever the
 /// committer is free.
 const TAIL_FILES: usize = 64;
@@ -116,6 +119,7 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
     // Per file until committed: a file another observe commits meanwhile must be left out whole.
     let mut batch: Vec<(ObservedFile, FileEvidence)> = Vec::new();
     let mut batch_keys = 0;
+    let mut last_commit = Instant::now();
     let mut roles = BTreeSet::new();
     // Commits run beside the receiving loop: the workers go on while SQLite writes a batch. One
     // batch at a time is the committer's (the permit), so at most two are held: that one and
@@ -149,7 +153,9 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
                 }
             }
             bar.file_done();
-            let full = batch.len() >= BATCH_FILES || batch_keys >= BATCH_KEYS;
+            let full = batch.len() >= BATCH_FILES
+                || batch_keys >= BATCH_KEYS
+                || (!batch.is_empty() && last_commit.elapsed() >= COMMIT_EVERY);
             // Near the end, what has come is committed whenever the committer is free: once the
             // last file is read, only what came during the last commit is left to wait for.
             let tail = unreceived < TAIL_FILES
@@ -167,6 +173,7 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
                     break 'receiving; // the committer failed: its error is returned below
                 }
                 batch_keys = 0;
+                last_commit = Instant::now();
             }
         }
     }

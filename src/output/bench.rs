@@ -4,6 +4,7 @@ use crate::bench::drift::{start, Report as DriftReport, HISTORY_DAYS, NEXT_DAYS}
 use crate::bench::mb;
 use crate::bench::proxy::Phase;
 use crate::bench::proxy::Report as ProxyReport;
+use crate::bench::s3::{Report as S3Report, Run as S3Run};
 use crate::bench::Report as ObserveReport;
 use std::time::Duration;
 
@@ -94,6 +95,39 @@ pub fn observe(r: &ObserveReport) -> String {
     if r.kept {
         s += &format!("trail kept in {}\n", r.dir.display());
     }
+    s
+}
+
+pub fn s3(r: &S3Report) -> String {
+    let t = &r.trail;
+    let mut s = format!(
+        "trail bucket (moto): {} objects, {} events, {:.0} MB gzipped; uploaded in {:.1} s, not \
+         timed below\n",
+        t.files,
+        t.events,
+        mb(t.compressed_bytes),
+        r.upload.as_secs_f64()
+    );
+    let run = |name: &str, run: &S3Run| {
+        format!(
+            "{name:<27}{:>7.2} s  {:>7.0} objects/s  {:>6} requests  at most {} in flight\n",
+            run.wall.as_secs_f64(),
+            run.objects_per_sec(),
+            run.relay.requests,
+            run.relay.max_in_flight
+        )
+    };
+    s += &run("observe, no delay:", &r.direct);
+    s += &run(
+        &format!("observe, +{} ms a request:", r.delayed.delay.as_millis()),
+        &r.delayed,
+    );
+    s += &format!(
+        "with delay / without:      {:>7.2}x (target: at most 1.5x; --s3-concurrency {}, {} cores)\n",
+        r.ratio(),
+        r.concurrency,
+        r.cores
+    );
     s
 }
 
