@@ -60,6 +60,12 @@ pub fn observe(r: &ObserveReport) -> String {
         r.decompress.cpu.as_secs_f64(),
         r.decompress_mb_per_sec()
     );
+    s += &format!(
+        "gunzip + skeleton JSON parse: {:>7.2} s wall {:>7.2} s CPU  {:>6.2}x decompress\n",
+        r.skeleton.wall.as_secs_f64(),
+        r.skeleton.cpu.as_secs_f64(),
+        r.stage_ratio(&r.skeleton)
+    );
     for (name, stage) in [
         ("+ read every event:        ", &r.decode),
         ("+ map and fold (no store): ", &r.fold),
@@ -82,6 +88,10 @@ pub fn observe(r: &ObserveReport) -> String {
         "observe / decompress:         {:>7.2}x wall, {:.2}x CPU (target: at most 1.5x)\n",
         r.ratio(),
         r.cpu_ratio()
+    );
+    s += &format!(
+        "observe / skeleton parse:     {:>7.2}x wall (target for many small files: at most 2.5x)\n",
+        r.skeleton_ratio()
     );
     s += &format!(
         "observe peak RSS:             {:>7.1} MB (target: under 100 MB for 1M events)\n",

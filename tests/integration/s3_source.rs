@@ -416,3 +416,43 @@ async fn throttling_and_dropped_connections_are_retried() {
         assert_eq!(evidence_lines(&db).await, want, "{fault:?}");
     }
 }
+
+/// `bench --s3` in one run: a generated trail uploaded to moto, read through the relay without
+/// and with a delay, every object both times, with the most requests in flight counted.
+#[test]
+fn bench_s3_reports_both_runs_in_one() {
+    if std::env::var("POLICY_MINER_SKIP_MOTO").as_deref() == Ok("1") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "bench",
+        "--s3",
+        "--events",
+        "1200",
+        "--events-per-file",
+        "40",
+        "--delay-ms",
+        "10",
+        "--json",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(r["objects"], 30, "{r}");
+    assert_eq!(r["s3_concurrency"], 64, "{r}");
+    for run in ["without_delay", "with_delay"] {
+        assert_eq!(r[run]["objects"], 30, "{r}");
+        assert!(r[run]["seconds"].as_f64().unwrap() > 0.0, "{r}");
+        // A listing per level of the layout, and a GetObject per object.
+        assert!(r[run]["requests"].as_u64().unwrap() > 30, "{r}");
+    }
+    assert_eq!(r["with_delay"]["delay_ms"], 10, "{r}");
+    let cores = std::thread::available_parallelism().unwrap().get() as u64;
+    assert!(
+        r["with_delay"]["max_requests_in_flight"].as_u64().unwrap() > cores,
+        "{r}"
+    );
+    assert!(r["delayed_to_direct_ratio"].as_f64().unwrap() > 0.0, "{r}");
+}
