@@ -5,9 +5,10 @@ use std::path::PathBuf;
 ///
 /// Generates a realistic trail (gzipped 5-minute files in the S3 delivery layout, task
 /// definitions; generation is not timed), then reports in one run: the wall time of merely
-/// decompressing every file on every core; observe's stages in-process on the same files (reading
-/// every event, then also mapping and folding them, with no store), each against decompression;
-/// observe's wall time (run as a child process), events/s, uncompressed MB/s, the ratio
+/// decompressing every file on every core, and of decompressing and parsing their JSON skeleton
+/// (every token checked, nothing kept: the floor for many small files); observe's stages
+/// in-process on the same files (reading every event, then also mapping and folding them, with
+/// no store), each against decompression; observe's wall time (run as a child process), events/s, uncompressed MB/s, the ratio
 /// observe/decompress and its peak RSS; and the wall time of `propose` on the database observe
 /// made. Figures only: nothing fails on a slow machine. The `--db` flag is not used.
 ///
