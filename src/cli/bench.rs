@@ -10,7 +10,8 @@ use std::path::PathBuf;
 /// in-process on the same files (reading every event, then also mapping and folding them, with
 /// no store), each against decompression; observe's wall time (run as a child process),
 /// events/s, uncompressed MB/s, the ratio observe/decompress and its peak RSS; and the wall time
-/// of `propose` on the database observe made. Figures only: nothing fails on a slow machine. The `--db` flag is not used.
+/// of `propose` on the database observe made. Figures only: nothing fails on a slow machine. The
+/// `--db` flag is not used.
 ///
 /// With --proxy, measures `observe --proxy` instead: requests per second and latency (p50, p99)
 /// through the proxy against a local upstream, compared in the same run with calling it directly;
