@@ -13,7 +13,7 @@ use super::{counted_already, fingerprint_of, FileOutcome, Known, Work, Worker};
 use crate::observe::TimeWindow;
 use crate::source::{Unit, UnitSource};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, TryLockError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Where each unit's outcome goes: to the writer, one per unit.
@@ -97,8 +97,19 @@ fn work(shared: &Shared, outcomes: Outcomes, runtime: &tokio::runtime::Handle) {
             };
             (unit.name.clone(), outcome)
         } else {
-            let Ok(queue) = shared.fetched.lock() else {
-                return; // another worker panicked: the run fails with it
+            let queue = match shared.fetched.try_lock() {
+                Ok(queue) => queue,
+                Err(TryLockError::WouldBlock) => {
+                    // Another worker is waiting for the next object: what is done goes first.
+                    if !group.send(&outcomes) {
+                        return;
+                    }
+                    match shared.fetched.lock() {
+                        Ok(queue) => queue,
+                        Err(_) => return,
+                    }
+                }
+                Err(TryLockError::Poisoned(_)) => return, // the run fails with that worker
             };
             let next = match queue.try_recv() {
                 Err(mpsc::TryRecvError::Empty) => {
