@@ -307,7 +307,17 @@ async fn evidence_lines(db: &Path) -> Vec<String> {
 /// observe on `url` with AWS_ENDPOINT_URL set to `endpoint` (a relay in front of moto), run on a
 /// blocking thread so that the relay goes on serving on this test's runtime.
 async fn observe_via(endpoint: String, db: &Path, extra: &[&str]) -> std::process::Output {
+    observe_via_with(endpoint, db, extra, &[]).await
+}
+
+async fn observe_via_with(
+    endpoint: String,
+    db: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
     let mut cmd = bin();
+    cmd.envs(env.iter().copied());
     cmd.args(["observe", "--db", db.to_str().unwrap()])
         .args(extra)
         .env("AWS_ENDPOINT_URL", endpoint)
@@ -415,6 +425,30 @@ async fn throttling_and_dropped_connections_are_retried() {
         assert!(counts.faults > uploaded as u64, "{fault:?}: {counts:?}");
         assert_eq!(evidence_lines(&db).await, want, "{fault:?}");
     }
+    // Without retries the same fault is a failure, named with what S3 said.
+    let relay = Relay::start(
+        moto_addr(&moto),
+        std::time::Duration::ZERO,
+        Some(Fault::SlowDown),
+    )
+    .await
+    .unwrap();
+    let db = dir.path().join("no-retries.db");
+    let out = observe_via_with(
+        relay.endpoint(),
+        &db,
+        &["s3://trail/AWSLogs/"],
+        &[("AWS_MAX_ATTEMPTS", "1")],
+    )
+    .await;
+    let warnings = warnings_for(&out, "s3://trail/AWSLogs/");
+    assert!(
+        warnings.iter().any(|w| w.contains(
+            "ListObjectsV2 on bucket trail under \"AWSLogs/\" failed: SlowDown: Please reduce \
+             your request rate"
+        )),
+        "{warnings:?}"
+    );
 }
 
 /// `bench --s3` in one run: a generated trail uploaded to moto, read through the relay without
