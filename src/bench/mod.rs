@@ -8,7 +8,9 @@
 //! Between the two, the same files are read by observe's own stages in-process, each stage
 //! adding to the one before: decompress + read every event (the JSON scan), then + map and fold
 //! them into evidence (no store). What observe adds beyond the last is the store (SQLite). These
-//! floors say where observe's time goes, and how fast it could be with a stage made free.
+//! floors say where observe's time goes, and how fast it could be with a stage made free. One more
+//! floor, gunzip plus a skeleton JSON parse (every token checked, nothing kept), is what a trail
+//! of many small files is held to: there, what observe pays per file shows.
 
 /// Fails with [`BenchError::Failed`] and the formatted message.
 macro_rules! bail {
@@ -29,6 +31,7 @@ macro_rules! ensure {
 pub mod drift;
 pub mod generate;
 pub mod proxy;
+pub mod s3;
 
 use crate::error::context::Context as _;
 /// What a bench run failed at, and why.
@@ -59,6 +62,9 @@ pub struct Report {
     pub threads: usize,
     /// Merely decompressing every file on every core: the floor.
     pub decompress: Stage,
+    /// Decompressing and parsing every file's JSON without keeping anything (serde's
+    /// `IgnoredAny`): the floor a trail of many small files is held to.
+    pub skeleton: Stage,
     /// Decompressing and reading every event, in-process: what any observe must do.
     pub decode: Stage,
     /// The same, with every event mapped and folded into evidence: all but the store.
@@ -135,6 +141,7 @@ fn measure(opts: &Options, dir: &Path) -> Result<Report, BenchError> {
         }
     };
     let decompress = Stage::time(|| decompress_all(&trail.trail))?;
+    let skeleton = Stage::time(|| skeleton_parse_all(&trail.trail))?;
     let decode = Stage::time(|| read_events(&trail.trail, false))?;
     let fold = Stage::time(|| read_events(&trail.trail, true))?;
     let (observe, observe_peak_rss) = observe_child(&opts.binary, &dir, &trail)?;
@@ -146,6 +153,7 @@ fn measure(opts: &Options, dir: &Path) -> Result<Report, BenchError> {
         generation,
         threads: rayon::current_num_threads(),
         decompress,
+        skeleton,
         decode,
         fold,
         observe,
@@ -218,6 +226,25 @@ pub fn decompress_all(trail: &Path) -> Result<(), BenchError> {
                     Err(e) => bail!("{}: {e}", path.display()),
                 }
             }
+        })
+}
+
+/// Reads, gunzips and parses every file of the trail on every core, keeping nothing: the JSON's
+/// skeleton (every token checked, no value built).
+pub fn skeleton_parse_all(trail: &Path) -> Result<(), BenchError> {
+    let found = crate::source::local::discover(&[trail.to_path_buf()]);
+    found
+        .files
+        .par_iter()
+        .try_for_each_init(Vec::new, |text, path| -> Result<(), BenchError> {
+            let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            text.clear();
+            MultiGzDecoder::new(&raw[..])
+                .read_to_end(text)
+                .with_context(|| format!("gunzipping {}", path.display()))?;
+            serde_json::from_slice::<serde::de::IgnoredAny>(text)
+                .with_context(|| format!("parsing {}", path.display()))?;
+            Ok(())
         })
 }
 
@@ -362,6 +389,11 @@ impl Report {
         stage.wall.as_secs_f64() / self.decompress.wall.as_secs_f64().max(1e-9)
     }
 
+    /// observe's wall time against gunzip + skeleton parse.
+    pub fn skeleton_ratio(&self) -> f64 {
+        self.observe.as_secs_f64() / self.skeleton.wall.as_secs_f64().max(1e-9)
+    }
+
     pub fn ratio(&self) -> f64 {
         self.observe.as_secs_f64() / self.decompress.wall.as_secs_f64().max(1e-9)
     }
@@ -380,6 +412,9 @@ impl Report {
             "threads": self.threads,
             "generation_seconds": self.generation.map(|d| d.as_secs_f64()),
             "decompress_seconds": self.decompress.wall.as_secs_f64(),
+            "skeleton_parse_seconds": self.skeleton.wall.as_secs_f64(),
+            "skeleton_parse_cpu_seconds": self.skeleton.cpu.as_secs_f64(),
+            "observe_to_skeleton_parse_ratio": self.skeleton_ratio(),
             "read_events_seconds": self.decode.wall.as_secs_f64(),
             "read_events_cpu_seconds": self.decode.cpu.as_secs_f64(),
             "fold_seconds": self.fold.wall.as_secs_f64(),

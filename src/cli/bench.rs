@@ -5,15 +5,21 @@ use std::path::PathBuf;
 ///
 /// Generates a realistic trail (gzipped 5-minute files in the S3 delivery layout, task
 /// definitions; generation is not timed), then reports in one run: the wall time of merely
-/// decompressing every file on every core; observe's stages in-process on the same files (reading
-/// every event, then also mapping and folding them, with no store), each against decompression;
-/// observe's wall time (run as a child process), events/s, uncompressed MB/s, the ratio
-/// observe/decompress and its peak RSS; and the wall time of `propose` on the database observe
-/// made. Figures only: nothing fails on a slow machine. The `--db` flag is not used.
+/// decompressing every file on every core, and of decompressing and parsing their JSON skeleton
+/// (every token checked, nothing kept: the floor for many small files); observe's stages
+/// in-process on the same files (reading every event, then also mapping and folding them, with
+/// no store), each against decompression; observe's wall time (run as a child process),
+/// events/s, uncompressed MB/s, the ratio observe/decompress and its peak RSS; and the wall time
+/// of `propose` on the database observe made. Figures only: nothing fails on a slow machine. The
+/// `--db` flag is not used.
 ///
 /// With --proxy, measures `observe --proxy` instead: requests per second and latency (p50, p99)
 /// through the proxy against a local upstream, compared in the same run with calling it directly;
 /// with --proxy --tls, over HTTPS through CONNECT tunnels, as the SDKs send it.
+///
+/// With --s3, measures `observe s3://` instead: the trail is uploaded to a moto server started for
+/// the run and read twice through a relay that adds nothing, then --delay-ms, to every request;
+/// reports both times, objects/s, the ratio and the most requests in flight.
 ///
 /// With --drift, measures whether proposals survive tomorrow instead: a fleet whose names follow
 /// the clock and ids, observed for three weeks; the share of the next week's calls its proposal
@@ -67,6 +73,20 @@ pub struct Args {
     #[arg(long, conflicts_with = "proxy")]
     pub drift: bool,
 
+    /// Measure `observe s3://` on the trail uploaded to moto (`moto_server` must be installed),
+    /// with and without a delay added to every request, instead of reading local files.
+    #[arg(long, conflicts_with_all = ["proxy", "drift"])]
+    pub s3: bool,
+
+    /// --s3: milliseconds added to every request in the second run.
+    #[arg(long, value_name = "MS", default_value_t = 30, requires = "s3")]
+    pub delay_ms: u64,
+
+    /// --s3: observe's --s3-concurrency.
+    #[arg(long, value_name = "N", default_value_t = 64, requires = "s3",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub s3_concurrency: u16,
+
     /// Print the figures as JSON.
     #[arg(long)]
     pub json: bool,
@@ -113,12 +133,29 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
+    let spec = TrailSpec {
+        events: args.events,
+        events_per_file: args.events_per_file,
+        seed: args.seed,
+    };
+    if args.s3 {
+        let report = bench::s3::run(&bench::s3::Options {
+            spec,
+            dir: args.dir,
+            binary,
+            delay: std::time::Duration::from_millis(args.delay_ms),
+            concurrency: args.s3_concurrency,
+        })
+        .await?;
+        if args.json {
+            println!("{}", report.to_json());
+        } else {
+            print!("{}", crate::output::bench::s3(&report));
+        }
+        return Ok(0);
+    }
     let report = bench::run(&bench::Options {
-        spec: TrailSpec {
-            events: args.events,
-            events_per_file: args.events_per_file,
-            seed: args.seed,
-        },
+        spec,
         dir: args.dir,
         keep: args.keep,
         binary,

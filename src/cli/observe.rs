@@ -133,6 +133,14 @@ pub struct Args {
     #[arg(long = "region", value_name = "REGION")]
     pub regions: Vec<String>,
 
+    /// Trail buckets: requests in flight at once, listing prefixes and fetching objects, whatever
+    /// the number of cores (each object is a round trip, mostly spent waiting). Throttling
+    /// (SlowDown, 503) and dropped connections are retried with backoff.
+    #[arg(help_heading = "Mode: trail files and s3:// buckets (PATH…)")]
+    #[arg(long, value_name = "N", default_value_t = 64,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub s3_concurrency: u16,
+
     /// Count only events at or after TIME: RFC 3339 (`2026-11-02T00:00:00Z`), a day
     /// (`2026-11-02`, midnight UTC) or a duration before now (`90s`, `30m`, `12h`, `7d`, `2w`).
     /// A directory walk skips files delivered on a day (`…/YYYY/MM/DD/…` of the delivery path)
@@ -235,6 +243,7 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
             output: args.athena_output,
             account_region_partitions: args.athena_account_region_partitions,
         },
+        s3_concurrency: usize::from(args.s3_concurrency),
     })
     .await?;
     for w in summary.warnings() {

@@ -1,7 +1,8 @@
 //! `observe`: trace files → evidence in the store.
 //!
-//! Files are decoded and folded into evidence on every core (rayon), one file at a time per
-//! worker; a bounded channel carries each file's evidence to one writer, which commits batches of
+//! Files are decoded and folded into evidence on every core, one file at a time per worker
+//! (`feed.rs`: how units reach the workers, objects of a trail bucket fetched many at once ahead
+//! of them); a bounded channel carries each file's evidence to one writer, which commits batches of
 //! files together with their evidence, so a file is either wholly counted or not at all. Memory is
 //! bounded by a few files per worker, the channel and one batch, whatever the size of the trail.
 //!
@@ -12,6 +13,7 @@
 pub mod aggregate;
 mod counted;
 pub mod evidence;
+mod feed;
 mod hashing;
 pub mod live;
 mod progress;
@@ -31,7 +33,6 @@ use crate::store::{ObservedFile, Store, StoreError};
 use aggregate::Folder;
 use counted::Counted;
 use evidence::FileEvidence;
-use rayon::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,6 +51,8 @@ pub struct Options {
     /// Trail buckets (`s3://…` inputs): only these accounts and regions (empty: all).
     pub accounts: Vec<String>,
     pub regions: Vec<String>,
+    /// Trail buckets: requests in flight at once, listing and fetching.
+    pub s3_concurrency: usize,
     /// Athena tables (`athena://…` inputs): how their query runs.
     pub athena: AthenaOptions,
 }
@@ -84,11 +87,20 @@ enum FileOutcome {
 /// Commit after this many files or evidence keys (counted per file), whichever comes first: few
 /// enough that an interrupted run loses little and a batch stays small in memory, many enough
 /// that commits are few: each rewrites every page of the evidence table its keys touch, and keys
-/// are spread all over it, so a commit costs more the fewer rows it carries per page.
-const BATCH_FILES: usize = 64;
+/// are spread all over it, so a commit costs more the fewer rows it carries per page. The keys
+/// bound memory; the files, only what a SIGKILL loses: a trail of small files (75 events each)
+/// made 64-file commits rewrite the whole table 63 times for 4,000 files. See also `COMMIT_EVERY`.
+const BATCH_FILES: usize = 1024;
 const BATCH_KEYS: usize = 64_000;
-/// Files in flight between the workers and the writer.
-const CHANNEL_FILES: usize = 8;
+/// A batch is committed at least this often, whatever it holds, so that what a stopped run has
+/// read is soon in the database whatever the size of its files.
+const COMMIT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Once fewer files than this are left to come, what has come is committed whenever the
+/// committer is free.
+const TAIL_FILES: usize = 64;
+/// Groups of outcomes (a few files each, see `feed.rs`) in flight between the workers and the
+/// writer.
+const CHANNEL_GROUPS: usize = 4;
 
 pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
     bound_allocator();
@@ -115,28 +127,13 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
     // Files whose outcome has not come yet (each unit sends exactly one).
     let mut unreceived = units.len();
 
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, FileOutcome)>(CHANNEL_FILES);
-    let window = opts.window.clone();
-    let worker_stop = stop.clone();
-    let runtime = tokio::runtime::Handle::current();
-    let workers = tokio::task::spawn_blocking(move || {
-        let catalog = catalog::active();
-        units.into_par_iter().for_each_init(
-            || (Worker::new(catalog), tx.clone()),
-            |(worker, tx), (source, unit)| {
-                let outcome = if worker_stop.load(Ordering::Relaxed) {
-                    FileOutcome::NotStarted
-                } else {
-                    worker.observe_unit(&*source, &unit, &known, &window, &runtime, &worker_stop)
-                };
-                let _ = tx.blocking_send((unit.name, outcome));
-            },
-        );
-    });
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<(String, FileOutcome)>>(CHANNEL_GROUPS);
+    let workers = feed::start(units, known, opts.window.clone(), stop.clone(), tx);
 
     // Per file until committed: a file another observe commits meanwhile must be left out whole.
     let mut batch: Vec<(ObservedFile, FileEvidence)> = Vec::new();
     let mut batch_keys = 0;
+    let mut last_commit = Instant::now();
     let mut roles = BTreeSet::new();
     // Commits run beside the receiving loop: the workers go on while SQLite writes a batch. One
     // batch at a time is the committer's (the permit), so at most two are held: that one and
@@ -145,51 +142,57 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
     let (commit_tx, commit_rx) = tokio::sync::mpsc::channel(1);
     let committer_free = Arc::new(tokio::sync::Semaphore::new(1));
     let committer = tokio::spawn(commit_batches(store.clone(), commit_rx));
-    while let Some((path, outcome)) = rx.recv().await {
-        unreceived = unreceived.saturating_sub(1);
-        match outcome {
-            FileOutcome::AlreadyObserved => summary.files_already_observed += 1,
-            FileOutcome::Skipped(s) => summary.skipped.push(s),
-            FileOutcome::NotStarted => summary.files_not_started += 1,
-            FileOutcome::Done {
-                file,
-                evidence,
-                stats,
-                scanned,
-            } => {
-                summary.files_read += 1;
-                if let Some(bytes) = scanned {
-                    *summary.bytes_scanned.get_or_insert(0) += bytes;
-                }
-                summary.add_decode(&path, &stats);
-                bar.events(stats.events);
-                for role in evidence.roles() {
-                    if !roles.contains(role) {
-                        roles.insert(role.to_string());
+    'receiving: while let Some(group) = rx.recv().await {
+        for (path, outcome) in group {
+            unreceived = unreceived.saturating_sub(1);
+            match outcome {
+                FileOutcome::AlreadyObserved => summary.files_already_observed += 1,
+                FileOutcome::Skipped(s) => summary.skipped.push(s),
+                FileOutcome::NotStarted => summary.files_not_started += 1,
+                FileOutcome::Done {
+                    file,
+                    evidence,
+                    stats,
+                    scanned,
+                } => {
+                    summary.files_read += 1;
+                    if let Some(bytes) = scanned {
+                        *summary.bytes_scanned.get_or_insert(0) += bytes;
                     }
+                    summary.add_decode(&path, &stats);
+                    bar.events(stats.events);
+                    for role in evidence.roles() {
+                        if !roles.contains(role) {
+                            roles.insert(role.to_string());
+                        }
+                    }
+                    batch_keys += evidence.len();
+                    batch.push((file, *evidence));
                 }
-                batch_keys += evidence.len();
-                batch.push((file, *evidence));
             }
-        }
-        bar.file_done();
-        let full = batch.len() >= BATCH_FILES || batch_keys >= BATCH_KEYS;
-        // Near the end, what has come is committed whenever the committer is free: once the
-        // last file is read, only what came during the last commit is left to wait for.
-        let tail =
-            unreceived < BATCH_FILES && !batch.is_empty() && committer_free.available_permits() > 0;
-        if full || tail {
-            let Ok(free) = committer_free.clone().acquire_owned().await else {
-                break;
-            };
-            if commit_tx
-                .send((std::mem::take(&mut batch), free))
-                .await
-                .is_err()
-            {
-                break; // the committer failed: its error is returned below
+            bar.file_done();
+            let full = batch.len() >= BATCH_FILES
+                || batch_keys >= BATCH_KEYS
+                || (!batch.is_empty() && last_commit.elapsed() >= COMMIT_EVERY);
+            // Near the end, what has come is committed whenever the committer is free: once the
+            // last file is read, only what came during the last commit is left to wait for.
+            let tail = unreceived < TAIL_FILES
+                && !batch.is_empty()
+                && committer_free.available_permits() > 0;
+            if full || tail {
+                let Ok(free) = committer_free.clone().acquire_owned().await else {
+                    break 'receiving;
+                };
+                if commit_tx
+                    .send((std::mem::take(&mut batch), free))
+                    .await
+                    .is_err()
+                {
+                    break 'receiving; // the committer failed: its error is returned below
+                }
+                batch_keys = 0;
+                last_commit = Instant::now();
             }
-            batch_keys = 0;
         }
     }
     let interrupted = stop.load(Ordering::Relaxed);
@@ -245,6 +248,7 @@ async fn units(opts: &Options, summary: &mut Summary) -> Vec<Work> {
             url.to_string_lossy().into_owned(),
             opts.accounts.clone(),
             opts.regions.clone(),
+            opts.s3_concurrency,
         )));
     }
     for url in tables {
@@ -437,25 +441,46 @@ impl<'c> Worker<'c> {
         if source.folds() {
             return self.observe_folded(source, unit, known, window, runtime, stop);
         }
+        if let Some(checkpoint) = &unit.checkpoint {
+            if counted_already(known, fingerprint_of(checkpoint.as_bytes()), window) {
+                return FileOutcome::AlreadyObserved;
+            }
+        }
         self.raw.clear();
-        let fingerprint = match &unit.checkpoint {
-            None => {
-                if let Err(e) = source.fetch(unit, &mut self.raw, runtime) {
-                    return skipped(SkipReason::Unreadable, e);
-                }
-                xxhash_rust::xxh3::xxh3_128(&self.raw)
+        if let Err(e) = source.fetch(unit, &mut self.raw, runtime) {
+            return skipped(SkipReason::Unreadable, e);
+        }
+        self.observe_raw(unit, known, window)
+    }
+
+    /// Observes a unit fetched ahead (its bytes, or why it could not be fetched).
+    fn observe_fetched(
+        &mut self,
+        unit: &Unit,
+        fetched: Result<Vec<u8>, String>,
+        known: &Known,
+        window: &TimeWindow,
+    ) -> FileOutcome {
+        match fetched {
+            Ok(bytes) => self.raw = bytes,
+            Err(detail) => {
+                return FileOutcome::Skipped(Skipped {
+                    unit: unit.name.clone(),
+                    reason: SkipReason::Unreadable,
+                    detail,
+                })
             }
-            Some(checkpoint) => {
-                let fingerprint = xxhash_rust::xxh3::xxh3_128(checkpoint.as_bytes());
-                if counted_already(known, fingerprint, window) {
-                    return FileOutcome::AlreadyObserved;
-                }
-                if let Err(e) = source.fetch(unit, &mut self.raw, runtime) {
-                    return skipped(SkipReason::Unreadable, e);
-                }
-                fingerprint
-            }
-        };
+        }
+        self.observe_raw(unit, known, window)
+    }
+
+    /// Observes the unit now in `self.raw`, unless it was counted already.
+    fn observe_raw(&mut self, unit: &Unit, known: &Known, window: &TimeWindow) -> FileOutcome {
+        let name = &unit.name;
+        let fingerprint = fingerprint_of(match &unit.checkpoint {
+            Some(checkpoint) => checkpoint.as_bytes(),
+            None => &self.raw,
+        });
         if counted_already(known, fingerprint, window) {
             return FileOutcome::AlreadyObserved;
         }
@@ -623,6 +648,11 @@ impl<'c> Worker<'c> {
 struct Counting<'a> {
     window: &'a TimeWindow,
     before: Option<&'a Counted>,
+}
+
+/// A unit's identity: of its checkpoint when it has one, else of its content.
+fn fingerprint_of(bytes: &[u8]) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(bytes)
 }
 
 /// True when reading the unit again would count nothing.

@@ -4,6 +4,7 @@ use crate::bench::drift::{start, Report as DriftReport, HISTORY_DAYS, NEXT_DAYS}
 use crate::bench::mb;
 use crate::bench::proxy::Phase;
 use crate::bench::proxy::Report as ProxyReport;
+use crate::bench::s3::{Report as S3Report, Run as S3Run};
 use crate::bench::Report as ObserveReport;
 use std::time::Duration;
 
@@ -59,6 +60,12 @@ pub fn observe(r: &ObserveReport) -> String {
         r.decompress.cpu.as_secs_f64(),
         r.decompress_mb_per_sec()
     );
+    s += &format!(
+        "gunzip + skeleton JSON parse: {:>7.2} s wall {:>7.2} s CPU  {:>6.2}x decompress\n",
+        r.skeleton.wall.as_secs_f64(),
+        r.skeleton.cpu.as_secs_f64(),
+        r.stage_ratio(&r.skeleton)
+    );
     for (name, stage) in [
         ("+ read every event:        ", &r.decode),
         ("+ map and fold (no store): ", &r.fold),
@@ -83,6 +90,10 @@ pub fn observe(r: &ObserveReport) -> String {
         r.cpu_ratio()
     );
     s += &format!(
+        "observe / skeleton parse:     {:>7.2}x wall (target for many small files: at most 2.5x)\n",
+        r.skeleton_ratio()
+    );
+    s += &format!(
         "observe peak RSS:             {:>7.1} MB (target: under 100 MB for 1M events)\n",
         mb(r.observe_peak_rss)
     );
@@ -94,6 +105,39 @@ pub fn observe(r: &ObserveReport) -> String {
     if r.kept {
         s += &format!("trail kept in {}\n", r.dir.display());
     }
+    s
+}
+
+pub fn s3(r: &S3Report) -> String {
+    let t = &r.trail;
+    let mut s = format!(
+        "trail bucket (moto): {} objects, {} events, {:.0} MB gzipped; uploaded in {:.1} s, not \
+         timed below\n",
+        t.files,
+        t.events,
+        mb(t.compressed_bytes),
+        r.upload.as_secs_f64()
+    );
+    let run = |name: &str, run: &S3Run| {
+        format!(
+            "{name:<27}{:>7.2} s  {:>7.0} objects/s  {:>6} requests  at most {} in flight\n",
+            run.wall.as_secs_f64(),
+            run.objects_per_sec(),
+            run.relay.requests,
+            run.relay.max_in_flight
+        )
+    };
+    s += &run("observe, no delay:", &r.direct);
+    s += &run(
+        &format!("observe, +{} ms a request:", r.delayed.delay.as_millis()),
+        &r.delayed,
+    );
+    s += &format!(
+        "with delay / without:      {:>7.2}x (target: at most 1.5x; --s3-concurrency {}, {} cores)\n",
+        r.ratio(),
+        r.concurrency,
+        r.cores
+    );
     s
 }
 

@@ -3,8 +3,9 @@
 //! A *unit source* ([`UnitSource`]: `local.rs`, files; `s3.rs`, trail buckets) lists units and
 //! yields their bytes; a format decoder (`cloudtrail`) turns bytes into [`crate::call::ApiCall`]s.
 //! Keeping the two apart lets a new source reuse the decoder and a new format reuse the sources.
-//! `observe` drives every unit source the same way: it lists them all, then fetches and decodes
-//! their units on every core.
+//! `observe` drives every unit source the same way: it lists them all, then decodes their units on
+//! every core, fetched by the workers (files) or, for a source that says how many to fetch at once
+//! (`s3.rs`), by many requests in flight ahead of them.
 //!
 //! A unit source may also fold calls itself (`athena.rs`: a query's result, each row identical
 //! calls with their count): it says so by [`UnitSource::folds`] and hands calls with their counts
@@ -51,6 +52,25 @@ pub trait UnitSource: Send + Sync {
         runtime: &tokio::runtime::Handle,
     ) -> Result<(), String>;
 
+    /// For a source whose units come over the network: how many to fetch at once. `observe` then
+    /// fetches that many ahead of its workers with [`fetch_async`](UnitSource::fetch_async), on
+    /// its runtime rather than on the workers, and hands each unit's bytes to a worker as they
+    /// arrive. 0 (the default): the workers fetch, one unit each at a time.
+    fn fetch_ahead(&self) -> usize {
+        0
+    }
+
+    /// Reads one of the units [`list`](UnitSource::list) gave, without blocking; called only when
+    /// [`fetch_ahead`](UnitSource::fetch_ahead) is not 0.
+    fn fetch_async<'a>(
+        &'a self,
+        unit: &'a Unit,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send + 'a>> {
+        Box::pin(std::future::ready(Err(format!(
+            "{}: this source is read by observe's workers",
+            unit.name
+        ))))
+    }
     /// True for a source whose units are calls it folded itself, read by
     /// [`read_folded`](UnitSource::read_folded) rather than fetched as trace bytes.
     fn folds(&self) -> bool {

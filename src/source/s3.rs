@@ -2,8 +2,10 @@
 //!
 //! The delivery layout (`AWSLogs/[o-org/]<account>/CloudTrail/<region>/YYYY/MM/DD/…json.gz`) is
 //! walked one level at a time, so account, region and date filters prune whole prefixes instead of
-//! listing the bucket. Each object is checkpointed by key and ETag: an object already observed is
-//! never downloaded again.
+//! listing the bucket, and the prefixes left are listed side by side (`list.rs`). Objects are
+//! fetched many at once (`--s3-concurrency`, observe's task pool), each request retried on
+//! throttling and dropped connections (the SDK; `retry.rs` for bodies cut short). Each object is
+//! checkpointed by key and ETag: an object already observed is never downloaded again.
 
 use super::{Listing, SkipReason, Skipped, Unit, UnitSource};
 use crate::observe::TimeWindow;
@@ -14,6 +16,15 @@ use std::path::Path;
 use std::pin::Pin;
 
 mod error;
+mod list;
+mod retry;
+
+/// A failed fetch: whether fetching the object again may help.
+enum Fetch {
+    /// The body was cut short after S3 began answering.
+    Interrupted(S3Error),
+    Failed(S3Error),
+}
 
 /// `s3://bucket[/prefix]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,14 +79,20 @@ pub struct S3Error {
     pub message: String,
 }
 
+#[derive(Clone)]
 pub struct S3Source {
     client: aws_sdk_s3::Client,
     pub location: TrailLocation,
     filter: Filter,
+    /// Requests sent at once while listing.
+    concurrency: usize,
+    /// Attempts at an object whose body was cut short (the SDK retries the request itself).
+    attempts: u32,
 }
 
 impl S3Source {
-    pub async fn new(location: TrailLocation, filter: Filter) -> S3Source {
+    /// `concurrency`: requests sent at once while listing (at least 1).
+    pub async fn new(location: TrailLocation, filter: Filter, concurrency: usize) -> S3Source {
         let config = crate::aws::sdk_config().await;
         let s3 = aws_sdk_s3::config::Builder::from(&config)
             // Path-style works with every endpoint (moto, VPC endpoints, buckets with dots).
@@ -85,56 +102,81 @@ impl S3Source {
             client: aws_sdk_s3::Client::from_conf(s3),
             location,
             filter,
+            concurrency: concurrency.max(1),
+            // The SDK's own count (AWS_MAX_ATTEMPTS, the profile's max_attempts, else 3).
+            attempts: config
+                .retry_config()
+                .map_or(3, aws_sdk_s3::config::retry::RetryConfig::max_attempts)
+                .max(1),
         }
     }
 
-    /// Every trace object under the location that the filter keeps, in key order.
+    /// Every trace object under the location that the filter keeps, in key order; prefixes are
+    /// listed concurrently (see `list.rs`).
     pub async fn list(&self) -> Result<Vec<TrailObject>, S3Error> {
-        let mut out = Vec::new();
-        let mut pending = vec![self.location.prefix.clone()];
-        while let Some(prefix) = pending.pop() {
-            let mut token = None;
-            loop {
-                let page = self
-                    .client
-                    .list_objects_v2()
-                    .bucket(&self.location.bucket)
-                    .prefix(&prefix)
-                    .delimiter("/")
-                    .set_continuation_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| self.error(&prefix, "ListObjectsV2", self.place(&prefix), e))?;
-                for p in page.common_prefixes() {
-                    if let Some(p) = p.prefix() {
-                        if prefix_allowed(p, &self.filter) {
-                            pending.push(p.to_string());
-                        }
-                    }
-                }
-                for o in page.contents() {
-                    let Some(key) = o.key() else { continue };
-                    let name = key.rsplit('/').next().unwrap_or(key);
-                    if super::local::is_trace_name(name) && prefix_allowed(key, &self.filter) {
-                        out.push(TrailObject {
-                            key: key.to_string(),
-                            size: o.size().unwrap_or(0),
-                            etag: o.e_tag().unwrap_or("").to_string(),
-                        });
-                    }
-                }
-                token = page.next_continuation_token().map(str::to_string);
-                if token.is_none() {
-                    break;
-                }
-            }
-        }
+        let mut out = list::walk(self).await?;
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }
 
-    /// The object's bytes (still compressed, as stored).
+    /// One prefix, every page: the sub-prefixes the filter keeps and the trace objects in it.
+    async fn list_prefix(&self, prefix: &str) -> Result<(Vec<String>, Vec<TrailObject>), S3Error> {
+        let (mut prefixes, mut objects) = (Vec::new(), Vec::new());
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.location.bucket)
+                .prefix(prefix)
+                .delimiter("/")
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| self.error(prefix, "ListObjectsV2", self.place(prefix), e))?;
+            for p in page.common_prefixes() {
+                if let Some(p) = p.prefix() {
+                    if prefix_allowed(p, &self.filter) {
+                        prefixes.push(p.to_string());
+                    }
+                }
+            }
+            for o in page.contents() {
+                let Some(key) = o.key() else { continue };
+                let name = key.rsplit('/').next().unwrap_or(key);
+                if super::local::is_trace_name(name) && prefix_allowed(key, &self.filter) {
+                    objects.push(TrailObject {
+                        key: key.to_string(),
+                        size: o.size().unwrap_or(0),
+                        etag: o.e_tag().unwrap_or("").to_string(),
+                    });
+                }
+            }
+            token = page.next_continuation_token().map(str::to_string);
+            if token.is_none() {
+                return Ok((prefixes, objects));
+            }
+        }
+    }
+
+    /// The object's bytes (still compressed, as stored). The SDK retries the request on
+    /// throttling (`SlowDown`, 503) and on connections dropped before an answer, with backoff;
+    /// a body cut short after the answer began is fetched again here, the same number of times.
     pub async fn fetch(&self, key: &str) -> Result<Vec<u8>, S3Error> {
+        let mut attempt = 1;
+        loop {
+            match self.fetch_once(key).await {
+                Err(Fetch::Interrupted(_)) if attempt < self.attempts => {
+                    tokio::time::sleep(retry::backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(Fetch::Interrupted(e) | Fetch::Failed(e)) => return Err(e),
+                Ok(bytes) => return Ok(bytes),
+            }
+        }
+    }
+
+    async fn fetch_once(&self, key: &str) -> Result<Vec<u8>, Fetch> {
         let resp = self
             .client
             .get_object()
@@ -142,13 +184,16 @@ impl S3Source {
             .key(key)
             .send()
             .await
-            .map_err(|e| self.error(key, "GetObject", self.place(""), e))?;
-        let body = resp.body.collect().await.map_err(|e| S3Error {
-            what: self.url(key),
-            message: format!(
-                "GetObject on {} was interrupted: {e}; run observe again",
-                self.place("")
-            ),
+            .map_err(|e| Fetch::Failed(self.error(key, "GetObject", self.place(""), e)))?;
+        let body = resp.body.collect().await.map_err(|e| {
+            Fetch::Interrupted(S3Error {
+                what: self.url(key),
+                message: format!(
+                    "GetObject on {} was interrupted ({} attempts): {e}; run observe again",
+                    self.place(""),
+                    self.attempts
+                ),
+            })
         })?;
         Ok(body.into_bytes().to_vec())
     }
@@ -190,17 +235,25 @@ pub struct TrailBucket {
     url: String,
     accounts: Vec<String>,
     regions: Vec<String>,
+    /// Requests in flight at once, listing and fetching.
+    concurrency: usize,
     /// Once listed: the source, and the objects listed by [`Unit::index`].
     listed: Option<(S3Source, Vec<TrailObject>)>,
 }
 
 impl TrailBucket {
-    /// `accounts`, `regions`: only these (empty: all).
-    pub fn new(url: String, accounts: Vec<String>, regions: Vec<String>) -> TrailBucket {
+    /// `accounts`, `regions`: only these (empty: all). `concurrency`: requests in flight at once.
+    pub fn new(
+        url: String,
+        accounts: Vec<String>,
+        regions: Vec<String>,
+        concurrency: usize,
+    ) -> TrailBucket {
         TrailBucket {
             url,
             accounts,
             regions,
+            concurrency: concurrency.max(1),
             listed: None,
         }
     }
@@ -224,7 +277,7 @@ impl TrailBucket {
             since,
             until,
         };
-        let source = S3Source::new(location, filter).await;
+        let source = S3Source::new(location, filter, self.concurrency).await;
         let objects = source.list().await.map_err(|e| skipped(e.message))?;
         Ok((source, objects))
     }
@@ -282,6 +335,26 @@ impl UnitSource for TrailBucket {
             .block_on(source.fetch(&objects[unit.index].key))
             .map_err(|e| e.message)?;
         Ok(())
+    }
+
+    /// Each object costs a round trip of its own, mostly spent waiting: many are fetched at once.
+    fn fetch_ahead(&self) -> usize {
+        self.concurrency
+    }
+
+    fn fetch_async<'a>(
+        &'a self,
+        unit: &'a Unit,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send + 'a>> {
+        Box::pin(async move {
+            let Some((source, objects)) = &self.listed else {
+                return Err("the bucket was not listed".to_string());
+            };
+            source
+                .fetch(&objects[unit.index].key)
+                .await
+                .map_err(|e| e.message)
+        })
     }
 }
 

@@ -312,6 +312,8 @@ fn bench_reports_every_figure_in_one_run() {
     assert_eq!(r["files"], 3);
     for key in [
         "decompress_seconds",
+        "skeleton_parse_seconds",
+        "observe_to_skeleton_parse_ratio",
         "read_events_seconds",
         "fold_seconds",
         "observe_seconds",

@@ -263,3 +263,230 @@ fn an_endpoint_that_does_not_answer_is_named_with_what_to_do() {
         assert!(!line.contains(noise), "{noise} in {line}");
     }
 }
+
+/// Every evidence row, whole (counts, times, example event), and the calls kept without a grant:
+/// two databases of the same trail hold the same lines, however its objects were fetched.
+async fn evidence_lines(db: &Path) -> Vec<String> {
+    let store = policy_miner::store::Store::open(db, false).await.unwrap();
+    let mut out: Vec<String> = store
+        .evidence()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+                r.role_arn,
+                r.action,
+                r.resource,
+                r.condition,
+                r.error_code,
+                r.count,
+                r.first_seen,
+                r.last_seen,
+                r.example_event_id,
+                r.event_source,
+                r.event_name,
+                r.rule
+            )
+        })
+        .collect();
+    out.extend(
+        store
+            .ungranted()
+            .await
+            .unwrap()
+            .iter()
+            .map(|u| format!("{u:?}")),
+    );
+    store.close().await;
+    out.sort();
+    out
+}
+
+/// observe on `url` with AWS_ENDPOINT_URL set to `endpoint` (a relay in front of moto), run on a
+/// blocking thread so that the relay goes on serving on this test's runtime.
+async fn observe_via(endpoint: String, db: &Path, extra: &[&str]) -> std::process::Output {
+    observe_via_with(endpoint, db, extra, &[]).await
+}
+
+async fn observe_via_with(
+    endpoint: String,
+    db: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut cmd = bin();
+    cmd.envs(env.iter().copied());
+    cmd.args(["observe", "--db", db.to_str().unwrap()])
+        .args(extra)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// The evidence of the fleet's trail read from local files: what every bucket read must give.
+fn local_evidence_db(dir: &Path) -> std::path::PathBuf {
+    let local_trail = dir.join("local");
+    copy_trail_gzipped(
+        &fixture("fleet/trail/AWSLogs"),
+        &local_trail.join("AWSLogs"),
+    );
+    let db = dir.join("files.db");
+    let out = run(&[
+        "observe",
+        "--db",
+        db.to_str().unwrap(),
+        local_trail.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    db
+}
+
+fn moto_addr(moto: &Moto) -> std::net::SocketAddr {
+    moto.endpoint.trim_start_matches("http://").parse().unwrap()
+}
+
+/// With a round trip of 20 ms added to every request, `--s3-concurrency 1` keeps one request in
+/// flight and the default many more than this machine has cores; both read the same evidence as
+/// the local files, row for row.
+#[tokio::test(flavor = "multi_thread")]
+async fn objects_are_fetched_many_at_once_and_give_the_same_evidence_as_one_at_a_time() {
+    use policy_miner::bench::s3::relay::Relay;
+    let Some(moto) = Moto::start() else { return };
+    let uploaded = upload_fleet(&s3_client(&moto), "trail", |k| k.to_string()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let want = evidence_lines(&local_evidence_db(dir.path())).await;
+    assert!(want.len() > 20, "{want:?}");
+
+    let delay = std::time::Duration::from_millis(20);
+    let one = Relay::start(moto_addr(&moto), delay, None).await.unwrap();
+    let sequential = dir.path().join("one.db");
+    let out = observe_via(
+        one.endpoint(),
+        &sequential,
+        &["--s3-concurrency", "1", "s3://trail/AWSLogs/"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("{uploaded} read")),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(one.counts().max_in_flight, 1, "{:?}", one.counts());
+
+    let many = Relay::start(moto_addr(&moto), delay, None).await.unwrap();
+    let concurrent = dir.path().join("many.db");
+    let out = observe_via(many.endpoint(), &concurrent, &["s3://trail/AWSLogs/"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert!(
+        many.counts().max_in_flight > cores,
+        "{:?} with {cores} cores",
+        many.counts()
+    );
+    // Listing and fetching each object once: as many requests as one at a time made.
+    assert_eq!(many.counts().requests, one.counts().requests);
+
+    assert_eq!(evidence_lines(&sequential).await, want);
+    assert_eq!(evidence_lines(&concurrent).await, want);
+}
+
+/// S3 under load answers `503 SlowDown` or drops connections; the relay does either to the first
+/// request for each listing page and object. Every one is retried with backoff and the run
+/// reads the whole trail, as without the faults.
+#[tokio::test(flavor = "multi_thread")]
+async fn throttling_and_dropped_connections_are_retried() {
+    use policy_miner::bench::s3::relay::{Fault, Relay};
+    let Some(moto) = Moto::start() else { return };
+    let uploaded = upload_fleet(&s3_client(&moto), "trail", |k| k.to_string()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let want = evidence_lines(&local_evidence_db(dir.path())).await;
+    for fault in [Fault::SlowDown, Fault::Drop] {
+        let relay = Relay::start(moto_addr(&moto), std::time::Duration::ZERO, Some(fault))
+            .await
+            .unwrap();
+        let db = dir.path().join(format!("{fault:?}.db"));
+        let out = observe_via(relay.endpoint(), &db, &["s3://trail/AWSLogs/"]).await;
+        assert_eq!(out.status.code(), Some(0), "{fault:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("{uploaded} read")),
+            "{fault:?}: {}",
+            stderr(&out)
+        );
+        // Each object's GetObject failed once, and so did each listing.
+        let counts = relay.counts();
+        assert!(counts.faults > uploaded as u64, "{fault:?}: {counts:?}");
+        assert_eq!(evidence_lines(&db).await, want, "{fault:?}");
+    }
+    // Without retries the same fault is a failure, named with what S3 said.
+    let relay = Relay::start(
+        moto_addr(&moto),
+        std::time::Duration::ZERO,
+        Some(Fault::SlowDown),
+    )
+    .await
+    .unwrap();
+    let db = dir.path().join("no-retries.db");
+    let out = observe_via_with(
+        relay.endpoint(),
+        &db,
+        &["s3://trail/AWSLogs/"],
+        &[("AWS_MAX_ATTEMPTS", "1")],
+    )
+    .await;
+    let warnings = warnings_for(&out, "s3://trail/AWSLogs/");
+    assert!(
+        warnings.iter().any(|w| w.contains(
+            "ListObjectsV2 on bucket trail under \"AWSLogs/\" failed: SlowDown: Please reduce \
+             your request rate"
+        )),
+        "{warnings:?}"
+    );
+}
+
+/// `bench --s3` in one run: a generated trail uploaded to moto, read through the relay without
+/// and with a delay, every object both times, with the most requests in flight counted.
+#[test]
+fn bench_s3_reports_both_runs_in_one() {
+    if std::env::var("POLICY_MINER_SKIP_MOTO").as_deref() == Ok("1") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "bench",
+        "--s3",
+        "--events",
+        "1200",
+        "--events-per-file",
+        "40",
+        "--delay-ms",
+        "10",
+        "--json",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(r["objects"], 30, "{r}");
+    assert_eq!(r["s3_concurrency"], 64, "{r}");
+    for run in ["without_delay", "with_delay"] {
+        assert_eq!(r[run]["objects"], 30, "{r}");
+        assert!(r[run]["seconds"].as_f64().unwrap() > 0.0, "{r}");
+        // A listing per level of the layout, and a GetObject per object.
+        assert!(r[run]["requests"].as_u64().unwrap() > 30, "{r}");
+    }
+    assert_eq!(r["with_delay"]["delay_ms"], 10, "{r}");
+    let cores = std::thread::available_parallelism().unwrap().get() as u64;
+    assert!(
+        r["with_delay"]["max_requests_in_flight"].as_u64().unwrap() > cores,
+        "{r}"
+    );
+    assert!(r["delayed_to_direct_ratio"].as_f64().unwrap() > 0.0, "{r}");
+}
