@@ -55,11 +55,11 @@ pub struct RepositoryCredentials {
     pub credentials_parameter: String,
 }
 
-/// A task definition with the file it came from.
+/// A task definition with where it came from: its file, or `ecs:<region>`.
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub definition: TaskDefinition,
-    pub source: PathBuf,
+    pub source: String,
 }
 
 impl Loaded {
@@ -69,9 +69,10 @@ impl Loaded {
         NewTaskDefinitionRow {
             family: &d.family,
             revision: d.revision.unwrap_or(0),
+            arn: d.arn.as_deref(),
             task_role_arn: d.task_role.as_deref(),
             execution_role_arn: d.execution_role.as_deref(),
-            source: self.source.display().to_string(),
+            source: self.source.clone(),
             body: serde_json::to_string(d).unwrap_or_default(),
         }
     }
@@ -155,7 +156,7 @@ pub fn load(paths: &[PathBuf]) -> (Vec<Loaded>, Vec<LoadError>) {
             match load_file(&file) {
                 Ok(defs) => loaded.extend(defs.into_iter().map(|definition| Loaded {
                     definition,
-                    source: file.clone(),
+                    source: file.display().to_string(),
                 })),
                 Err(error) => errors.push(LoadError { path: file, error }),
             }

@@ -41,6 +41,8 @@ pub struct Options {
     pub db: PathBuf,
     pub inputs: Vec<PathBuf>,
     pub task_definitions: Vec<PathBuf>,
+    /// Also read the task definitions from ECS, in `regions`.
+    pub ecs: bool,
     pub window: TimeWindow,
     /// Draw a progress bar on stderr (only if it is a terminal).
     pub progress: bool,
@@ -49,6 +51,26 @@ pub struct Options {
     /// Trail buckets (`s3://…` inputs): only these accounts and regions (empty: all).
     pub accounts: Vec<String>,
     pub regions: Vec<String>,
+}
+
+/// Stores the task definitions of ECS the database lacks.
+async fn ecs_definitions(
+    store: &Store,
+    opts: &Options,
+    summary: &mut Summary,
+) -> Result<(), StoreError> {
+    let have: BTreeSet<String> = store
+        .task_definitions()
+        .await?
+        .into_iter()
+        .filter_map(|d| d.definition.arn)
+        .collect();
+    let read = crate::source::ecs::read(&opts.regions, opts.window.until(), &have).await;
+    let rows: Vec<_> = read.definitions.iter().map(taskdef::Loaded::row).collect();
+    store.save_task_definitions(&rows).await?;
+    summary.task_definitions += read.definitions.len() as u64;
+    summary.task_definition_errors.extend(read.errors);
+    Ok(())
 }
 
 /// One unit to read, with the source that reads it.
@@ -88,6 +110,9 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
     store.save_task_definitions(&rows).await?;
     summary.task_definitions = defs.len() as u64;
     summary.task_definition_errors = def_errors.iter().map(ToString::to_string).collect();
+    if opts.ecs {
+        ecs_definitions(&store, &opts, &mut summary).await?;
+    }
     let stored_defs = store.task_definitions().await?;
     let directory = RoleDirectory::from_definitions(stored_defs.iter().map(|d| &d.definition));
     summary.families = directory.families().len() as u64;

@@ -12,6 +12,7 @@
 
 pub mod cloudtrail;
 pub mod csm;
+pub mod ecs;
 pub mod json;
 pub mod live;
 pub mod local;

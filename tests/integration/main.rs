@@ -11,6 +11,7 @@ mod acceptance;
 mod catalog_update;
 mod csm;
 mod drift;
+mod ecs_source;
 mod exchange;
 mod explain;
 mod fuzz_decoder;

@@ -1,0 +1,196 @@
+//! `observe --ecs` against moto's ECS: task definitions registered there (some deregistered, in
+//! two regions) are read, stored and used to attribute the trail's roles, including a role only
+//! a deregistered revision used.
+//!
+//! moto 5 implements RegisterTaskDefinition, DeregisterTaskDefinition (the revision turns
+//! INACTIVE and stays listable and describable), ListTaskDefinitions with `status` (no
+//! pagination: every ARN in one page) and DescribeTaskDefinition, but gives no `registeredAt`:
+//! leaving out revisions registered after the window is tested beside the reader
+//! (`source::ecs`'s unit tests).
+
+use crate::common::moto::Moto;
+use crate::common::*;
+use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_ecs::types::{ContainerDefinition, LogConfiguration, LogDriver, Secret};
+use std::process::Output;
+
+const ACCOUNT: &str = "111122223333";
+
+fn ecs(moto: &Moto, region: &str) -> aws_sdk_ecs::Client {
+    let config = aws_sdk_ecs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .endpoint_url(&moto.endpoint)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    aws_sdk_ecs::Client::from_conf(config)
+}
+
+fn role(name: &str) -> String {
+    format!("arn:aws:iam::{ACCOUNT}:role/{name}")
+}
+
+/// Registers one revision of `family` with an awslogs container and an SSM secret; returns its
+/// ARN.
+async fn register(client: &aws_sdk_ecs::Client, family: &str, task_role: &str) -> String {
+    let container = ContainerDefinition::builder()
+        .name("app")
+        .memory(512)
+        .image(format!(
+            "{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/{family}:1"
+        ))
+        .log_configuration(
+            LogConfiguration::builder()
+                .log_driver(LogDriver::Awslogs)
+                .options("awslogs-group", format!("/ecs/{family}"))
+                .options("awslogs-stream-prefix", "ecs")
+                .build()
+                .unwrap(),
+        )
+        .secrets(
+            Secret::builder()
+                .name("DB_URL")
+                .value_from(format!(
+                    "arn:aws:ssm:eu-west-1:{ACCOUNT}:parameter/{family}/db-url"
+                ))
+                .build()
+                .unwrap(),
+        )
+        .build();
+    client
+        .register_task_definition()
+        .family(family)
+        .task_role_arn(role(task_role))
+        .execution_role_arn(role("ecsTaskExecutionRole"))
+        .container_definitions(container)
+        .send()
+        .await
+        .unwrap()
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string()
+}
+
+fn observe(moto: &Moto, args: &[&str]) -> Output {
+    let mut cmd = bin();
+    cmd.arg("observe").args(args);
+    for (k, v) in moto.env() {
+        cmd.env(k, v);
+    }
+    cmd.env("AWS_CONFIG_FILE", "/nonexistent/policy-miner-test")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/policy-miner-test",
+        )
+        .env_remove("AWS_PROFILE");
+    cmd.output().unwrap()
+}
+
+fn loaded(out: &Output) -> String {
+    let err = stderr(out);
+    err.lines()
+        .find(|l| l.contains("task definitions loaded:"))
+        .unwrap_or_else(|| panic!("no summary line: {err}"))
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn every_revision_from_ecs_attributes_the_trail_and_a_later_run_reads_only_new_ones() {
+    let Some(moto) = Moto::start_with(&[("MOTO_ACCOUNT_ID", ACCOUNT)]) else {
+        return;
+    };
+    let eu = ecs(&moto, "eu-west-1");
+    let us = ecs(&moto, "us-east-1");
+    // orders-api ran with an older task role until revision 2 replaced it; revision 1 is
+    // deregistered since, and only the trail still shows its role.
+    let old = register(&eu, "orders-api", "orders-api-task-v1").await;
+    register(&eu, "orders-api", "orders-api-task").await;
+    eu.deregister_task_definition()
+        .task_definition(&old)
+        .send()
+        .await
+        .unwrap();
+    register(&us, "report-cron", "report-cron-task").await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ecs.db").display().to_string();
+    let trail = dir.path().join("trail");
+    write_role_trail(&trail.join("orders"), "orders-api-task-v1", 1, 3);
+    write_role_trail(&trail.join("cron"), "report-cron-task", 1, 2);
+    let out = observe(
+        &moto,
+        &[
+            "--db",
+            &db,
+            "--ecs",
+            "--region",
+            "eu-west-1",
+            "--region",
+            "us-east-1",
+            trail.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(loaded(&out), "3");
+
+    let report = proposal_json(&db);
+    let v1 = crate::common::role(&report, &role("orders-api-task-v1"));
+    assert_eq!(v1["families"], serde_json::json!(["orders-api"]), "{v1}");
+    assert_eq!(v1["usage"], serde_json::json!(["task"]), "{v1}");
+    let cron = crate::common::role(&report, &role("report-cron-task"));
+    assert_eq!(
+        cron["families"],
+        serde_json::json!(["report-cron"]),
+        "{cron}"
+    );
+    // The execution role was never seen in the trail: its needs come from the definitions
+    // (awslogs, the secret), as they do from files.
+    let exec = crate::common::role(&report, &role("ecsTaskExecutionRole"));
+    let policy = exec["policy"].to_string();
+    assert!(policy.contains("/ecs/orders-api"), "{policy}");
+    assert!(policy.contains("parameter/orders-api/db-url"), "{policy}");
+    assert!(policy.contains("/ecs/report-cron"), "{policy}");
+
+    // A scheduled run: only the revision registered since is described and stored.
+    register(&eu, "orders-api", "orders-api-task").await;
+    let out = observe(&moto, &["--db", &db, "--ecs", "--region", "eu-west-1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(loaded(&out), "1");
+    let out = observe(&moto, &["--db", &db, "--ecs", "--region", "eu-west-1"]);
+    assert_eq!(loaded(&out), "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn an_unreachable_ecs_is_named_with_what_to_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ecs.db").display().to_string();
+    // Nothing listens at the endpoint: the failure names the region, the call and what to
+    // check, and the run says input was skipped.
+    let mut cmd = bin();
+    cmd.args(["observe", "--db", &db, "--ecs", "--region", "eu-west-1"])
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_CONFIG_FILE", "/nonexistent/policy-miner-test")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/policy-miner-test",
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_MAX_ATTEMPTS", "1");
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("ECS in eu-west-1: ListTaskDefinitions (ACTIVE) failed: no answer")
+            && err.contains("AWS_ENDPOINT_URL"),
+        "{err}"
+    );
+}
