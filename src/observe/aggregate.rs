@@ -367,6 +367,8 @@ pub struct Folder<'c> {
     no_error: Id,
     /// Where each string went in the file evidence being finished (by id).
     file_spans: Vec<Option<Span>>,
+    /// Roles passed at launch by the current file's events (rare: kept whole).
+    launches: Vec<crate::attribution::launch::Launch>,
 }
 
 impl<'c> Folder<'c> {
@@ -383,6 +385,7 @@ impl<'c> Folder<'c> {
             ungranted: HashMap::default(),
             counts: EventCounts::default(),
             file_spans: Vec::new(),
+            launches: Vec::new(),
         }
     }
 
@@ -397,6 +400,8 @@ impl<'c> Folder<'c> {
     }
 
     pub fn add(&mut self, call: &ApiCall) {
+        // Whoever launched (a role, a user, EventBridge's role), the role passed is the task's.
+        self.launches.extend(crate::attribution::launch::read(call));
         let role_arn = match &call.principal {
             Principal::Role { role_arn, .. } => *role_arn,
             Principal::Other(kind) => {
@@ -516,12 +521,14 @@ impl<'c> Folder<'c> {
         self.evidence.clear();
         self.ungranted.clear();
         self.counts = EventCounts::default();
+        self.launches.clear();
     }
 
     /// The current file's evidence, with its own copy of the strings it names (the folder's
     /// may be dropped before the writer is done with it); the folder is ready for the next file.
     pub fn finish(&mut self) -> FileEvidence {
         let mut out = FileEvidence::new(std::mem::take(&mut self.counts));
+        out.launches = std::mem::take(&mut self.launches);
         self.file_spans.clear();
         self.file_spans.resize(self.strings.strings.len(), None);
         let mut put = |id: Id, out: &mut FileEvidence| {

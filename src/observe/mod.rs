@@ -223,9 +223,14 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
     summary.interrupted = interrupted;
     summary.counts = counts;
     summary.roles = roles.len() as u64;
+    // Roles passed at launch are attributed too, by the launches stored so far.
+    let defs: Vec<taskdef::TaskDefinition> =
+        stored_defs.into_iter().map(|d| d.definition).collect();
+    let passed = crate::attribution::launch::definitions(&store.launches().await?, &defs);
+    let passed = RoleDirectory::from_definitions(&passed);
     summary.roles_unattributed = roles
         .iter()
-        .filter(|r| directory.usages(r).is_empty())
+        .filter(|r| directory.usages(r).is_empty() && passed.usages(r).is_empty())
         .count() as u64;
     summary.wall = clock.elapsed();
     store
@@ -361,6 +366,17 @@ async fn flush(
         return Ok(());
     }
     let files: Vec<ObservedFile> = batch.iter().map(|(f, _)| f.clone()).collect();
+    // Before the files are recorded: a run stopped in between reads them again, and a launch
+    // stored twice is one row.
+    let launches: Vec<_> = batch
+        .iter()
+        .flat_map(|(_, e)| {
+            e.launches
+                .iter()
+                .map(crate::attribution::launch::Launch::row)
+        })
+        .collect();
+    store.save_launches(&launches).await?;
     let mut counts = aggregate::EventCounts::default();
     let left_out = store
         .write_batch(&files, |fresh| {

@@ -6,10 +6,12 @@
 mod bulk;
 pub mod exchange;
 pub mod history;
+mod launches;
 mod live;
 mod rows;
 pub mod times;
 
+pub use launches::LaunchRow;
 pub use live::{SourceCount, UNKNOWN_RESOURCE};
 pub use rows::{
     BatchRows, EvidenceRef, EvidenceRow, NewTaskDefinitionRow, ObservedFile, TaskDefinitionRow,

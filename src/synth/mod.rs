@@ -11,6 +11,7 @@ mod families;
 pub mod generalize;
 mod kms;
 mod model;
+pub mod overrides;
 mod recorded;
 pub mod size;
 mod statements;

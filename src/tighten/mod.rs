@@ -153,6 +153,7 @@ pub async fn load(db: &Path, opts: &Options) -> Result<Inputs, crate::Error> {
         evidence,
         ungranted,
         definitions,
+        ..
     } = recorded;
     let proposal = synth::propose(&evidence, &ungranted, &definitions, &synth_opts)?;
     let backtest = synth::backtest::backtest(

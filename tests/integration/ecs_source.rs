@@ -74,6 +74,26 @@ async fn register(client: &aws_sdk_ecs::Client, family: &str, task_role: &str) -
         .to_string()
 }
 
+/// A RunTask by the CI role, as CloudTrail records it: the request's parameters as sent (ECS
+/// API Reference, RunTask request syntax; `overrides` is a TaskOverride).
+fn run_task(task_definition: &str, task_role: &str) -> serde_json::Value {
+    serde_json::json!({
+        "eventVersion": "1.09", "eventID": "3c0f5e1a-7d2b-4e5f-9a8b-1c2d3e4f5a6b",
+        "eventTime": "2026-11-19T08:00:00Z", "eventSource": "ecs.amazonaws.com",
+        "eventName": "RunTask", "awsRegion": "eu-west-1", "sourceIPAddress": "203.0.113.5",
+        "userAgent": "aws-cli/2.15.0", "recipientAccountId": ACCOUNT,
+        "userIdentity": {"type": "AssumedRole", "principalId": "AROAEXAMPLECI:deploy",
+            "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/ci-deployer/deploy"),
+            "accountId": ACCOUNT,
+            "sessionContext": {"sessionIssuer": {"type": "Role",
+                "arn": role("ci-deployer"), "accountId": ACCOUNT}}},
+        "requestParameters": {"cluster": "batch", "count": 1, "launchType": "FARGATE",
+            "taskDefinition": task_definition,
+            "overrides": {"containerOverrides": [{"name": "app", "command": ["--backfill"]}],
+                "taskRoleArn": role(task_role)}}
+    })
+}
+
 fn observe(moto: &Moto, args: &[&str]) -> Output {
     let mut cmd = bin();
     cmd.arg("observe").args(args);
@@ -124,6 +144,14 @@ async fn every_revision_from_ecs_attributes_the_trail_and_a_later_run_reads_only
     let trail = dir.path().join("trail");
     write_role_trail(&trail.join("orders"), "orders-api-task-v1", 1, 3);
     write_role_trail(&trail.join("cron"), "report-cron-task", 1, 2);
+    // CI ran the deregistered revision once with another task role (a backfill), which then
+    // made its own calls.
+    write_role_trail(&trail.join("backfill"), "orders-api-backfill", 1, 1);
+    std::fs::write(
+        trail.join("launch.json"),
+        serde_json::json!({"Records": [run_task(&old, "orders-api-backfill")]}).to_string(),
+    )
+    .unwrap();
     let out = observe(
         &moto,
         &[
@@ -139,11 +167,35 @@ async fn every_revision_from_ecs_attributes_the_trail_and_a_later_run_reads_only
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(loaded(&out), "3");
+    // Only the CI role that launched is in no task definition; the backfill role was passed.
+    assert!(
+        stderr(&out).contains("roles: 4 seen (1 in no task definition)"),
+        "{}",
+        stderr(&out)
+    );
 
     let report = proposal_json(&db);
     let v1 = crate::common::role(&report, &role("orders-api-task-v1"));
     assert_eq!(v1["families"], serde_json::json!(["orders-api"]), "{v1}");
     assert_eq!(v1["usage"], serde_json::json!(["task"]), "{v1}");
+    let backfill = crate::common::role(&report, &role("orders-api-backfill"));
+    assert_eq!(
+        backfill["families"],
+        serde_json::json!(["orders-api"]),
+        "{backfill}"
+    );
+    let finding = backfill["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "role-from-override")
+        .unwrap_or_else(|| panic!("{backfill}"));
+    assert_eq!(
+        finding["message"],
+        "task role of family orders-api from an override at launch, not from its task \
+         definition: 1 time(s) from 2026-11-19T08:00:00Z to 2026-11-19T08:00:00Z (RunTask in \
+         eu-west-1 of 111122223333)"
+    );
     let cron = crate::common::role(&report, &role("report-cron-task"));
     assert_eq!(
         cron["families"],
