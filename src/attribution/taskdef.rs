@@ -32,6 +32,37 @@ pub struct Container {
     pub secrets: Vec<Secret>,
     #[serde(rename = "repositoryCredentials", default)]
     pub repository_credentials: Option<RepositoryCredentials>,
+    #[serde(
+        rename = "environmentFiles",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub environment_files: Vec<EnvironmentFile>,
+    #[serde(
+        rename = "firelensConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub firelens_configuration: Option<FirelensConfiguration>,
+}
+
+/// A file of environment variables the agent fetches (`type` is `s3`: `value` is an object ARN).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentFile {
+    #[serde(default)]
+    pub value: String,
+    #[serde(rename = "type", default)]
+    pub file_type: String,
+}
+
+/// The log router's configuration: `options` may name a configuration file
+/// (`config-file-type` `s3` or `file`, `config-file-value`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirelensConfiguration {
+    #[serde(rename = "type", default)]
+    pub router_type: String,
+    #[serde(default)]
+    pub options: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +71,13 @@ pub struct LogConfiguration {
     pub log_driver: String,
     #[serde(default)]
     pub options: std::collections::BTreeMap<String, String>,
+    /// Secrets the log driver gets (`secretOptions`), fetched like a container's `secrets`.
+    #[serde(
+        rename = "secretOptions",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub secret_options: Vec<Secret>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

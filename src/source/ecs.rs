@@ -14,7 +14,8 @@
 //! per the Service Authorization Reference for Amazon ECS).
 
 use crate::attribution::taskdef::{
-    Container, Loaded, LogConfiguration, RepositoryCredentials, Secret, TaskDefinition,
+    Container, EnvironmentFile, FirelensConfiguration, Loaded, LogConfiguration,
+    RepositoryCredentials, Secret, TaskDefinition,
 };
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::TaskDefinitionStatus;
@@ -176,18 +177,34 @@ fn container(c: &aws_sdk_ecs::types::ContainerDefinition) -> Container {
                 .options()
                 .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
+            secret_options: l.secret_options().iter().map(secret).collect(),
         }),
-        secrets: c
-            .secrets()
-            .iter()
-            .map(|s| Secret {
-                name: s.name().to_string(),
-                value_from: s.value_from().to_string(),
-            })
-            .collect(),
+        secrets: c.secrets().iter().map(secret).collect(),
         repository_credentials: c.repository_credentials().map(|r| RepositoryCredentials {
             credentials_parameter: r.credentials_parameter().to_string(),
         }),
+        environment_files: c
+            .environment_files()
+            .iter()
+            .map(|f| EnvironmentFile {
+                value: f.value().to_string(),
+                file_type: f.r#type().as_str().to_string(),
+            })
+            .collect(),
+        firelens_configuration: c.firelens_configuration().map(|f| FirelensConfiguration {
+            router_type: f.r#type().as_str().to_string(),
+            options: f
+                .options()
+                .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+        }),
+    }
+}
+
+fn secret(s: &aws_sdk_ecs::types::Secret) -> Secret {
+    Secret {
+        name: s.name().to_string(),
+        value_from: s.value_from().to_string(),
     }
 }
 
@@ -271,6 +288,27 @@ mod tests {
                         aws_sdk_ecs::types::LogConfiguration::builder()
                             .log_driver(LogDriver::Awslogs)
                             .options("awslogs-group", "/ecs/orders")
+                            .secret_options(
+                                aws_sdk_ecs::types::Secret::builder()
+                                    .name("key")
+                                    .value_from("arn:aws:ssm:eu-west-1:1:parameter/log-key")
+                                    .build()
+                                    .unwrap(),
+                            )
+                            .build()
+                            .unwrap(),
+                    )
+                    .environment_files(
+                        aws_sdk_ecs::types::EnvironmentFile::builder()
+                            .value("arn:aws:s3:::env/orders.env")
+                            .r#type(aws_sdk_ecs::types::EnvironmentFileType::S3)
+                            .build()
+                            .unwrap(),
+                    )
+                    .firelens_configuration(
+                        aws_sdk_ecs::types::FirelensConfiguration::builder()
+                            .r#type(aws_sdk_ecs::types::FirelensConfigurationType::Fluentbit)
+                            .options("config-file-type", "s3")
                             .build()
                             .unwrap(),
                     )
@@ -288,7 +326,10 @@ mod tests {
             "taskDefinitionArn":"arn:aws:ecs:eu-west-1:1:task-definition/orders:7",
             "taskRoleArn":"arn:aws:iam::1:role/orders-task","executionRoleArn":"arn:aws:iam::1:role/exec",
             "containerDefinitions":[{"name":"app","image":"1.dkr.ecr.eu-west-1.amazonaws.com/orders:1",
-              "logConfiguration":{"logDriver":"awslogs","options":{"awslogs-group":"/ecs/orders"}},
+              "logConfiguration":{"logDriver":"awslogs","options":{"awslogs-group":"/ecs/orders"},
+                "secretOptions":[{"name":"key","valueFrom":"arn:aws:ssm:eu-west-1:1:parameter/log-key"}]},
+              "environmentFiles":[{"value":"arn:aws:s3:::env/orders.env","type":"s3"}],
+              "firelensConfiguration":{"type":"fluentbit","options":{"config-file-type":"s3"}},
               "secrets":[{"name":"DB","valueFrom":"arn:aws:ssm:eu-west-1:1:parameter/orders/db"}]}]}}"#;
         let parsed = crate::attribution::taskdef::parse(file).unwrap();
         assert_eq!(convert(&api, arn), Some(parsed[0].clone()));
