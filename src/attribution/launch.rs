@@ -169,6 +169,7 @@ pub fn definitions(launches: &[Launch], stored: &[TaskDefinition]) -> Vec<TaskDe
                 task_role: (kind == RoleKind::Task).then(|| role.clone()),
                 execution_role: (kind == RoleKind::Execution).then(|| role.clone()),
                 containers: base.map(|b| b.containers.clone()).unwrap_or_default(),
+                volumes: base.map(|b| b.volumes.clone()).unwrap_or_default(),
             }
         })
         .collect()

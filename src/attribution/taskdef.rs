@@ -18,6 +18,55 @@ pub struct TaskDefinition {
     pub execution_role: Option<String>,
     #[serde(rename = "containerDefinitions", default)]
     pub containers: Vec<Container>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
+}
+
+/// A task volume; only EFS volumes matter here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Volume {
+    #[serde(default)]
+    pub name: String,
+    #[serde(
+        rename = "efsVolumeConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub efs: Option<EfsVolume>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EfsVolume {
+    #[serde(rename = "fileSystemId", default)]
+    pub file_system_id: String,
+    #[serde(
+        rename = "authorizationConfig",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub authorization: Option<EfsAuthorization>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EfsAuthorization {
+    #[serde(
+        rename = "accessPointId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub access_point_id: Option<String>,
+    /// `ENABLED`: the task mounts with its task role's IAM identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam: Option<String>,
+}
+
+/// Where a container mounts a volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountPoint {
+    #[serde(rename = "sourceVolume", default)]
+    pub source_volume: String,
+    #[serde(rename = "readOnly", default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +93,8 @@ pub struct Container {
         skip_serializing_if = "Option::is_none"
     )]
     pub firelens_configuration: Option<FirelensConfiguration>,
+    #[serde(rename = "mountPoints", default, skip_serializing_if = "Vec::is_empty")]
+    pub mount_points: Vec<MountPoint>,
 }
 
 /// A file of environment variables the agent fetches (`type` is `s3`: `value` is an object ARN).

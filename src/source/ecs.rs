@@ -14,8 +14,8 @@
 //! per the Service Authorization Reference for Amazon ECS).
 
 use crate::attribution::taskdef::{
-    Container, EnvironmentFile, FirelensConfiguration, Loaded, LogConfiguration,
-    RepositoryCredentials, Secret, TaskDefinition,
+    Container, EfsAuthorization, EfsVolume, EnvironmentFile, FirelensConfiguration, Loaded,
+    LogConfiguration, MountPoint, RepositoryCredentials, Secret, TaskDefinition, Volume,
 };
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::TaskDefinitionStatus;
@@ -164,6 +164,7 @@ fn convert(def: &aws_sdk_ecs::types::TaskDefinition, arn: &str) -> Option<TaskDe
         task_role: def.task_role_arn().map(str::to_string),
         execution_role: def.execution_role_arn().map(str::to_string),
         containers: def.container_definitions().iter().map(container).collect(),
+        volumes: def.volumes().iter().map(volume).collect(),
     })
 }
 
@@ -191,12 +192,33 @@ fn container(c: &aws_sdk_ecs::types::ContainerDefinition) -> Container {
                 file_type: f.r#type().as_str().to_string(),
             })
             .collect(),
+        mount_points: c
+            .mount_points()
+            .iter()
+            .map(|m| MountPoint {
+                source_volume: m.source_volume().unwrap_or_default().to_string(),
+                read_only: m.read_only(),
+            })
+            .collect(),
         firelens_configuration: c.firelens_configuration().map(|f| FirelensConfiguration {
             router_type: f.r#type().as_str().to_string(),
             options: f
                 .options()
                 .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
+        }),
+    }
+}
+
+fn volume(v: &aws_sdk_ecs::types::Volume) -> Volume {
+    Volume {
+        name: v.name().unwrap_or_default().to_string(),
+        efs: v.efs_volume_configuration().map(|e| EfsVolume {
+            file_system_id: e.file_system_id().to_string(),
+            authorization: e.authorization_config().map(|a| EfsAuthorization {
+                access_point_id: a.access_point_id().map(str::to_string),
+                iam: a.iam().map(|i| i.as_str().to_string()),
+            }),
         }),
     }
 }

@@ -135,7 +135,7 @@ fn names_role(def: &TaskDefinition, role: &RoleKey) -> bool {
 }
 
 /// The task definition's region: from its ARN, else the awslogs region, else an ECR image's.
-fn task_region(def: &TaskDefinition) -> Option<String> {
+pub(super) fn task_region(def: &TaskDefinition) -> Option<String> {
     if let Some(r) = def
         .arn
         .as_deref()
@@ -426,7 +426,7 @@ fn has_random_suffix(name: &str) -> bool {
 
 /// Why a secret's `valueFrom` or a derived grant is left out; reported as a finding.
 #[derive(Debug, thiserror::Error)]
-enum Underivable {
+pub(super) enum Underivable {
     #[error("{0} is not a Secrets Manager secret ARN")]
     NotASecret(String),
     #[error("{0} is neither an SSM parameter nor a Secrets Manager secret")]
@@ -444,7 +444,7 @@ enum Underivable {
     ResourceType(String),
 }
 
-fn check(catalog: &Catalog, d: &Derived) -> Result<(), Underivable> {
+pub(super) fn check(catalog: &Catalog, d: &Derived) -> Result<(), Underivable> {
     let action = catalog
         .action(&d.action)
         .ok_or_else(|| Underivable::NotInCatalog(d.action.clone()))?;
