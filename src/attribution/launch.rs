@@ -38,6 +38,79 @@ pub struct Launch {
     pub kind: RoleKind,
 }
 
+/// The rows to store for an event: the roles it passes, and its enabling ECS Exec.
+pub fn rows(call: &ApiCall) -> Vec<crate::store::LaunchRow> {
+    let mut out: Vec<_> = read(call).iter().map(Launch::row).collect();
+    out.extend(exec(call));
+    out
+}
+
+/// The kind of a stored row saying a launch enabled ECS Exec (its role is the definition's).
+pub const EXEC: &str = "exec";
+
+/// A successful RunTask, CreateService or UpdateService with `enableExecuteCommand` true
+/// (ECS API Reference: the three take it), as a row of kind [`EXEC`] without a role.
+fn exec(call: &ApiCall) -> Option<crate::store::LaunchRow> {
+    if call.event_source != "ecs.amazonaws.com"
+        || !matches!(
+            call.event_name,
+            "RunTask" | "CreateService" | "UpdateService"
+        )
+        || call.error_code.is_some()
+    {
+        return None;
+    }
+    let params: Value = serde_json::from_str(call.request_parameters?).ok()?;
+    if params.get("enableExecuteCommand").and_then(Value::as_bool) != Some(true) {
+        return None;
+    }
+    let task_definition = params.get("taskDefinition")?.as_str()?;
+    Some(crate::store::LaunchRow {
+        event_id: call.event_id.to_string(),
+        kind: EXEC.to_string(),
+        event_time: call.event_time.to_string(),
+        operation: call.event_name.to_string(),
+        region: call.region.to_string(),
+        account: call.recipient_account.unwrap_or_default().to_string(),
+        task_definition: task_definition.to_string(),
+        family: family_of(task_definition)?.to_string(),
+        role_arn: String::new(),
+    })
+}
+
+/// Stand-in definitions for launches with ECS Exec: the task role of the revision they name
+/// (the family's latest when none, or one not stored), with `execute_command` set and no
+/// containers (the revision's own needs come from it).
+pub fn exec_definitions(
+    execs: &[crate::store::LaunchRow],
+    stored: &[TaskDefinition],
+) -> Vec<TaskDefinition> {
+    let mut wanted: BTreeMap<(String, Option<i64>), ()> = BTreeMap::new();
+    for e in execs.iter().filter(|e| e.kind == EXEC) {
+        wanted.insert((e.family.clone(), revision_of(&e.task_definition)), ());
+    }
+    wanted
+        .into_keys()
+        .filter_map(|(family, revision)| {
+            let of_family = || stored.iter().filter(|d| d.family == family);
+            let base = of_family()
+                .filter(|d| revision.is_some() && d.revision == revision)
+                .max_by_key(|d| d.revision)
+                .or_else(|| of_family().max_by_key(|d| d.revision))?;
+            Some(TaskDefinition {
+                family: family.clone(),
+                revision: base.revision,
+                arn: None,
+                task_role: Some(base.task_role.clone()?),
+                execution_role: None,
+                containers: Vec::new(),
+                volumes: Vec::new(),
+                execute_command: true,
+            })
+        })
+        .collect()
+}
+
 /// The roles a successful launch event passes as overrides.
 pub fn read(call: &ApiCall) -> Vec<Launch> {
     let operation = match (call.event_source, call.event_name) {
@@ -170,6 +243,7 @@ pub fn definitions(launches: &[Launch], stored: &[TaskDefinition]) -> Vec<TaskDe
                 execution_role: (kind == RoleKind::Execution).then(|| role.clone()),
                 containers: base.map(|b| b.containers.clone()).unwrap_or_default(),
                 volumes: base.map(|b| b.volumes.clone()).unwrap_or_default(),
+                execute_command: false,
             }
         })
         .collect()
@@ -442,6 +516,46 @@ mod tests {
             ("2026-11-01T10:00:00Z", "2026-11-02T10:00:00Z")
         );
         assert_eq!(backfill.seen, ["RunTask in eu-west-1 of 1"]);
+    }
+
+    #[test]
+    fn ecs_exec_at_launch_gives_the_task_role_of_the_revision_run() {
+        let exec_event = |name: &str, enabled: bool| {
+            event(
+                "ecs.amazonaws.com",
+                name,
+                json!({"cluster": "web", "serviceName": "api", "taskDefinition": "api:2",
+                    "enableExecuteCommand": enabled}),
+            )
+        };
+        let mut rows = Vec::new();
+        for (name, enabled) in [
+            ("CreateService", true),
+            ("UpdateService", false),
+            ("RunTask", true),
+        ] {
+            let text = json!({ "Records": [exec_event(name, enabled)] }).to_string();
+            crate::source::cloudtrail::decode(text.as_bytes(), &mut |c| rows.extend(self::rows(c)))
+                .unwrap();
+        }
+        assert_eq!(
+            rows.iter()
+                .map(|r| (r.operation.as_str(), r.kind.as_str()))
+                .collect::<Vec<_>>(),
+            [("CreateService", EXEC), ("RunTask", EXEC)]
+        );
+        let stored = taskdef::parse(
+            r#"[{"family":"api","revision":2,"taskRoleArn":"arn:aws:iam::1:role/api-v2"},
+                {"family":"api","revision":3,"taskRoleArn":"arn:aws:iam::1:role/api-v3"}]"#,
+        )
+        .unwrap();
+        let defs = exec_definitions(&rows, &stored);
+        assert_eq!(defs.len(), 1);
+        assert!(defs[0].execute_command);
+        assert_eq!(
+            defs[0].task_role.as_deref(),
+            Some("arn:aws:iam::1:role/api-v2")
+        );
     }
 
     #[test]

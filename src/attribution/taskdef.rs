@@ -20,6 +20,10 @@ pub struct TaskDefinition {
     pub containers: Vec<Container>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Volume>,
+    /// Set on the stand-in definitions of launches that enabled ECS Exec
+    /// (`launch::exec_definitions`); never read from a file nor stored.
+    #[serde(skip)]
+    pub execute_command: bool,
 }
 
 /// A task volume; only EFS volumes matter here.

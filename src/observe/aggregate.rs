@@ -367,8 +367,9 @@ pub struct Folder<'c> {
     no_error: Id,
     /// Where each string went in the file evidence being finished (by id).
     file_spans: Vec<Option<Span>>,
-    /// Roles passed at launch by the current file's events (rare: kept whole).
-    launches: Vec<crate::attribution::launch::Launch>,
+    /// Roles passed at launch and ECS Exec enabled by the current file's events (rare: kept
+    /// whole), as stored.
+    launches: Vec<crate::store::LaunchRow>,
 }
 
 impl<'c> Folder<'c> {
@@ -401,7 +402,7 @@ impl<'c> Folder<'c> {
 
     pub fn add(&mut self, call: &ApiCall) {
         // Whoever launched (a role, a user, EventBridge's role), the role passed is the task's.
-        self.launches.extend(crate::attribution::launch::read(call));
+        self.launches.extend(crate::attribution::launch::rows(call));
         let role_arn = match &call.principal {
             Principal::Role { role_arn, .. } => *role_arn,
             Principal::Other(kind) => {

@@ -44,8 +44,8 @@ pub struct FileEvidence {
     granted: Vec<Granted>,
     ungranted: Vec<Ungranted>,
     pub counts: EventCounts,
-    /// Roles the file's events passed at launch.
-    pub launches: Vec<crate::attribution::launch::Launch>,
+    /// Roles the file's events passed at launch, and launches with ECS Exec enabled.
+    pub launches: Vec<crate::store::LaunchRow>,
 }
 
 impl FileEvidence {

@@ -370,11 +370,7 @@ async fn flush(
     // stored twice is one row.
     let launches: Vec<_> = batch
         .iter()
-        .flat_map(|(_, e)| {
-            e.launches
-                .iter()
-                .map(crate::attribution::launch::Launch::row)
-        })
+        .flat_map(|(_, e)| e.launches.iter().cloned())
         .collect();
     store.save_launches(&launches).await?;
     let mut counts = aggregate::EventCounts::default();

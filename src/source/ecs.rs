@@ -165,6 +165,7 @@ fn convert(def: &aws_sdk_ecs::types::TaskDefinition, arn: &str) -> Option<TaskDe
         execution_role: def.execution_role_arn().map(str::to_string),
         containers: def.container_definitions().iter().map(container).collect(),
         volumes: def.volumes().iter().map(volume).collect(),
+        execute_command: false,
     })
 }
 

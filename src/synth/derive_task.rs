@@ -19,6 +19,11 @@
 //!   CloudTrail, so no evidence can show it. The access point, where one is set, is not yet a
 //!   condition of the grant (`elasticfilesystem:AccessPointArn`): synthesis carries KMS
 //!   conditions only, so the grant is on the file system as a whole and a finding says so.
+//! * ECS Exec, enabled at launch (`enableExecuteCommand` on RunTask, CreateService or
+//!   UpdateService in the trail; `attribution::launch` makes the stand-in definitions): the SSM
+//!   agent in the task opens its channels with the task role (Developer Guide, "Monitor Amazon
+//!   ECS containers with ECS Exec", IAM permissions): `ssmmessages:CreateControlChannel`,
+//!   `CreateDataChannel`, `OpenControlChannel`, `OpenDataChannel`, which take no resource.
 
 use super::derive::{check, describe, task_region, Derived, DerivedFrom};
 use crate::attribution::taskdef::{Container, TaskDefinition};
@@ -28,6 +33,14 @@ use crate::policy::escape::escape_literal;
 
 pub const RULE_FIRELENS_OUTPUT: &str = "FireLens output (awsfirelens log driver)";
 pub const RULE_EFS_IAM: &str = "EFS volume with IAM authorization";
+pub const RULE_ECS_EXEC: &str = "ECS Exec enabled at launch (enableExecuteCommand)";
+
+const ECS_EXEC: [&str; 4] = [
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+];
 
 /// Grants the task role `role_arn` needs for the task definitions that name it as their task
 /// role, and a message for each thing that could not be derived or is granted more broadly.
@@ -62,6 +75,11 @@ pub fn task_role_needs(
             at.firelens(c, region.as_deref(), &mut out, &mut problems);
         }
         at.efs(region.as_deref(), &mut out, &mut problems);
+        if def.execute_command {
+            for action in ECS_EXEC {
+                at.push(&mut out, action, "*".to_string(), "ECS Exec", RULE_ECS_EXEC);
+            }
+        }
     }
     let mut valid = Vec::new();
     for d in out {

@@ -29,7 +29,10 @@ impl Recorded {
             .map(|d| d.definition)
             .collect();
         let launches = store.launches().await?;
-        definitions.extend(launch::definitions(&launches, &definitions));
+        let execs = store.launch_rows().await?;
+        let passed = launch::definitions(&launches, &definitions);
+        definitions.extend(launch::exec_definitions(&execs, &definitions));
+        definitions.extend(passed);
         let recorded = Recorded {
             evidence: store.evidence().await?,
             ungranted: store.ungranted().await?,

@@ -94,6 +94,18 @@ fn run_task(task_definition: &str, task_role: &str) -> serde_json::Value {
     })
 }
 
+/// CreateService with ECS Exec enabled, naming the family only (CreateService request syntax,
+/// ECS API Reference): the service runs the latest revision.
+fn create_service() -> serde_json::Value {
+    let mut event = run_task("orders-api", "unused");
+    event["eventID"] = "8e1d2c3b-4a5f-4e6d-8c7b-9a0b1c2d3e4f".into();
+    event["eventName"] = "CreateService".into();
+    event["requestParameters"] = serde_json::json!({"cluster": "web", "serviceName": "orders-api",
+        "taskDefinition": "orders-api", "desiredCount": 2, "launchType": "FARGATE",
+        "enableExecuteCommand": true});
+    event
+}
+
 fn observe(moto: &Moto, args: &[&str]) -> Output {
     let mut cmd = bin();
     cmd.arg("observe").args(args);
@@ -147,9 +159,11 @@ async fn every_revision_from_ecs_attributes_the_trail_and_a_later_run_reads_only
     // CI ran the deregistered revision once with another task role (a backfill), which then
     // made its own calls.
     write_role_trail(&trail.join("backfill"), "orders-api-backfill", 1, 1);
+    write_role_trail(&trail.join("current"), "orders-api-task", 1, 1);
     std::fs::write(
         trail.join("launch.json"),
-        serde_json::json!({"Records": [run_task(&old, "orders-api-backfill")]}).to_string(),
+        serde_json::json!({"Records": [run_task(&old, "orders-api-backfill"), create_service()]})
+            .to_string(),
     )
     .unwrap();
     let out = observe(
@@ -169,7 +183,7 @@ async fn every_revision_from_ecs_attributes_the_trail_and_a_later_run_reads_only
     assert_eq!(loaded(&out), "3");
     // Only the CI role that launched is in no task definition; the backfill role was passed.
     assert!(
-        stderr(&out).contains("roles: 4 seen (1 in no task definition)"),
+        stderr(&out).contains("roles: 5 seen (1 in no task definition)"),
         "{}",
         stderr(&out)
     );
@@ -196,6 +210,32 @@ async fn every_revision_from_ecs_attributes_the_trail_and_a_later_run_reads_only
          definition: 1 time(s) from 2026-11-19T08:00:00Z to 2026-11-19T08:00:00Z (RunTask in \
          eu-west-1 of 111122223333)"
     );
+    // ECS Exec on the service: the task role of the latest revision opens the SSM channels.
+    let task = crate::common::role(&report, &role("orders-api-task"));
+    let exec_grants: Vec<&str> = task["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| {
+            g["rule"]
+                .as_str()
+                .unwrap()
+                .contains("ECS Exec enabled at launch")
+        })
+        .map(|g| g["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        exec_grants,
+        [
+            "ssmmessages:CreateControlChannel",
+            "ssmmessages:CreateDataChannel",
+            "ssmmessages:OpenControlChannel",
+            "ssmmessages:OpenDataChannel"
+        ],
+        "{task}"
+    );
+    // The revision-1 role got no ECS Exec: the service runs the latest revision.
+    assert!(!v1.to_string().contains("ssmmessages"), "{v1}");
     let cron = crate::common::role(&report, &role("report-cron-task"));
     assert_eq!(
         cron["families"],
