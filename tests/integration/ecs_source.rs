@@ -1,6 +1,7 @@
 //! `observe --ecs` against moto's ECS: task definitions registered there (some deregistered, in
 //! two regions) are read, stored and used to attribute the trail's roles, including a role only
-//! a deregistered revision used.
+//! a deregistered revision used and one passed at launch; `tighten` (moto's IAM) then takes
+//! those roles by default.
 //!
 //! moto 5 implements RegisterTaskDefinition, DeregisterTaskDefinition (the revision turns
 //! INACTIVE and stays listable and describable), ListTaskDefinitions with `status` (no
@@ -25,6 +26,21 @@ fn ecs(moto: &Moto, region: &str) -> aws_sdk_ecs::Client {
         .http_client(aws_smithy_http_client::Builder::new().build_http())
         .build();
     aws_sdk_ecs::Client::from_conf(config)
+}
+
+const ECS_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+fn iam(moto: &Moto) -> aws_sdk_iam::Client {
+    let config = aws_sdk_iam::Config::builder()
+        .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+        .region(aws_sdk_iam::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_iam::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .endpoint_url(&moto.endpoint)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    aws_sdk_iam::Client::from_conf(config)
 }
 
 fn role(name: &str) -> String {
@@ -249,6 +265,57 @@ async fn every_revision_from_ecs_attributes_the_trail_and_a_later_run_reads_only
     assert!(policy.contains("/ecs/orders-api"), "{policy}");
     assert!(policy.contains("parameter/orders-api/db-url"), "{policy}");
     assert!(policy.contains("/ecs/report-cron"), "{policy}");
+
+    // tighten, by default, takes the roles the definitions and launches attribute: the role
+    // passed at launch is one of them, the CI role that launched is not.
+    let iam = iam(&moto);
+    iam.create_role()
+        .role_name("orders-api-backfill")
+        .assume_role_policy_document(ECS_TRUST)
+        .send()
+        .await
+        .unwrap();
+    iam.put_role_policy()
+        .role_name("orders-api-backfill")
+        .policy_name("broad")
+        .policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:*","Resource":"*"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut cmd = bin();
+    cmd.args([
+        "tighten",
+        "--db",
+        &db,
+        "--format",
+        "json",
+        "--no-access-analyzer",
+    ]);
+    for (k, v) in moto.env() {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .env("AWS_CONFIG_FILE", "/nonexistent/policy-miner-test")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/policy-miner-test",
+        )
+        .env("POLICY_MINER_NOW", "2026-11-21T00:00:00Z")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    let tightened: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let outcome = |name: &str| {
+        crate::common::role(&tightened, &role(name))["outcome"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(outcome("orders-api-backfill"), "dry run");
+    assert_eq!(outcome("orders-api-task-v1"), "not in IAM");
+    assert_eq!(outcome("ci-deployer"), "skipped");
 
     // A scheduled run: only the revision registered since is described and stored.
     register(&eu, "orders-api", "orders-api-task").await;
