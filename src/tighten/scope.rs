@@ -2,11 +2,12 @@
 //! workloads policy-miner is for): a trail also holds the sessions of people and CI, whose roles
 //! are not its to rewrite. Some roles nobody may edit whoever names them:
 //!
-//! - IAM Identity Center's roles live under the path `/aws-reserved/sso.amazonaws.com/`; AWS says
-//!   they are managed by Identity Center and "can't be modified" in IAM (IAM Identity Center User
-//!   Guide, "IAM roles created by IAM Identity Center" / permission sets).
-//! - Service-linked roles live under `/aws-service-role/`; their permissions are defined by the
-//!   service and "you can't change" them (IAM User Guide, "Using service-linked roles").
+//! - IAM Identity Center's roles live under the path `/aws-reserved/sso.amazonaws.com/`; they are
+//!   provisioned from a permission set, and the IAM Identity Center User Guide says to change
+//!   the permission set, not the role, which IAM protects from edits.
+//! - Service-linked roles live under `/aws-service-role/`; the IAM User Guide ("Using
+//!   service-linked roles") says their permissions are defined by the owning service and cannot
+//!   be edited in IAM.
 
 use crate::synth::RoleProposal;
 
