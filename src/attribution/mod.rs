@@ -1,5 +1,6 @@
 //! Which ECS families use a role, and as what (task role, execution role, or both).
 
+pub mod launch;
 mod select;
 pub mod taskdef;
 

@@ -18,6 +18,59 @@ pub struct TaskDefinition {
     pub execution_role: Option<String>,
     #[serde(rename = "containerDefinitions", default)]
     pub containers: Vec<Container>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
+    /// Set on the stand-in definitions of launches that enabled ECS Exec
+    /// (`launch::exec_definitions`); never read from a file nor stored.
+    #[serde(skip)]
+    pub execute_command: bool,
+}
+
+/// A task volume; only EFS volumes matter here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Volume {
+    #[serde(default)]
+    pub name: String,
+    #[serde(
+        rename = "efsVolumeConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub efs: Option<EfsVolume>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EfsVolume {
+    #[serde(rename = "fileSystemId", default)]
+    pub file_system_id: String,
+    #[serde(
+        rename = "authorizationConfig",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub authorization: Option<EfsAuthorization>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EfsAuthorization {
+    #[serde(
+        rename = "accessPointId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub access_point_id: Option<String>,
+    /// `ENABLED`: the task mounts with its task role's IAM identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam: Option<String>,
+}
+
+/// Where a container mounts a volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountPoint {
+    #[serde(rename = "sourceVolume", default)]
+    pub source_volume: String,
+    #[serde(rename = "readOnly", default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +85,39 @@ pub struct Container {
     pub secrets: Vec<Secret>,
     #[serde(rename = "repositoryCredentials", default)]
     pub repository_credentials: Option<RepositoryCredentials>,
+    #[serde(
+        rename = "environmentFiles",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub environment_files: Vec<EnvironmentFile>,
+    #[serde(
+        rename = "firelensConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub firelens_configuration: Option<FirelensConfiguration>,
+    #[serde(rename = "mountPoints", default, skip_serializing_if = "Vec::is_empty")]
+    pub mount_points: Vec<MountPoint>,
+}
+
+/// A file of environment variables the agent fetches (`type` is `s3`: `value` is an object ARN).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentFile {
+    #[serde(default)]
+    pub value: String,
+    #[serde(rename = "type", default)]
+    pub file_type: String,
+}
+
+/// The log router's configuration: `options` may name a configuration file
+/// (`config-file-type` `s3` or `file`, `config-file-value`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirelensConfiguration {
+    #[serde(rename = "type", default)]
+    pub router_type: String,
+    #[serde(default)]
+    pub options: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +126,13 @@ pub struct LogConfiguration {
     pub log_driver: String,
     #[serde(default)]
     pub options: std::collections::BTreeMap<String, String>,
+    /// Secrets the log driver gets (`secretOptions`), fetched like a container's `secrets`.
+    #[serde(
+        rename = "secretOptions",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub secret_options: Vec<Secret>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,11 +148,11 @@ pub struct RepositoryCredentials {
     pub credentials_parameter: String,
 }
 
-/// A task definition with the file it came from.
+/// A task definition with where it came from: its file, or `ecs:<region>`.
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub definition: TaskDefinition,
-    pub source: PathBuf,
+    pub source: String,
 }
 
 impl Loaded {
@@ -69,9 +162,10 @@ impl Loaded {
         NewTaskDefinitionRow {
             family: &d.family,
             revision: d.revision.unwrap_or(0),
+            arn: d.arn.as_deref(),
             task_role_arn: d.task_role.as_deref(),
             execution_role_arn: d.execution_role.as_deref(),
-            source: self.source.display().to_string(),
+            source: self.source.clone(),
             body: serde_json::to_string(d).unwrap_or_default(),
         }
     }
@@ -155,7 +249,7 @@ pub fn load(paths: &[PathBuf]) -> (Vec<Loaded>, Vec<LoadError>) {
             match load_file(&file) {
                 Ok(defs) => loaded.extend(defs.into_iter().map(|definition| Loaded {
                     definition,
-                    source: file.clone(),
+                    source: file.display().to_string(),
                 })),
                 Err(error) => errors.push(LoadError { path: file, error }),
             }

@@ -72,7 +72,8 @@ const TABLE: &[Status] = &[
     of(
         "tighten",
         ERROR,
-        "an error for a role (e.g. a role gone from IAM, access denied) or for the run",
+        "an error for a role (e.g. access denied) or for the run; a role gone from IAM is reported \
+         as `not in IAM` and, like a skipped role, leaves the status to the other roles",
     ),
     of(
         "tighten",

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 ///
 /// Three modes: trail files and `s3://` trail buckets (PATH…, with --since/--until, --account,
 /// --region); a live HTTP(S) proxy beside the application (--proxy ADDR); a live SDK-monitoring
-/// listener (--listen-csm ADDR). --task-definitions goes with any of them, or alone.
+/// listener (--listen-csm ADDR). --task-definitions goes with any of them, or alone; --ecs (task
+/// definitions read from ECS) with PATH or alone.
 ///
 /// Reads `.json` and `.json.gz` files (directories recursively) in every CloudTrail shape:
 /// `{"Records":[…]}`, a JSON array, a single event, one event per line, LookupEvents output.
@@ -21,12 +22,20 @@ pub struct Args {
     #[arg(long = "task-definitions", value_name = "PATH")]
     pub task_definitions: Vec<PathBuf>,
 
+    /// Read the task definitions from ECS: every revision, ACTIVE and INACTIVE (deregistered),
+    /// registered before --until, in each --region (default: AWS_REGION), with the usual
+    /// credentials and AWS_ENDPOINT_URL. Only revisions the database lacks are described, so a
+    /// scheduled run asks for new ones only. Needs ecs:ListTaskDefinitions and
+    /// ecs:DescribeTaskDefinition. With PATH or alone.
+    #[arg(long, conflicts_with = "live")]
+    pub ecs: bool,
+
     /// CloudTrail files or directories, or trail buckets as `s3://bucket/prefix/` (account and
     /// organization layouts; credentials, region and endpoint from the usual AWS environment:
     /// AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL). Objects are remembered by key and ETag, so a
     /// scheduled run downloads only new ones. Without PATH, --task-definitions are loaded alone
     /// (e.g. for a live source's --family).
-    #[arg(value_name = "PATH", required_unless_present_any = ["listen_csm", "proxy", "task_definitions"])]
+    #[arg(value_name = "PATH", required_unless_present_any = ["listen_csm", "proxy", "task_definitions", "ecs"])]
     pub inputs: Vec<PathBuf>,
 
     /// Instead of reading CloudTrail, listen on ADDR (UDP, e.g. `127.0.0.1:31000`) for AWS SDK
@@ -128,7 +137,7 @@ pub struct Args {
     pub accounts: Vec<String>,
 
     /// Trail buckets: read only this region's logs (`…/CloudTrail/<region>/`); Athena tables: only
-    /// events whose awsRegion is REGION. Repeatable.
+    /// events whose awsRegion is REGION; --ecs: read this region's task definitions. Repeatable.
     #[arg(help_heading = "Mode: trail files and s3:// buckets (PATH…)")]
     #[arg(long = "region", value_name = "REGION")]
     pub regions: Vec<String>,
@@ -233,6 +242,7 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
         db,
         inputs: args.inputs,
         task_definitions: args.task_definitions,
+        ecs: args.ecs,
         window: TimeWindow::new(since, until),
         progress: !args.quiet,
         lock_timeout: std::time::Duration::from_secs(args.lock_timeout),

@@ -71,12 +71,13 @@ pub(super) async fn load(
         wildcard_threshold,
         roles: recorded.select(roles, db)?,
     };
-    let proposal = synth::propose(
+    let mut proposal = synth::propose(
         &recorded.evidence,
         &recorded.ungranted,
         &recorded.definitions,
         &opts,
     )
     .map_err(anyhow::Error::msg)?;
+    synth::overrides::annotate(&mut proposal.roles, &recorded.overrides);
     Ok((recorded, proposal))
 }

@@ -23,7 +23,10 @@ pub struct Args {
     #[command(flatten)]
     pub roles: super::args::Roles,
 
-    /// Only roles used by this task-definition family; repeatable.
+    /// Only roles used by this task-definition family; repeatable. Without --role or --family,
+    /// every role a task definition names; other roles of the evidence
+    /// (people, CI) are listed as skipped. IAM Identity Center (/aws-reserved/) and
+    /// service-linked (/aws-service-role/) roles are always skipped.
     #[arg(long = "family", value_name = "NAME")]
     pub families: Vec<String>,
 
@@ -141,10 +144,16 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
             r.error.as_deref().unwrap_or_default()
         );
     }
+    for r in report.roles.iter().filter(|r| r.outcome == "not in IAM") {
+        for note in &r.notes {
+            eprintln!("warning: {}: {note}", r.role_arn);
+        }
+    }
     Ok(exit_status(&report))
 }
 
-/// The worst outcome of any role decides: an error, then a refusal, then a dry run.
+/// The worst outcome of any role decides: an error, then a refusal, then a dry run. Roles skipped
+/// or gone from IAM had nothing done to them and decide nothing.
 fn exit_status(report: &tighten::Report) -> i32 {
     let any = |o: &str| report.roles.iter().any(|r| r.outcome == o);
     if any("error") {

@@ -56,6 +56,7 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
         evidence,
         ungranted,
         definitions,
+        ..
     } = recorded;
     let mut by_role: BTreeMap<&str, Vec<&EvidenceRow>> = BTreeMap::new();
     for r in evidence.iter().filter(|r| selection.contains(&r.role_arn)) {

@@ -397,6 +397,9 @@ pub struct Folder<'c> {
     no_error: Id,
     /// Where each string went in the file evidence being finished (by id).
     file_spans: Vec<Option<Span>>,
+    /// Roles passed at launch and ECS Exec enabled by the current file's events (rare: kept
+    /// whole), as stored.
+    launches: Vec<crate::store::LaunchRow>,
 }
 
 impl<'c> Folder<'c> {
@@ -413,6 +416,7 @@ impl<'c> Folder<'c> {
             ungranted: HashMap::default(),
             counts: EventCounts::default(),
             file_spans: Vec::new(),
+            launches: Vec::new(),
         }
     }
 
@@ -438,6 +442,8 @@ impl<'c> Folder<'c> {
     /// One call (`many` None), or the calls `many` says.
     fn add_folded(&mut self, call: &ApiCall, many: Option<Seen>) {
         let n = many.as_ref().map_or(1, |m| m.count as u64);
+        // Whoever launched (a role, a user, EventBridge's role), the role passed is the task's.
+        self.launches.extend(crate::attribution::launch::rows(call));
         let role_arn = match &call.principal {
             Principal::Role { role_arn, .. } => *role_arn,
             Principal::Other(kind) => {
@@ -557,12 +563,14 @@ impl<'c> Folder<'c> {
         self.evidence.clear();
         self.ungranted.clear();
         self.counts = EventCounts::default();
+        self.launches.clear();
     }
 
     /// The current file's evidence, with its own copy of the strings it names (the folder's
     /// may be dropped before the writer is done with it); the folder is ready for the next file.
     pub fn finish(&mut self) -> FileEvidence {
         let mut out = FileEvidence::new(std::mem::take(&mut self.counts));
+        out.launches = std::mem::take(&mut self.launches);
         self.file_spans.clear();
         self.file_spans.resize(self.strings.strings.len(), None);
         let mut put = |id: Id, out: &mut FileEvidence| {

@@ -44,6 +44,8 @@ pub struct FileEvidence {
     granted: Vec<Granted>,
     ungranted: Vec<Ungranted>,
     pub counts: EventCounts,
+    /// Roles the file's events passed at launch, and launches with ECS Exec enabled.
+    pub launches: Vec<crate::store::LaunchRow>,
 }
 
 impl FileEvidence {
@@ -53,6 +55,7 @@ impl FileEvidence {
             granted: Vec::new(),
             ungranted: Vec::new(),
             counts,
+            launches: Vec::new(),
         }
     }
 

@@ -43,6 +43,8 @@ pub struct Options {
     pub db: PathBuf,
     pub inputs: Vec<PathBuf>,
     pub task_definitions: Vec<PathBuf>,
+    /// Also read the task definitions from ECS, in `regions`.
+    pub ecs: bool,
     pub window: TimeWindow,
     /// Draw a progress bar on stderr (only if it is a terminal).
     pub progress: bool,
@@ -64,6 +66,26 @@ pub struct AthenaOptions {
     pub timeout: std::time::Duration,
     pub output: Option<String>,
     pub account_region_partitions: bool,
+}
+
+/// Stores the task definitions of ECS the database lacks.
+async fn ecs_definitions(
+    store: &Store,
+    opts: &Options,
+    summary: &mut Summary,
+) -> Result<(), StoreError> {
+    let have: BTreeSet<String> = store
+        .task_definitions()
+        .await?
+        .into_iter()
+        .filter_map(|d| d.definition.arn)
+        .collect();
+    let read = crate::source::ecs::read(&opts.regions, opts.window.until(), &have).await;
+    let rows: Vec<_> = read.definitions.iter().map(taskdef::Loaded::row).collect();
+    store.save_task_definitions(&rows).await?;
+    summary.task_definitions += read.definitions.len() as u64;
+    summary.task_definition_errors.extend(read.errors);
+    Ok(())
 }
 
 /// One unit to read, with the source that reads it.
@@ -114,6 +136,9 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
     store.save_task_definitions(&rows).await?;
     summary.task_definitions = defs.len() as u64;
     summary.task_definition_errors = def_errors.iter().map(ToString::to_string).collect();
+    if opts.ecs {
+        ecs_definitions(&store, &opts, &mut summary).await?;
+    }
     let stored_defs = store.task_definitions().await?;
     let directory = RoleDirectory::from_definitions(stored_defs.iter().map(|d| &d.definition));
     summary.families = directory.families().len() as u64;
@@ -219,9 +244,14 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
     summary.interrupted = interrupted;
     summary.counts = counts;
     summary.roles = roles.len() as u64;
+    // Roles passed at launch are attributed too, by the launches stored so far.
+    let defs: Vec<taskdef::TaskDefinition> =
+        stored_defs.into_iter().map(|d| d.definition).collect();
+    let passed = crate::attribution::launch::definitions(&store.launches().await?, &defs);
+    let passed = RoleDirectory::from_definitions(&passed);
     summary.roles_unattributed = roles
         .iter()
-        .filter(|r| directory.usages(r).is_empty())
+        .filter(|r| directory.usages(r).is_empty() && passed.usages(r).is_empty())
         .count() as u64;
     summary.wall = clock.elapsed();
     store
@@ -371,6 +401,13 @@ async fn flush(
         return Ok(());
     }
     let files: Vec<ObservedFile> = batch.iter().map(|(f, _)| f.clone()).collect();
+    // Before the files are recorded: a run stopped in between reads them again, and a launch
+    // stored twice is one row.
+    let launches: Vec<_> = batch
+        .iter()
+        .flat_map(|(_, e)| e.launches.iter().cloned())
+        .collect();
+    store.save_launches(&launches).await?;
     let mut counts = aggregate::EventCounts::default();
     let left_out = store
         .write_batch(&files, |fresh| {

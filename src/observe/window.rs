@@ -52,6 +52,11 @@ impl TimeWindow {
         (self.since_text.as_deref(), self.until_text.as_deref())
     }
 
+    /// The end of the window, if it has one.
+    pub fn until(&self) -> Option<DateTime<Utc>> {
+        self.until
+    }
+
     pub fn is_unbounded(&self) -> bool {
         self.since.is_none() && self.until.is_none()
     }

@@ -26,10 +26,13 @@ pub fn text(report: &Report) -> String {
         if let Some(e) = &r.error {
             let _ = writeln!(out, "error: {e}");
         }
+        if let Some(why) = &r.skipped_because {
+            let _ = writeln!(out, "skipped: {why}");
+        }
         for n in &r.notes {
             let _ = writeln!(out, "note: {n}");
         }
-        if r.outcome == "error" && r.replacement.is_none() {
+        if matches!(r.outcome, "error" | "skipped" | "not in IAM") && r.replacement.is_none() {
             continue;
         }
         let _ = writeln!(out, "current policies:");
@@ -187,13 +190,16 @@ pub fn text(report: &Report) -> String {
     let count = |o: &str| report.roles.iter().filter(|r| r.outcome == o).count();
     let _ = writeln!(
         out,
-        "\nroles: {}; dry run: {}; applied: {}; refused: {}; nothing to tighten: {}; errors: {}",
+        "\nroles: {}; dry run: {}; applied: {}; refused: {}; nothing to tighten: {}; errors: {}; \
+         not in IAM: {}; skipped: {}",
         report.roles.len(),
         count("dry run"),
         count("applied"),
         count("refused"),
         count("nothing to tighten"),
-        count("error")
+        count("error"),
+        count("not in IAM"),
+        count("skipped")
     );
     out
 }

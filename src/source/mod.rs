@@ -18,6 +18,7 @@
 pub mod athena;
 pub mod cloudtrail;
 pub mod csm;
+pub mod ecs;
 pub mod json;
 pub mod live;
 pub mod local;

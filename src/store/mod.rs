@@ -6,10 +6,12 @@
 mod bulk;
 pub mod exchange;
 pub mod history;
+mod launches;
 mod live;
 mod rows;
 pub mod times;
 
+pub use launches::LaunchRow;
 pub use live::{SourceCount, UNKNOWN_RESOURCE};
 pub use rows::{
     BatchRows, EvidenceRef, EvidenceRow, NewTaskDefinitionRow, ObservedFile, TaskDefinitionRow,
@@ -251,7 +253,7 @@ impl Store {
             .collect()
     }
 
-    /// Replaces stored task definitions with the same (family, revision).
+    /// Replaces stored task definitions with the same (family, revision, ARN).
     pub async fn save_task_definitions(
         &self,
         defs: &[NewTaskDefinitionRow<'_>],
@@ -261,14 +263,15 @@ impl Store {
         let mut tx = conn.begin().await.map_err(|e| self.err(e))?;
         for d in defs {
             sqlx::query(
-                "INSERT INTO task_definitions (family, revision, task_role_arn, execution_role_arn, source, body, loaded_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (family, revision) DO UPDATE SET task_role_arn = excluded.task_role_arn,
+                "INSERT INTO task_definitions (family, revision, arn, task_role_arn, execution_role_arn, source, body, loaded_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (family, revision, arn) DO UPDATE SET task_role_arn = excluded.task_role_arn,
                    execution_role_arn = excluded.execution_role_arn, source = excluded.source,
                    body = excluded.body, loaded_at = excluded.loaded_at",
             )
             .bind(d.family)
             .bind(d.revision)
+            .bind(d.arn.unwrap_or_default())
             .bind(d.task_role_arn)
             .bind(d.execution_role_arn)
             .bind(&d.source)

@@ -77,9 +77,11 @@ pub struct ObservedFile {
 pub struct NewTaskDefinitionRow<'a> {
     pub family: &'a str,
     pub revision: i64,
+    /// `taskDefinitionArn`, where the definition gives one.
+    pub arn: Option<&'a str>,
     pub task_role_arn: Option<&'a str>,
     pub execution_role_arn: Option<&'a str>,
-    /// The file it came from.
+    /// The file it came from, or `ecs:<region>` for a definition read from ECS.
     pub source: String,
     /// The whole definition, JSON.
     pub body: String,
@@ -310,7 +312,7 @@ impl Store {
     /// Every stored task definition, ordered by family and revision.
     pub async fn task_definition_rows(&self) -> Result<Vec<TaskDefinitionRow>, StoreError> {
         let rows =
-            sqlx::query("SELECT body, source FROM task_definitions ORDER BY family, revision")
+            sqlx::query("SELECT body, source FROM task_definitions ORDER BY family, revision, arn")
                 .fetch_all(self.pool())
                 .await
                 .map_err(|e| self.err(e))?;

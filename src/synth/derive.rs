@@ -16,7 +16,15 @@
 //!   region) or `secretsmanager:GetSecretValue` on the secret (the ARN without the
 //!   `:json-key:version-stage:version-id` suffix); `kms:Decrypt` only for a customer-managed key,
 //!   which the task definition does not name (see [`kms_findings`]);
-//! * `repositoryCredentials.credentialsParameter`: `secretsmanager:GetSecretValue` on the secret.
+//! * `repositoryCredentials.credentialsParameter`: `secretsmanager:GetSecretValue` on the secret;
+//! * `environmentFiles` of type `s3`: `s3:GetObject` on the object and `s3:GetBucketLocation` on
+//!   its bucket (Developer Guide, "Task execution IAM role", Amazon S3 file storage permissions);
+//! * a FireLens log router with `config-file-type` `s3`: the same two on `config-file-value`
+//!   (Developer Guide, "Example Amazon ECS task definition: Route logs to FireLens", custom
+//!   configuration: the task execution role reads the file);
+//! * `logConfiguration.secretOptions`: like `secrets` (Developer Guide, "Pass sensitive data to
+//!   an Amazon ECS container": secrets for a log configuration are fetched with the execution
+//!   role).
 //!
 //! Every derived grant is checked against the catalog like an observed one.
 
@@ -56,6 +64,10 @@ pub const RULE_AWSLOGS_CREATE_GROUP: &str = "awslogs log driver with awslogs-cre
 pub const RULE_SECRET_SSM: &str = "secrets[].valueFrom (SSM parameter)";
 pub const RULE_SECRET_SM: &str = "secrets[].valueFrom (Secrets Manager secret)";
 pub const RULE_REPOSITORY_CREDENTIALS: &str = "repositoryCredentials.credentialsParameter";
+pub const RULE_ENVIRONMENT_FILE: &str = "environmentFiles (S3 object)";
+pub const RULE_FIRELENS_CONFIG: &str = "FireLens configuration file in S3 (config-file-type s3)";
+pub const RULE_LOG_SECRET_SSM: &str = "logConfiguration.secretOptions (SSM parameter)";
+pub const RULE_LOG_SECRET_SM: &str = "logConfiguration.secretOptions (Secrets Manager secret)";
 pub const RULE_SECRET_KEY: &str =
     "secrets[] read through the service this key was observed decrypting for (key from evidence)";
 
@@ -125,7 +137,7 @@ fn names_role(def: &TaskDefinition, role: &RoleKey) -> bool {
 }
 
 /// The task definition's region: from its ARN, else the awslogs region, else an ECR image's.
-fn task_region(def: &TaskDefinition) -> Option<String> {
+pub(super) fn task_region(def: &TaskDefinition) -> Option<String> {
     if let Some(r) = def
         .arn
         .as_deref()
@@ -144,6 +156,19 @@ fn task_region(def: &TaskDefinition) -> Option<String> {
                 .filter_map(|c| ecr_repository_arn(&c.image))
                 .find_map(|a| a.split(':').nth(3).map(str::to_string))
         })
+}
+
+/// The object and bucket ARNs (policy syntax) of `arn:<partition>:s3:::bucket/key`.
+fn s3_object(arn: &str) -> Option<(String, String)> {
+    let rest = arn.strip_prefix("arn:")?;
+    let (partition, rest) = rest.split_once(':')?;
+    let path = rest.strip_prefix("s3:::")?;
+    let (bucket, key) = path.split_once('/')?;
+    if bucket.is_empty() || key.is_empty() {
+        return None;
+    }
+    let bucket_arn = format!("arn:{partition}:s3:::{}", escape_literal(bucket));
+    Some((format!("{bucket_arn}/{}", escape_literal(key)), bucket_arn))
 }
 
 pub fn describe(from: &DerivedFrom) -> String {
@@ -257,6 +282,27 @@ impl DefCtx<'_> {
                 )),
             }
         }
+        self.configuration_files(c, out, problems);
+        for s in c
+            .log_configuration
+            .iter()
+            .flat_map(|l| l.secret_options.iter())
+        {
+            match self.secret(&s.value_from) {
+                Ok((action, resource, rule)) => {
+                    let rule = if rule == RULE_SECRET_SSM {
+                        RULE_LOG_SECRET_SSM
+                    } else {
+                        RULE_LOG_SECRET_SM
+                    };
+                    self.push(out, action, resource, self.from(c, rule))
+                }
+                Err(why) => problems.push(format!(
+                    "task definition {}, container {}, log secret option {}: {why}",
+                    self.def.family, c.name, s.name
+                )),
+            }
+        }
         if let Some(creds) = &c.repository_credentials {
             match self.secrets_manager(&creds.credentials_parameter) {
                 Some(resource) => self.push(
@@ -269,6 +315,44 @@ impl DefCtx<'_> {
                     "task definition {}, container {}: repositoryCredentials {} is not a Secrets \
                      Manager secret ARN or name in a known region",
                     self.def.family, c.name, creds.credentials_parameter
+                )),
+            }
+        }
+    }
+
+    /// The S3 objects the agent reads for the container: its environment files and its log
+    /// router's configuration file.
+    fn configuration_files(
+        &self,
+        c: &Container,
+        out: &mut Vec<Derived>,
+        problems: &mut Vec<String>,
+    ) {
+        let env = c
+            .environment_files
+            .iter()
+            .filter(|f| f.file_type.eq_ignore_ascii_case("s3"))
+            .map(|f| (f.value.as_str(), RULE_ENVIRONMENT_FILE));
+        let firelens = c
+            .firelens_configuration
+            .as_ref()
+            .filter(|f| {
+                f.options
+                    .get("config-file-type")
+                    .is_some_and(|t| t.eq_ignore_ascii_case("s3"))
+            })
+            .and_then(|f| f.options.get("config-file-value"))
+            .map(|v| (v.as_str(), RULE_FIRELENS_CONFIG));
+        for (arn, rule) in env.chain(firelens) {
+            match s3_object(arn) {
+                Some((object, bucket)) => {
+                    self.push(out, "s3:GetObject", object, self.from(c, rule));
+                    self.push(out, "s3:GetBucketLocation", bucket, self.from(c, rule));
+                }
+                None => problems.push(format!(
+                    "task definition {}, container {}: {rule} {arn} is not an S3 object ARN \
+                     (arn:aws:s3:::bucket/key); its grants cannot be derived",
+                    self.def.family, c.name
                 )),
             }
         }
@@ -348,7 +432,7 @@ fn has_random_suffix(name: &str) -> bool {
 
 /// Why a secret's `valueFrom` or a derived grant is left out; reported as a finding.
 #[derive(Debug, thiserror::Error)]
-enum Underivable {
+pub(super) enum Underivable {
     #[error("{0} is not a Secrets Manager secret ARN")]
     NotASecret(String),
     #[error("{0} is neither an SSM parameter nor a Secrets Manager secret")]
@@ -366,7 +450,7 @@ enum Underivable {
     ResourceType(String),
 }
 
-fn check(catalog: &Catalog, d: &Derived) -> Result<(), Underivable> {
+pub(super) fn check(catalog: &Catalog, d: &Derived) -> Result<(), Underivable> {
     let action = catalog
         .action(&d.action)
         .ok_or_else(|| Underivable::NotInCatalog(d.action.clone()))?;
@@ -419,6 +503,68 @@ mod tests {
         d.iter()
             .map(|d| (d.action.clone(), d.resource.clone()))
             .collect()
+    }
+
+    #[test]
+    fn environment_files_firelens_configuration_and_log_secret_options() {
+        // Shapes from the ECS Developer Guide's task definition parameters: `environmentFiles`
+        // (type s3, an object ARN), a FireLens router with a custom configuration in S3, and a
+        // log configuration with `secretOptions`.
+        let (d, problems) = derive(
+            r#"{"family":"api","revision":2,"executionRoleArn":"arn:aws:iam::111122223333:role/exec",
+              "taskDefinitionArn":"arn:aws:ecs:eu-west-1:111122223333:task-definition/api:2",
+              "containerDefinitions":[
+                {"name":"log_router","image":"public.ecr.aws/aws-observability/aws-for-fluent-bit:stable",
+                 "firelensConfiguration":{"type":"fluentbit","options":{
+                   "config-file-type":"s3","config-file-value":"arn:aws:s3:::conf-bucket/fluent-bit/extra.conf"}}},
+                {"name":"app","image":"public.ecr.aws/docker/library/nginx:1",
+                 "environmentFiles":[{"value":"arn:aws:s3:::env-bucket/api/prod.env","type":"s3"},
+                                     {"value":"not-an-arn","type":"s3"}],
+                 "logConfiguration":{"logDriver":"awsfirelens","options":{"Name":"datadog"},
+                   "secretOptions":[{"name":"apikey","valueFrom":"arn:aws:secretsmanager:eu-west-1:111122223333:secret:dd-key-AbC123"}]}}]}"#,
+        );
+        let got: Vec<(String, String, &str)> = d
+            .iter()
+            .map(|d| (d.action.clone(), d.resource.clone(), d.from.rule))
+            .collect();
+        for want in [
+            (
+                "s3:GetObject",
+                "arn:aws:s3:::env-bucket/api/prod.env",
+                RULE_ENVIRONMENT_FILE,
+            ),
+            (
+                "s3:GetBucketLocation",
+                "arn:aws:s3:::env-bucket",
+                RULE_ENVIRONMENT_FILE,
+            ),
+            (
+                "s3:GetObject",
+                "arn:aws:s3:::conf-bucket/fluent-bit/extra.conf",
+                RULE_FIRELENS_CONFIG,
+            ),
+            (
+                "s3:GetBucketLocation",
+                "arn:aws:s3:::conf-bucket",
+                RULE_FIRELENS_CONFIG,
+            ),
+            (
+                "secretsmanager:GetSecretValue",
+                "arn:aws:secretsmanager:eu-west-1:111122223333:secret:dd-key-AbC123",
+                RULE_LOG_SECRET_SM,
+            ),
+        ] {
+            assert!(
+                got.contains(&(want.0.to_string(), want.1.to_string(), want.2)),
+                "{want:?} not in {got:?}"
+            );
+        }
+        assert_eq!(got.len(), 5, "{got:?}");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("not-an-arn is not an S3 object ARN"),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -7,12 +7,14 @@
 
 pub mod backtest;
 pub mod derive;
+pub mod derive_task;
 mod families;
 pub mod generalize;
 mod kms;
 pub mod launch;
 mod model;
 mod operations;
+pub mod overrides;
 mod recorded;
 pub mod size;
 mod statements;
@@ -249,18 +251,26 @@ fn build_role(
         generalize_grants(&granted, wildcard_threshold, &refused, &mut findings);
 
     let catalog = crate::catalog::active();
-    let derived = if usage.contains(&RoleKind::Execution) {
-        let (derived, problems) = derive::execution_role_needs(role, definitions, catalog);
+    let mut derived = Vec::new();
+    for (kind, needs) in [
+        (
+            RoleKind::Execution,
+            derive::execution_role_needs as fn(_, _, _) -> _,
+        ),
+        (RoleKind::Task, derive_task::task_role_needs),
+    ] {
+        if !usage.contains(&kind) {
+            continue;
+        }
+        let (mut found, problems) = needs(role, definitions, catalog);
         findings.extend(problems.into_iter().map(|message| Finding {
             kind: "not-derived",
             severity: "warning",
             message,
             ..Default::default()
         }));
-        derived
-    } else {
-        Vec::new()
-    };
+        derived.append(&mut found);
+    }
     let (launched, problems) = launch::launch_needs(evidence, definitions, catalog);
     findings.extend(problems.into_iter().map(|message| Finding {
         kind: "not-derived",
@@ -268,7 +278,9 @@ fn build_role(
         message,
         ..Default::default()
     }));
-    let derived: Vec<Derived> = derived.into_iter().chain(launched).collect();
+    derived.extend(launched);
+    derived.sort();
+    derived.dedup();
     add_derived(&mut by_action, &derived);
     pin_context_to_grants(&mut by_action);
     let kms_sources = secret_keys(&by_action, &derived, &mut findings);

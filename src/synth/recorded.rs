@@ -1,5 +1,6 @@
 //! What synthesis reads from a database, and the roles it holds for `--role` to select from.
 
+use crate::attribution::launch;
 use crate::attribution::taskdef::TaskDefinition;
 use crate::attribution::{RoleDirectory, RoleSelection, UnknownRoles};
 use crate::store::{EvidenceRow, Store, StoreError, UngrantedRow};
@@ -7,27 +8,36 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Everything synthesis reads from a database: the evidence, the calls without a grant, and the
-/// task definitions.
+/// task definitions, with a stand-in definition for each role passed at launch.
 #[derive(Debug, Clone, Default)]
 pub struct Recorded {
     pub evidence: Vec<EvidenceRow>,
     pub ungranted: Vec<UngrantedRow>,
     pub definitions: Vec<TaskDefinition>,
+    /// The roles passed at launch, per role, kind and family.
+    pub overrides: Vec<launch::Override>,
 }
 
 impl Recorded {
     /// Reads an existing database (never creates one).
     pub async fn load(path: &Path) -> Result<Recorded, StoreError> {
         let store = Store::open(path, false).await?;
+        let mut definitions: Vec<TaskDefinition> = store
+            .task_definitions()
+            .await?
+            .into_iter()
+            .map(|d| d.definition)
+            .collect();
+        let launches = store.launches().await?;
+        let execs = store.launch_rows().await?;
+        let passed = launch::definitions(&launches, &definitions);
+        definitions.extend(launch::exec_definitions(&execs, &definitions));
+        definitions.extend(passed);
         let recorded = Recorded {
             evidence: store.evidence().await?,
             ungranted: store.ungranted().await?,
-            definitions: store
-                .task_definitions()
-                .await?
-                .into_iter()
-                .map(|d| d.definition)
-                .collect(),
+            definitions,
+            overrides: launch::overrides(&launches),
         };
         store.close().await;
         Ok(recorded)

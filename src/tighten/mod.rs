@@ -14,6 +14,7 @@ pub mod iam;
 pub mod pattern;
 pub mod replacement;
 pub mod rollback;
+pub mod scope;
 pub mod validate;
 
 use crate::attribution::RoleKey;
@@ -59,8 +60,12 @@ pub struct RoleReport {
     /// The role as IAM names it (its path may differ from the evidence's ARN).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iam_role_arn: Option<String>,
-    /// `dry run`, `applied`, `refused`, `nothing to tighten` or `error`.
+    /// `dry run`, `applied`, `refused`, `nothing to tighten`, `error`, `skipped` (a role tighten
+    /// must not change, or one no task definition names when none was asked for) or `not in IAM`.
     pub outcome: &'static str,
+    /// Why the role was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped_because: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub current_policies: Vec<PolicySummary>,
@@ -97,12 +102,45 @@ pub struct Report {
     pub roles: Vec<RoleReport>,
 }
 
+impl RoleReport {
+    /// The report of a role nothing was done for yet (outcome `error` until something is).
+    fn empty(role_arn: &str, policy_name: &str) -> RoleReport {
+        RoleReport {
+            role_arn: role_arn.to_string(),
+            role_name: RoleKey::parse(role_arn)
+                .map(|k| k.name)
+                .unwrap_or_else(|| role_arn.to_string()),
+            iam_role_arn: None,
+            outcome: "error",
+            skipped_because: None,
+            error: None,
+            current_policies: Vec::new(),
+            evidence: None,
+            backtest: None,
+            granted_but_never_observed: Vec::new(),
+            granted_more_broadly_than_observed: Vec::new(),
+            observed_but_not_granted: Vec::new(),
+            carried_over: Vec::new(),
+            replacement: None,
+            policy_name: policy_name.to_string(),
+            replacement_size: 0,
+            inline_size_after: 0,
+            validation: None,
+            refusals: Vec::new(),
+            change_id: None,
+            notes: Vec::new(),
+        }
+    }
+}
+
 /// Evidence, proposals and the role selection, from the store.
 pub struct Inputs {
     pub evidence: Vec<EvidenceRow>,
     pub proposals: Vec<RoleProposal>,
     /// Each selected role's proposal mined before the last week, replayed against that week.
     pub backtest: crate::synth::backtest::Backtest,
+    /// The selected roles tighten leaves alone, with the reason.
+    pub skipped: Vec<scope::Skipped>,
 }
 
 pub async fn load(db: &Path, opts: &Options) -> Result<Inputs, crate::Error> {
@@ -115,6 +153,7 @@ pub async fn load(db: &Path, opts: &Options) -> Result<Inputs, crate::Error> {
         evidence,
         ungranted,
         definitions,
+        ..
     } = recorded;
     let proposal = synth::propose(&evidence, &ungranted, &definitions, &synth_opts)?;
     let backtest = synth::backtest::backtest(
@@ -132,6 +171,7 @@ pub async fn load(db: &Path, opts: &Options) -> Result<Inputs, crate::Error> {
         })
         .collect();
     proposals.sort_by(|a, b| a.role_arn.cmp(&b.role_arn));
+    let chosen = !opts.roles.is_empty() || !opts.families.is_empty();
     if proposals.is_empty() && (!opts.roles.is_empty() || !opts.families.is_empty()) {
         return Err(crate::Error::NoEvidenceFor {
             db: db.to_path_buf(),
@@ -144,10 +184,12 @@ pub async fn load(db: &Path, opts: &Options) -> Result<Inputs, crate::Error> {
                 .join(", "),
         });
     }
+    let (proposals, skipped) = scope::split(proposals, chosen);
     Ok(Inputs {
         evidence,
         proposals,
         backtest,
+        skipped,
     })
 }
 
@@ -186,6 +228,13 @@ pub async fn run(db: &Path, opts: &Options) -> Result<Report, crate::Error> {
         roles.push(tighten_role(&ctx, proposal, &rows, &mut analyzer).await);
     }
     store.close().await;
+    roles.extend(inputs.skipped.into_iter().map(|s| {
+        let mut report = RoleReport::empty(&s.role_arn, &opts.policy_name);
+        report.outcome = "skipped";
+        report.skipped_because = Some(s.reason);
+        report
+    }));
+    roles.sort_by(|a, b| a.role_arn.cmp(&b.role_arn));
     Ok(Report {
         caller,
         applied: opts.apply,
@@ -225,28 +274,10 @@ async fn tighten_role(
         .as_ref()
         .map(|k| k.name.clone())
         .unwrap_or_else(|| proposal.role_arn.clone());
-    let mut report = RoleReport {
-        role_arn: proposal.role_arn.clone(),
-        role_name: role_name.clone(),
-        iam_role_arn: None,
-        outcome: "error",
-        error: None,
-        current_policies: Vec::new(),
-        evidence: gates::window(rows, ctx.now),
-        backtest: ctx.backtest.cloned(),
-        granted_but_never_observed: Vec::new(),
-        granted_more_broadly_than_observed: Vec::new(),
-        observed_but_not_granted: Vec::new(),
-        carried_over: Vec::new(),
-        replacement: None,
-        policy_name: opts.policy_name.clone(),
-        replacement_size: 0,
-        inline_size_after: 0,
-        validation: None,
-        refusals: Vec::new(),
-        change_id: None,
-        notes: Vec::new(),
-    };
+    let mut report = RoleReport::empty(&proposal.role_arn, &opts.policy_name);
+    report.role_name = role_name.clone();
+    report.evidence = gates::window(rows, ctx.now);
+    report.backtest = ctx.backtest.cloned();
     if let (Some(theirs), Some(ours)) = (
         key.as_ref().and_then(|k| k.account.as_deref()),
         ctx.caller.account.as_deref(),
@@ -272,14 +303,18 @@ async fn tighten_role(
     let current = match iam::read_role(ctx.iam, &role_name).await {
         Ok(c) => c,
         Err(e) => {
-            report.error = Some(match e.kind {
-                aws::ErrorKind::NoSuchEntity => format!(
+            // A role deleted since its evidence is no failure of the run: the other roles'
+            // outcomes decide the exit status, so a scheduled job still tells them apart.
+            if e.kind == aws::ErrorKind::NoSuchEntity {
+                report.outcome = "not in IAM";
+                report.notes.push(format!(
                     "role {role_name} is not in IAM (deleted or renamed since the evidence was \
-                     recorded): {}",
+                     recorded), so there is nothing to tighten: {}",
                     e.message
-                ),
-                _ => e.message,
-            });
+                ));
+            } else {
+                report.error = Some(e.message);
+            }
             return report;
         }
     };

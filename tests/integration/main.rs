@@ -12,6 +12,7 @@ mod athena_source;
 mod catalog_update;
 mod csm;
 mod drift;
+mod ecs_source;
 mod exchange;
 mod explain;
 mod fuzz_decoder;

@@ -843,10 +843,11 @@ async fn a_proposal_too_large_for_an_inline_policy_is_refused_with_what_to_do() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-async fn a_role_gone_from_iam_is_an_error_that_says_so() {
+async fn a_role_gone_from_iam_is_reported_and_decides_no_exit_status() {
     let Some(moto) = start_moto(&[]) else { return };
     let db = observed_fleet();
-    // No roles created: every lookup is NoSuchEntity.
+    // No roles created: every lookup is NoSuchEntity. Nothing was done to the role, so nothing
+    // failed: the status is that of the (no) other roles.
     let out = moto.cli(
         &[
             "tighten",
@@ -858,10 +859,11 @@ async fn a_role_gone_from_iam_is_an_error_that_says_so() {
         ],
         FRESH_NOW,
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_status(&out, 0);
     let err = stderr(&out);
     assert!(err.contains("role orders-api-task is not in IAM"), "{err}");
     assert!(err.contains("iam:GetRole"), "{err}");
+    assert!(stdout(&out).contains(&format!("== {ORDERS} — not in IAM")));
     // --family selects the roles of one task-definition family: report-cron has only the
     // shared execution role.
     let out = moto.cli(
@@ -1541,4 +1543,149 @@ mod access_analyzer {
             err.message
         );
     }
+}
+
+/// An IAM Identity Center session, as CloudTrail records one: the session issuer is the
+/// permission set's role under `/aws-reserved/sso.amazonaws.com/<region>/` (IAM Identity Center
+/// User Guide, "Logging IAM Identity Center API calls with AWS CloudTrail"; the role path from
+/// "IAM roles created by IAM Identity Center").
+const SSO_ROLE: &str = "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_AdministratorAccess_0f1e2d3c4b5a6978";
+
+fn sso_event() -> Value {
+    serde_json::json!({
+        "eventVersion": "1.08", "eventID": "5b8f3e2a-sso-0001", "eventTime": "2026-11-04T09:15:00Z",
+        "eventSource": "ssm.amazonaws.com", "eventName": "GetParameter",
+        "awsRegion": "eu-west-1", "sourceIPAddress": "203.0.113.7",
+        "recipientAccountId": ACCOUNT,
+        "userIdentity": {
+            "type": "AssumedRole",
+            "principalId": "AROAEXAMPLESSO:jane@example.com",
+            "arn": "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_AdministratorAccess_0f1e2d3c4b5a6978/jane@example.com",
+            "accountId": ACCOUNT,
+            "sessionContext": {"sessionIssuer": {
+                "type": "Role", "principalId": "AROAEXAMPLESSO", "arn": SSO_ROLE,
+                "accountId": ACCOUNT,
+                "userName": "AWSReservedSSO_AdministratorAccess_0f1e2d3c4b5a6978"}}
+        },
+        "requestParameters": {"name": "/orders/db-url"}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn by_default_only_task_definition_roles_are_tightened_and_reserved_roles_never() {
+    let Some(moto) = start_moto(&[]) else { return };
+    let iam = moto.iam();
+    // legacy-sync is left out of IAM: reported, and the others still tightened.
+    create_fleet(&iam).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fleet.db").display().to_string();
+    let sso = dir.path().join("sso.json");
+    std::fs::write(
+        &sso,
+        serde_json::json!({"Records": [sso_event()]}).to_string(),
+    )
+    .unwrap();
+    let out = run(&[
+        "observe",
+        "--db",
+        &db,
+        "--task-definitions",
+        fixture("fleet/taskdefs").to_str().unwrap(),
+        fixture("fleet/trail").to_str().unwrap(),
+        sso.to_str().unwrap(),
+    ]);
+    assert_status(&out, 0);
+
+    let out = moto.cli(
+        &[
+            "tighten",
+            "--db",
+            &db,
+            "--format",
+            "json",
+            "--no-access-analyzer",
+        ],
+        FRESH_NOW,
+    );
+    // Dry runs for the roles in IAM: "tightening possible", not an error.
+    assert_status(&out, 10);
+    let report = json(&out);
+    let outcomes: BTreeSet<(String, String)> = report["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["role_arn"].as_str().unwrap().to_string(),
+                r["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let legacy = "arn:aws:iam::111122223333:role/legacy-sync";
+    for (arn, outcome) in [
+        (ORDERS, "dry run"),
+        (EXEC, "dry run"),
+        (BILLING, "dry run"),
+        (legacy, "not in IAM"),
+        (SSO_ROLE, "skipped"),
+        ("arn:aws:iam::111122223333:role/ci-deployer", "skipped"),
+    ] {
+        assert!(
+            outcomes.contains(&(arn.to_string(), outcome.to_string())),
+            "{arn} {outcome}: {outcomes:?}"
+        );
+    }
+    let sso_report = role(&report, SSO_ROLE);
+    assert!(
+        sso_report["skipped_because"]
+            .as_str()
+            .unwrap()
+            .contains("IAM Identity Center"),
+        "{sso_report}"
+    );
+    assert!(sso_report["replacement"].is_null());
+    let ci = role(&report, "arn:aws:iam::111122223333:role/ci-deployer");
+    assert!(ci["skipped_because"]
+        .as_str()
+        .unwrap()
+        .contains("no task definition names it"));
+
+    // Named explicitly, an Identity Center role is still skipped, with the reason, and so is
+    // nothing written: the run succeeds with nothing done.
+    let out = moto.cli(
+        &[
+            "tighten",
+            "--db",
+            &db,
+            "--role",
+            SSO_ROLE,
+            "--no-access-analyzer",
+            "--apply",
+        ],
+        FRESH_NOW,
+    );
+    assert_status(&out, 0);
+    let text = stdout(&out);
+    assert!(text.contains(&format!("== {SSO_ROLE} — skipped")), "{text}");
+    assert!(
+        text.contains("skipped: an IAM Identity Center role"),
+        "{text}"
+    );
+    // A role without a task definition, named, is tightened.
+    let out = moto.cli(
+        &[
+            "tighten",
+            "--db",
+            &db,
+            "--role",
+            "ci-deployer",
+            "--no-access-analyzer",
+        ],
+        FRESH_NOW,
+    );
+    assert!(
+        stdout(&out).contains("ci-deployer — not in IAM"),
+        "{}",
+        stdout(&out)
+    );
 }
