@@ -13,6 +13,7 @@ mod kms;
 mod model;
 mod recorded;
 pub mod size;
+pub mod split;
 mod statements;
 pub mod template;
 pub mod verify;
@@ -67,7 +68,19 @@ pub fn propose(
             // applies, or not at all: there is no call on a resource to replay.
             .filter(|r| r.role_arn == role.role_arn && r.resource != UNKNOWN_RESOURCE)
             .collect();
-        let uncovered = verify::replay(std::slice::from_ref(&role.policy), &rows);
+        let mut uncovered = verify::replay(std::slice::from_ref(&role.policy), &rows);
+        // A split's parts each cover their share of the calls, so together all of them.
+        for part in role.split.iter().flat_map(|s| &s.parts) {
+            let rows: Vec<&EvidenceRow> = part
+                .rows
+                .iter()
+                .filter(|r| r.resource != UNKNOWN_RESOURCE)
+                .collect();
+            uncovered.extend(verify::replay(
+                std::slice::from_ref(&part.proposal.policy),
+                &rows,
+            ));
+        }
         if let Some(u) = uncovered.first() {
             return Err(crate::Error::Uncovered {
                 role_arn: role.role_arn.clone(),
@@ -98,7 +111,9 @@ pub fn build(
     }
     let mut out = Vec::new();
     for (role, (ev, ug)) in roles.iter().filter(|(r, _)| opts.roles.contains(r)) {
-        out.push(propose_role(role, ev, ug, &directory, definitions, opts));
+        let mut proposal = propose_role(role, ev, ug, &directory, definitions, opts);
+        proposal.split = split::task_and_execution(role, ev, ug, definitions, opts).map(Box::new);
+        out.push(proposal);
     }
     // Which roles made no call is a fact of the whole evidence; only then is it narrowed to the
     // selection.
@@ -293,6 +308,7 @@ fn build_role(
         findings,
         grants,
         ungranted_calls,
+        split: None,
     }
 }
 
@@ -991,6 +1007,7 @@ mod tests {
             event_source: "s3.amazonaws.com".into(),
             event_name: "GetObject".into(),
             rule: "test".into(),
+            callers: Default::default(),
         }
     }
 

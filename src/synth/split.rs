@@ -1,0 +1,260 @@
+//! Splitting a role that does two jobs into roles that do one each.
+//!
+//! A role named as both `taskRoleArn` and `executionRoleArn` serves two callers: the ECS (or
+//! Fargate) agent, which pulls images, creates log streams and reads container secrets while it
+//! starts a task, and the application in the task's containers. AWS's guidance is two roles
+//! ("Amazon ECS task execution IAM role" and "Amazon ECS task IAM role" in the ECS developer
+//! guide: the execution role is for the agent, the task role for the containers). Each observed
+//! call goes to the side that made it, as the trail tells (`call::caller`); where it does not
+//! tell, to the side the task definitions' derivation rules give it (`derive`), else to both,
+//! with a finding naming the call. Every part is replayed against its calls, so the parts
+//! together cover every call the one role made.
+
+use super::{derive, propose_role, statements, verify, ByAction, Finding, Options, RoleProposal};
+use crate::attribution::{taskdef::TaskDefinition, RoleDirectory, RoleKind};
+use crate::call::Caller;
+use crate::policy::PolicyDocument;
+use crate::role::RoleKey;
+use crate::store::{EvidenceRow, UngrantedRow, UNKNOWN_RESOURCE};
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// The roles proposed in place of one.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleSplit {
+    /// `task-and-execution` (one role of both kinds).
+    pub kind: &'static str,
+    pub parts: Vec<SplitPart>,
+}
+
+/// One of the new roles.
+#[derive(Debug, Clone, Serialize)]
+pub struct SplitPart {
+    /// The job it does: `execution` (the agent) or `task` (the application).
+    pub kind: RoleKind,
+    pub role_name: String,
+    pub role_arn: String,
+    pub families: Vec<String>,
+    /// The proposal for the new role, built from its share of the evidence alone.
+    pub proposal: RoleProposal,
+    /// That share: the evidence rows (of the split role) the part's policy is replayed against.
+    #[serde(skip)]
+    pub rows: Vec<EvidenceRow>,
+}
+
+/// Which part an observed call goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Execution,
+    Task,
+    Both,
+}
+
+/// The split of `role` (the task role and the execution role of some family at once) into an
+/// execution part and a task part, or None when the role is not of both kinds.
+pub(super) fn task_and_execution(
+    role: &str,
+    evidence: &[&EvidenceRow],
+    ungranted: &[&UngrantedRow],
+    definitions: &[TaskDefinition],
+    opts: &Options,
+) -> Option<RoleSplit> {
+    let key = RoleKey::parse(role)?;
+    let named = |r: &Option<String>| {
+        r.as_deref()
+            .and_then(RoleKey::parse)
+            .is_some_and(|k| k.matches(&key))
+    };
+    let as_task = definitions.iter().any(|d| named(&d.task_role));
+    let as_exec = definitions.iter().any(|d| named(&d.execution_role));
+    if !(as_task && as_exec && role.starts_with("arn:")) {
+        return None;
+    }
+    // The task definitions each part sees: the other kind's use of the role taken out.
+    let without = |kind: RoleKind| -> Vec<TaskDefinition> {
+        definitions
+            .iter()
+            .cloned()
+            .map(|mut d| {
+                let slot = match kind {
+                    RoleKind::Task => &mut d.task_role,
+                    RoleKind::Execution => &mut d.execution_role,
+                };
+                if named(slot) {
+                    *slot = None;
+                }
+                d
+            })
+            .collect()
+    };
+    let exec_defs = without(RoleKind::Task);
+    let task_defs = without(RoleKind::Execution);
+    let derived = derived_policy(role, &exec_defs);
+
+    let mut exec_rows = Vec::new();
+    let mut task_rows = Vec::new();
+    let mut unclear = Vec::new();
+    for r in evidence {
+        let side = side_of(r, &derived);
+        if side != Side::Task {
+            exec_rows.push(*r);
+        }
+        if side != Side::Execution {
+            task_rows.push(*r);
+        }
+        if side == Side::Both && r.error_code.is_empty() {
+            unclear.push(*r);
+        }
+    }
+    let families_of = |defs: &[TaskDefinition], kind: RoleKind| -> Vec<String> {
+        RoleDirectory::from_definitions(defs)
+            .usages(role)
+            .into_iter()
+            .filter(|u| u.kind == kind)
+            .map(|u| u.family)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    let exec_families = families_of(&exec_defs, RoleKind::Execution);
+    let task_families = families_of(&task_defs, RoleKind::Task);
+    let taken: BTreeSet<String> = definitions
+        .iter()
+        .flat_map(|d| [&d.task_role, &d.execution_role])
+        .filter_map(|r| r.as_deref().and_then(RoleKey::parse))
+        .map(|k| k.name)
+        .collect();
+    let mut parts = Vec::new();
+    for (kind, defs, rows, families, ungranted) in [
+        (
+            RoleKind::Execution,
+            &exec_defs,
+            exec_rows,
+            exec_families,
+            &[][..],
+        ),
+        (
+            RoleKind::Task,
+            &task_defs,
+            task_rows,
+            task_families,
+            ungranted,
+        ),
+    ] {
+        let mut proposal = propose_role(
+            role,
+            &rows,
+            ungranted,
+            &RoleDirectory::from_definitions(defs.iter()),
+            defs,
+            opts,
+        );
+        let role_name = new_name(&key.name, &families, kind, &taken);
+        let role_arn = sibling_arn(role, &role_name);
+        proposal.role_arn = role_arn.clone();
+        for r in unclear.iter() {
+            proposal.findings.push(unclear_finding(r));
+        }
+        parts.push(SplitPart {
+            kind,
+            role_name,
+            role_arn,
+            families,
+            proposal,
+            rows: rows.into_iter().cloned().collect(),
+        });
+    }
+    Some(RoleSplit {
+        kind: "task-and-execution",
+        parts,
+    })
+}
+
+/// The side a call goes to: by its callers where the trail tells them, else by the rules.
+fn side_of(row: &EvidenceRow, derived: &PolicyDocument) -> Side {
+    let c = row.callers;
+    let (agent, app) = (c.contains(Caller::Agent), c.contains(Caller::App));
+    let agent_needs = || needed_by_agent(row, derived);
+    match (agent, app) {
+        (true, true) => Side::Both,
+        (true, false) => Side::Execution,
+        // The application made it, and the task definitions give it to the agent too (a
+        // container secret the code also reads): both keep it.
+        (false, true) if agent_needs() => Side::Both,
+        (false, true) => Side::Task,
+        (false, false) if agent_needs() => Side::Execution,
+        (false, false) => Side::Both,
+    }
+}
+
+/// Why a call went to both parts (see [`side_of`]).
+fn unclear_finding(row: &EvidenceRow) -> Finding {
+    let c = row.callers;
+    let why = if c.contains(Caller::Agent) && c.contains(Caller::App) {
+        "both the agent and the application made it"
+    } else if c.contains(Caller::App) {
+        "the application made it, and the task definitions give it to the agent too"
+    } else {
+        "the trail does not say who made it (no user agent, or a service acting for the role)"
+    };
+    Finding {
+        kind: "split-call-in-both",
+        severity: "info",
+        message: format!(
+            "{} on {}: granted to both new roles: {why}",
+            row.action, row.resource
+        ),
+    }
+}
+
+/// True when the task definitions' derivation rules give the call to the execution role.
+fn needed_by_agent(row: &EvidenceRow, derived: &PolicyDocument) -> bool {
+    if row.resource == UNKNOWN_RESOURCE {
+        return false;
+    }
+    let mut ok = row.clone();
+    ok.error_code.clear();
+    verify::replay(std::slice::from_ref(derived), &[&ok]).is_empty()
+}
+
+/// What the task definitions alone give the execution role, as a policy to replay calls on.
+fn derived_policy(role: &str, definitions: &[TaskDefinition]) -> PolicyDocument {
+    let catalog = crate::catalog::active();
+    let (derived, _) = derive::execution_role_needs(role, definitions, catalog);
+    let mut by_action = ByAction::new();
+    for d in &derived {
+        by_action
+            .entry((d.action.clone(), None))
+            .or_default()
+            .insert(d.resource.clone());
+    }
+    statements::build_policy(&by_action, catalog, &mut Vec::new())
+}
+
+/// `<family>-<kind>` for a role of one family, `<role>-<kind>` for several; `-split` added while
+/// the name is one a task definition uses already.
+fn new_name(
+    role_name: &str,
+    families: &[String],
+    kind: RoleKind,
+    taken: &BTreeSet<String>,
+) -> String {
+    let base = match families {
+        [one] => one.as_str(),
+        _ => role_name,
+    };
+    let mut name = format!("{base}-{}", kind.as_str());
+    while taken.contains(&name) {
+        name.push_str("-split");
+    }
+    // IAM role names are at most 64 characters.
+    name.chars().take(64).collect()
+}
+
+/// The ARN of a new role `name` in the account (and partition) of `role`, at the root path.
+fn sibling_arn(role: &str, name: &str) -> String {
+    match role.split_once(":role/") {
+        Some((prefix, _)) => format!("{prefix}:role/{name}"),
+        None => name.to_string(),
+    }
+}

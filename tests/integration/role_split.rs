@@ -1,0 +1,175 @@
+//! Issue 19: a role used as both task and execution role is proposed as two roles. On the
+//! generated fleet (`legacy-sync` is both its family's task role and its execution role; the
+//! generator writes the agent's calls with `invokedBy` `ecs-tasks.amazonaws.com` and the
+//! application's with an SDK user agent): the two parts together allow every call the one role
+//! made, each part allows strictly less than the union, and a call of the other side (the
+//! application pulling an image, the agent receiving a queue message) is denied.
+
+use crate::common::*;
+use policy_miner::bench::generate::{generate, TrailSpec};
+use policy_miner::policy::escape::unescape_literal;
+use policy_miner::policy::eval::{evaluate, Context, Decision, Request};
+use policy_miner::policy::PolicyDocument;
+use serde_json::Value;
+use sqlx::Row;
+
+const LEGACY: &str = "arn:aws:iam::111122223333:role/legacy-sync";
+
+struct Call {
+    action: String,
+    resource: String,
+    context: Context,
+    /// The stored caller bit set: 1 the agent, 2 the application, 4 unknown.
+    callers: i64,
+}
+
+fn allows(policy: &PolicyDocument, c: &Call) -> bool {
+    evaluate(
+        std::slice::from_ref(policy),
+        &Request {
+            action: &c.action,
+            resource: &c.resource,
+            context: &c.context,
+        },
+    ) == Decision::Allow
+}
+
+fn policy(v: &Value) -> PolicyDocument {
+    serde_json::from_value(v["policy"].clone()).unwrap()
+}
+
+#[test]
+fn a_role_of_both_kinds_is_split_into_an_execution_and_a_task_role_that_cover_its_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = generate(
+        dir.path(),
+        &TrailSpec {
+            events: 12_000,
+            events_per_file: 400,
+            seed: 19,
+        },
+    )
+    .unwrap();
+    let db = dir.path().join("split.db");
+    let db_text = db.to_str().unwrap();
+    let out = run(&[
+        "observe",
+        "--quiet",
+        "--db",
+        db_text,
+        "--task-definitions",
+        trail.task_definitions.to_str().unwrap(),
+        trail.trail.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let calls: Vec<Call> = db_rows(
+        db_text.as_ref(),
+        &format!(
+            "SELECT action, resource, condition, callers FROM evidence
+             WHERE role_arn = '{LEGACY}' AND error_code = ''"
+        ),
+    )
+    .iter()
+    .map(|r| {
+        let condition: String = r.get(2);
+        Call {
+            action: r.get(0),
+            resource: unescape_literal(&r.get::<String, _>(1)),
+            context: if condition.is_empty() {
+                Context::new()
+            } else {
+                context_from_json(&serde_json::from_str(&condition).unwrap())
+            },
+            callers: r.get(3),
+        }
+    })
+    .collect();
+    // The store tells the agent's image pulls (1) from the application's calls (2).
+    let agent = |c: &&Call| c.callers == 1;
+    let app = |c: &&Call| c.callers == 2;
+    assert!(
+        calls
+            .iter()
+            .filter(agent)
+            .any(|c| c.action == "ecr:BatchGetImage"),
+        "the agent's image pulls are recorded as the agent's"
+    );
+    assert!(
+        calls.iter().any(|c| app(&c)),
+        "the application's calls are recorded as its"
+    );
+
+    let proposal = proposal_json(db_text);
+    let legacy = role(&proposal, LEGACY);
+    let union = policy(legacy);
+    let parts = legacy["split"]["parts"]
+        .as_array()
+        .expect("legacy-sync is split");
+    let part = |kind: &str| {
+        parts
+            .iter()
+            .find(|p| p["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} part: {}", legacy["split"]))
+    };
+    let (exec, task) = (part("execution"), part("task"));
+    assert_eq!(exec["role_name"], "legacy-sync-execution");
+    assert_eq!(task["role_name"], "legacy-sync-task");
+    let (exec_policy, task_policy) = (policy(&exec["proposal"]), policy(&task["proposal"]));
+
+    // Nothing observed is lost: every call is allowed by one part at least (as by the union).
+    for c in &calls {
+        assert!(allows(&union, c), "{} on {}", c.action, c.resource);
+        assert!(
+            allows(&exec_policy, c) || allows(&task_policy, c),
+            "neither part allows {} on {}",
+            c.action,
+            c.resource
+        );
+    }
+    // Each part is strictly smaller: some observed call of the other side is denied to it.
+    let exec_denies: Vec<&Call> = calls.iter().filter(|c| !allows(&exec_policy, c)).collect();
+    let task_denies: Vec<&Call> = calls.iter().filter(|c| !allows(&task_policy, c)).collect();
+    assert!(!exec_denies.is_empty() && !task_denies.is_empty());
+    // Near misses of the other side: the application may not pull an image, the agent may not
+    // take the application's queue messages (or any other application call).
+    for c in calls.iter().filter(agent) {
+        assert!(
+            !allows(&task_policy, c),
+            "the task role may {} on {}",
+            c.action,
+            c.resource
+        );
+    }
+    assert!(calls
+        .iter()
+        .filter(agent)
+        .any(|c| c.action.starts_with("ecr:")));
+    let app_only: Vec<&Call> = calls
+        .iter()
+        .filter(app)
+        .filter(|c| !c.action.starts_with("logs:"))
+        .collect();
+    assert!(!app_only.is_empty());
+    for c in app_only {
+        assert!(
+            !allows(&exec_policy, c),
+            "the execution role may {} on {}",
+            c.action,
+            c.resource
+        );
+    }
+    assert!(
+        calls
+            .iter()
+            .filter(app)
+            .any(|c| c.action == "sqs:ReceiveMessage"),
+        "the application's queue reads are among the calls the execution role is denied"
+    );
+    // The part keeps what the task definition gives the agent, even unobserved.
+    assert!(exec["proposal"]["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|g| g["action"] == "ecr:BatchGetImage"));
+}
