@@ -194,7 +194,62 @@ fn role_section(s: &mut String, role: &RoleProposal) {
             let _ = writeln!(s, "     {}", printable(&f.message));
         }
     }
+    if let Some(split) = &role.split {
+        split_section(s, split);
+    }
     s.push('\n');
+}
+
+/// The roles proposed in place of one: each with its trust and permissions policies, then the
+/// task definitions' changes.
+fn split_section(s: &mut String, split: &crate::synth::split::RoleSplit) {
+    let _ = writeln!(
+        s,
+        "\n   Proposed split ({}): one role per job, each with only what its caller did",
+        split.kind
+    );
+    for part in &split.parts {
+        let _ = writeln!(
+            s,
+            "\n   -- new {} role {} (families: {})",
+            part.kind.as_str(),
+            printable(&part.role_arn),
+            printable(&part.families.join(", "))
+        );
+        let _ = writeln!(s, "      Trust policy:");
+        let trust = serde_json::to_string_pretty(&part.trust_policy).unwrap_or_default();
+        for line in trust.lines() {
+            let _ = writeln!(s, "        {}", printable(line));
+        }
+        let _ = writeln!(
+            s,
+            "      Policy ({} characters):",
+            part.proposal.policy_characters
+        );
+        let policy = serde_json::to_string_pretty(&part.proposal.policy).unwrap_or_default();
+        for line in policy.lines() {
+            let _ = writeln!(s, "        {}", printable(line));
+        }
+        for f in &part.proposal.findings {
+            if f.kind == "split-call-in-both" || f.severity != "info" {
+                let _ = writeln!(s, "      {}: {}", f.severity, printable(&f.message));
+            }
+        }
+    }
+    if !split.task_definition_changes.is_empty() {
+        let _ = writeln!(s, "\n   Task definition changes:");
+        for c in &split.task_definition_changes {
+            let _ = writeln!(
+                s,
+                "     {}{}: {} {} -> {}",
+                printable(&c.family),
+                c.revision.map(|r| format!(":{r}")).unwrap_or_default(),
+                c.field,
+                printable(&c.from),
+                printable(&c.to)
+            );
+        }
+    }
 }
 
 /// Writes one IAM policy document per role into `dir` as `<role-name>.json`

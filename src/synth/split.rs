@@ -25,6 +25,20 @@ pub struct RoleSplit {
     /// `task-and-execution` (one role of both kinds).
     pub kind: &'static str,
     pub parts: Vec<SplitPart>,
+    /// What to change in each task definition so that its tasks use the new roles.
+    pub task_definition_changes: Vec<TaskDefinitionChange>,
+}
+
+/// One field of one task definition to point at a new role.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskDefinitionChange {
+    pub family: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
+    /// `taskRoleArn` or `executionRoleArn`.
+    pub field: &'static str,
+    pub from: String,
+    pub to: String,
 }
 
 /// One of the new roles.
@@ -35,6 +49,8 @@ pub struct SplitPart {
     pub role_name: String,
     pub role_arn: String,
     pub families: Vec<String>,
+    /// Who may assume the new role: ECS tasks of this account (see [`trust_policy`]).
+    pub trust_policy: serde_json::Value,
     /// The proposal for the new role, built from its share of the evidence alone.
     pub proposal: RoleProposal,
     /// That share: the evidence rows (of the split role) the part's policy is replayed against.
@@ -155,18 +171,41 @@ pub(super) fn task_and_execution(
         for r in unclear.iter() {
             proposal.findings.push(unclear_finding(r));
         }
+        let trust_policy = trust_policy(role, kind, defs, &families);
         parts.push(SplitPart {
             kind,
             role_name,
             role_arn,
             families,
+            trust_policy,
             proposal,
             rows: rows.into_iter().cloned().collect(),
         });
     }
+    let mut task_definition_changes = Vec::new();
+    for d in definitions {
+        for (field, slot, kind) in [
+            ("taskRoleArn", &d.task_role, RoleKind::Task),
+            ("executionRoleArn", &d.execution_role, RoleKind::Execution),
+        ] {
+            let Some(part) = parts.iter().find(|p| p.kind == kind) else {
+                continue;
+            };
+            if named(slot) {
+                task_definition_changes.push(TaskDefinitionChange {
+                    family: d.family.clone(),
+                    revision: d.revision,
+                    field,
+                    from: slot.clone().unwrap_or_default(),
+                    to: part.role_arn.clone(),
+                });
+            }
+        }
+    }
     Some(RoleSplit {
         kind: "task-and-execution",
         parts,
+        task_definition_changes,
     })
 }
 
@@ -257,4 +296,45 @@ fn sibling_arn(role: &str, name: &str) -> String {
         Some((prefix, _)) => format!("{prefix}:role/{name}"),
         None => name.to_string(),
     }
+}
+
+/// The trust policy of a new role: `ecs-tasks.amazonaws.com` may assume it for tasks of the
+/// role's own account (`aws:SourceAccount`), and for a task role, of ECS in the region its task
+/// definitions are registered in (`aws:SourceArn` `arn:…:ecs:<region>:<account>:*`, as the ECS
+/// developer guide's "Task IAM role" trust policy shows) where their ARNs say which region. The
+/// execution role gets the account condition only: no AWS page found says that ECS sets a
+/// source ARN when the agent assumes it.
+fn trust_policy(
+    role: &str,
+    kind: RoleKind,
+    defs: &[TaskDefinition],
+    families: &[String],
+) -> serde_json::Value {
+    let fields: Vec<&str> = role.split(':').collect();
+    let partition = fields.get(1).copied().unwrap_or("aws");
+    let account = fields.get(4).copied().unwrap_or_default();
+    let mut condition = serde_json::json!({ "StringEquals": { "aws:SourceAccount": account } });
+    let regions: BTreeSet<&str> = defs
+        .iter()
+        .filter(|d| families.contains(&d.family))
+        .filter_map(|d| d.arn.as_deref())
+        .filter_map(|arn| arn.split(':').nth(3))
+        .filter(|r| !r.is_empty())
+        .collect();
+    if kind == RoleKind::Task && !regions.is_empty() {
+        let arns: Vec<String> = regions
+            .iter()
+            .map(|r| format!("arn:{partition}:ecs:{r}:{account}:*"))
+            .collect();
+        condition["ArnLike"] = serde_json::json!({ "aws:SourceArn": arns });
+    }
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "Service": crate::call::caller::ECS_TASKS },
+            "Action": "sts:AssumeRole",
+            "Condition": condition,
+        }]
+    })
 }

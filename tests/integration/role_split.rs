@@ -166,6 +166,38 @@ fn a_role_of_both_kinds_is_split_into_an_execution_and_a_task_role_that_cover_it
             .any(|c| c.action == "sqs:ReceiveMessage"),
         "the application's queue reads are among the calls the execution role is denied"
     );
+    // Deployable: ECS tasks of the account may assume each new role, and the task definition
+    // is told to use them (both of its fields, each to its part).
+    for p in [exec, task] {
+        let st = &p["trust_policy"]["Statement"][0];
+        assert_eq!(st["Principal"]["Service"], "ecs-tasks.amazonaws.com");
+        assert_eq!(st["Action"], "sts:AssumeRole");
+        assert_eq!(
+            st["Condition"]["StringEquals"]["aws:SourceAccount"],
+            "111122223333"
+        );
+    }
+    let changes = legacy["split"]["task_definition_changes"]
+        .as_array()
+        .unwrap();
+    let change = |field: &str| {
+        changes
+            .iter()
+            .find(|c| c["family"] == "legacy-sync" && c["field"] == field)
+            .unwrap_or_else(|| panic!("no {field} change: {changes:?}"))
+    };
+    assert_eq!(change("taskRoleArn")["to"], task["role_arn"]);
+    assert_eq!(change("executionRoleArn")["to"], exec["role_arn"]);
+    assert_eq!(change("taskRoleArn")["from"], LEGACY);
+    let text = run(&["propose", "--db", db_text]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    let text = stdout(&text);
+    assert!(
+        text.contains("Proposed split (task-and-execution)"),
+        "{text}"
+    );
+    assert!(text.contains("legacy-sync:7: taskRoleArn"), "{text}");
+
     // The part keeps what the task definition gives the agent, even unobserved.
     assert!(exec["proposal"]["grants"]
         .as_array()
