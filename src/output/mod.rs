@@ -231,7 +231,7 @@ fn split_section(s: &mut String, split: &crate::synth::split::RoleSplit) {
             let _ = writeln!(s, "        {}", printable(line));
         }
         for f in &part.proposal.findings {
-            if f.kind == "split-call-in-both" || f.severity != "info" {
+            if f.kind.starts_with("split-call") || f.severity != "info" {
                 let _ = writeln!(s, "      {}: {}", f.severity, printable(&f.message));
             }
         }

@@ -37,6 +37,8 @@ pub struct Options {
     pub wildcard_threshold: usize,
     /// The roles to propose a policy for (and to report as without evidence).
     pub roles: RoleSelection,
+    /// How roles that do more than one job are split.
+    pub split: split::SplitOptions,
 }
 
 impl Default for Options {
@@ -44,6 +46,7 @@ impl Default for Options {
         Options {
             wildcard_threshold: 3,
             roles: RoleSelection::all(),
+            split: split::SplitOptions::default(),
         }
     }
 }
@@ -112,7 +115,7 @@ pub fn build(
     let mut out = Vec::new();
     for (role, (ev, ug)) in roles.iter().filter(|(r, _)| opts.roles.contains(r)) {
         let mut proposal = propose_role(role, ev, ug, &directory, definitions, opts);
-        proposal.split = split::task_and_execution(role, ev, ug, definitions, opts).map(Box::new);
+        proposal.split = split::split(role, ev, ug, definitions, opts).map(Box::new);
         out.push(proposal);
     }
     // Which roles made no call is a fact of the whole evidence; only then is it narrowed to the

@@ -17,7 +17,7 @@ use crate::policy::PolicyDocument;
 use crate::role::RoleKey;
 use crate::store::{EvidenceRow, UngrantedRow, UNKNOWN_RESOURCE};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The roles proposed in place of one.
 #[derive(Debug, Clone, Serialize)]
@@ -66,9 +66,30 @@ enum Side {
     Both,
 }
 
-/// The split of `role` (the task role and the execution role of some family at once) into an
-/// execution part and a task part, or None when the role is not of both kinds.
-pub(super) fn task_and_execution(
+/// How splits are made: whether a shared execution role is split per family, and the names
+/// the new roles get instead of the derived ones.
+#[derive(Debug, Clone, Default)]
+pub struct SplitOptions {
+    /// Split an execution role shared by several families into one per family.
+    pub shared: bool,
+    /// A derived role name → the name to use instead.
+    pub names: BTreeMap<String, String>,
+}
+
+/// One part while it is made: its job, families, the task definitions it sees, its calls.
+struct Share<'e> {
+    kind: RoleKind,
+    families: Vec<String>,
+    definitions: Vec<TaskDefinition>,
+    rows: Vec<&'e EvidenceRow>,
+    ungranted: Vec<&'e UngrantedRow>,
+    findings: Vec<Finding>,
+}
+
+/// The split proposed for `role`, if any: a role of both kinds into an execution part and a
+/// task part; with `opts.split.shared`, an execution role of several families into one per
+/// family.
+pub(super) fn split(
     role: &str,
     evidence: &[&EvidenceRow],
     ungranted: &[&UngrantedRow],
@@ -76,16 +97,113 @@ pub(super) fn task_and_execution(
     opts: &Options,
 ) -> Option<RoleSplit> {
     let key = RoleKey::parse(role)?;
+    if !role.starts_with("arn:") {
+        return None;
+    }
     let named = |r: &Option<String>| {
         r.as_deref()
             .and_then(RoleKey::parse)
             .is_some_and(|k| k.matches(&key))
     };
-    let as_task = definitions.iter().any(|d| named(&d.task_role));
-    let as_exec = definitions.iter().any(|d| named(&d.execution_role));
-    if !(as_task && as_exec && role.starts_with("arn:")) {
+    let task_families: BTreeSet<&str> = definitions
+        .iter()
+        .filter(|d| named(&d.task_role))
+        .map(|d| d.family.as_str())
+        .collect();
+    let exec_families: BTreeSet<&str> = definitions
+        .iter()
+        .filter(|d| named(&d.execution_role))
+        .map(|d| d.family.as_str())
+        .collect();
+    let (kind, shares) = if !task_families.is_empty() && !exec_families.is_empty() {
+        let shares = task_and_execution(evidence, ungranted, definitions, &named, role);
+        ("task-and-execution", shares)
+    } else if opts.split.shared && exec_families.len() > 1 {
+        let shares = per_family(
+            evidence,
+            ungranted,
+            definitions,
+            &named,
+            role,
+            &exec_families,
+        );
+        ("shared-execution", shares)
+    } else {
         return None;
+    };
+    let taken: BTreeSet<String> = definitions
+        .iter()
+        .flat_map(|d| [&d.task_role, &d.execution_role])
+        .filter_map(|r| r.as_deref().and_then(RoleKey::parse))
+        .map(|k| k.name)
+        .collect();
+    let mut parts = Vec::new();
+    for share in shares {
+        let mut proposal = propose_role(
+            role,
+            &share.rows,
+            &share.ungranted,
+            &RoleDirectory::from_definitions(share.definitions.iter()),
+            &share.definitions,
+            opts,
+        );
+        let derived_name = new_name(&key.name, &share.families, share.kind, &taken);
+        let role_name = opts
+            .split
+            .names
+            .get(&derived_name)
+            .cloned()
+            .unwrap_or(derived_name);
+        let role_arn = sibling_arn(role, &role_name);
+        proposal.role_arn = role_arn.clone();
+        proposal.findings.extend(share.findings);
+        let trust_policy = trust_policy(role, share.kind, &share.definitions, &share.families);
+        parts.push(SplitPart {
+            kind: share.kind,
+            role_name,
+            role_arn,
+            families: share.families,
+            trust_policy,
+            proposal,
+            rows: share.rows.into_iter().cloned().collect(),
+        });
     }
+    let mut task_definition_changes = Vec::new();
+    for d in definitions {
+        for (field, slot, kind) in [
+            ("taskRoleArn", &d.task_role, RoleKind::Task),
+            ("executionRoleArn", &d.execution_role, RoleKind::Execution),
+        ] {
+            let part = parts
+                .iter()
+                .find(|p| p.kind == kind && p.families.contains(&d.family));
+            if let (Some(part), true) = (part, named(slot)) {
+                task_definition_changes.push(TaskDefinitionChange {
+                    family: d.family.clone(),
+                    revision: d.revision,
+                    field,
+                    from: slot.clone().unwrap_or_default(),
+                    to: part.role_arn.clone(),
+                });
+            }
+        }
+    }
+    Some(RoleSplit {
+        kind,
+        parts,
+        task_definition_changes,
+    })
+}
+
+/// A role of both kinds: the execution share (what the agent did, and what the rules give it)
+/// and the task share (what the application did).
+fn task_and_execution<'e>(
+    evidence: &[&'e EvidenceRow],
+    ungranted: &[&'e UngrantedRow],
+    definitions: &[TaskDefinition],
+    named: &dyn Fn(&Option<String>) -> bool,
+    role: &str,
+) -> Vec<Share<'e>> {
     // The task definitions each part sees: the other kind's use of the role taken out.
     let without = |kind: RoleKind| -> Vec<TaskDefinition> {
         definitions
@@ -106,107 +224,110 @@ pub(super) fn task_and_execution(
     let exec_defs = without(RoleKind::Task);
     let task_defs = without(RoleKind::Execution);
     let derived = derived_policy(role, &exec_defs);
-
-    let mut exec_rows = Vec::new();
-    let mut task_rows = Vec::new();
-    let mut unclear = Vec::new();
-    for r in evidence {
-        let side = side_of(r, &derived);
-        if side != Side::Task {
-            exec_rows.push(*r);
-        }
-        if side != Side::Execution {
-            task_rows.push(*r);
-        }
-        if side == Side::Both && r.error_code.is_empty() {
-            unclear.push(*r);
-        }
-    }
-    let families_of = |defs: &[TaskDefinition], kind: RoleKind| -> Vec<String> {
-        RoleDirectory::from_definitions(defs)
-            .usages(role)
-            .into_iter()
-            .filter(|u| u.kind == kind)
-            .map(|u| u.family)
+    let families = |defs: &[TaskDefinition], kind: RoleKind| -> Vec<String> {
+        defs.iter()
+            .filter(|d| match kind {
+                RoleKind::Task => named(&d.task_role),
+                RoleKind::Execution => named(&d.execution_role),
+            })
+            .map(|d| d.family.clone())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect()
     };
-    let exec_families = families_of(&exec_defs, RoleKind::Execution);
-    let task_families = families_of(&task_defs, RoleKind::Task);
-    let taken: BTreeSet<String> = definitions
-        .iter()
-        .flat_map(|d| [&d.task_role, &d.execution_role])
-        .filter_map(|r| r.as_deref().and_then(RoleKey::parse))
-        .map(|k| k.name)
-        .collect();
-    let mut parts = Vec::new();
-    for (kind, defs, rows, families, ungranted) in [
-        (
-            RoleKind::Execution,
-            &exec_defs,
-            exec_rows,
-            exec_families,
-            &[][..],
-        ),
-        (
-            RoleKind::Task,
-            &task_defs,
-            task_rows,
-            task_families,
-            ungranted,
-        ),
-    ] {
-        let mut proposal = propose_role(
-            role,
-            &rows,
-            ungranted,
-            &RoleDirectory::from_definitions(defs.iter()),
-            defs,
-            opts,
-        );
-        let role_name = new_name(&key.name, &families, kind, &taken);
-        let role_arn = sibling_arn(role, &role_name);
-        proposal.role_arn = role_arn.clone();
-        for r in unclear.iter() {
-            proposal.findings.push(unclear_finding(r));
+    let mut exec = Share {
+        kind: RoleKind::Execution,
+        families: families(&exec_defs, RoleKind::Execution),
+        definitions: exec_defs,
+        rows: Vec::new(),
+        ungranted: Vec::new(),
+        findings: Vec::new(),
+    };
+    let mut task = Share {
+        kind: RoleKind::Task,
+        families: families(&task_defs, RoleKind::Task),
+        definitions: task_defs,
+        rows: Vec::new(),
+        // Calls that need no permission change nothing in either policy: listed with the task.
+        ungranted: ungranted.to_vec(),
+        findings: Vec::new(),
+    };
+    for r in evidence {
+        let side = side_of(r, &derived);
+        if side != Side::Task {
+            exec.rows.push(*r);
         }
-        let trust_policy = trust_policy(role, kind, defs, &families);
-        parts.push(SplitPart {
-            kind,
-            role_name,
-            role_arn,
-            families,
-            trust_policy,
-            proposal,
-            rows: rows.into_iter().cloned().collect(),
-        });
+        if side != Side::Execution {
+            task.rows.push(*r);
+        }
+        if side == Side::Both && r.error_code.is_empty() {
+            exec.findings.push(unclear_finding(r));
+            task.findings.push(unclear_finding(r));
+        }
     }
-    let mut task_definition_changes = Vec::new();
-    for d in definitions {
-        for (field, slot, kind) in [
-            ("taskRoleArn", &d.task_role, RoleKind::Task),
-            ("executionRoleArn", &d.execution_role, RoleKind::Execution),
-        ] {
-            let Some(part) = parts.iter().find(|p| p.kind == kind) else {
-                continue;
+    vec![exec, task]
+}
+
+/// An execution role of several families: one share per family, each with the calls that
+/// family's task definitions give its agent (its images, log groups, secrets and their keys);
+/// a call no family's rules claim goes to every family, with a finding naming it. (The evidence
+/// keeps no session, so a task id cannot tell the family.)
+fn per_family<'e>(
+    evidence: &[&'e EvidenceRow],
+    ungranted: &[&'e UngrantedRow],
+    definitions: &[TaskDefinition],
+    named: &dyn Fn(&Option<String>) -> bool,
+    role: &str,
+    families: &BTreeSet<&str>,
+) -> Vec<Share<'e>> {
+    let mut shares: Vec<(Share<'e>, PolicyDocument)> = families
+        .iter()
+        .map(|f| {
+            let defs: Vec<TaskDefinition> = definitions
+                .iter()
+                .filter(|d| d.family == *f && named(&d.execution_role))
+                .cloned()
+                .collect();
+            let derived = derived_policy(role, &defs);
+            let share = Share {
+                kind: RoleKind::Execution,
+                families: vec![f.to_string()],
+                definitions: defs,
+                rows: Vec::new(),
+                ungranted: ungranted.to_vec(),
+                findings: Vec::new(),
             };
-            if named(slot) {
-                task_definition_changes.push(TaskDefinitionChange {
-                    family: d.family.clone(),
-                    revision: d.revision,
-                    field,
-                    from: slot.clone().unwrap_or_default(),
-                    to: part.role_arn.clone(),
-                });
+            (share, derived)
+        })
+        .collect();
+    for r in evidence {
+        let claimed: Vec<usize> = shares
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, derived))| needed_by_agent(r, derived))
+            .map(|(i, _)| i)
+            .collect();
+        if claimed.is_empty() {
+            for (share, _) in &mut shares {
+                share.rows.push(*r);
+                if r.error_code.is_empty() {
+                    share.findings.push(Finding {
+                        kind: "split-call-in-all",
+                        severity: "info",
+                        message: format!(
+                            "{} on {}: granted to every family's new role: no task definition's \
+                             rules say whose agent needs it",
+                            r.action, r.resource
+                        ),
+                    });
+                }
             }
         }
+        for i in claimed {
+            shares[i].0.rows.push(*r);
+        }
     }
-    Some(RoleSplit {
-        kind: "task-and-execution",
-        parts,
-        task_definition_changes,
-    })
+    shares.into_iter().map(|(share, _)| share).collect()
 }
 
 /// The side a call goes to: by its callers where the trail tells them, else by the rules.
@@ -253,7 +374,25 @@ fn needed_by_agent(row: &EvidenceRow, derived: &PolicyDocument) -> bool {
     }
     let mut ok = row.clone();
     ok.error_code.clear();
-    verify::replay(std::slice::from_ref(derived), &[&ok]).is_empty()
+    if verify::replay(std::slice::from_ref(derived), &[&ok]).is_empty() {
+        return true;
+    }
+    // KMS decrypting, through SSM or Secrets Manager, a secret the rules give the agent: the
+    // encryption context names the parameter or secret (`PARAMETER_ARN`, `SecretARN`).
+    row.action == "kms:Decrypt"
+        && verify::context(&row.condition)
+            .iter()
+            .filter(|(k, _)| k.ends_with(":PARAMETER_ARN") || k.ends_with(":SecretARN"))
+            .flat_map(|(_, values)| values)
+            .any(|secret| {
+                ["ssm:GetParameters", "secretsmanager:GetSecretValue"]
+                    .iter()
+                    .any(|action| {
+                        let resource = crate::policy::escape::escape_literal(secret);
+                        let probe = EvidenceRow::call(&row.role_arn, action, &resource, "");
+                        verify::replay(std::slice::from_ref(derived), &[&probe]).is_empty()
+                    })
+            })
 }
 
 /// What the task definitions alone give the execution role, as a policy to replay calls on.

@@ -110,6 +110,7 @@ pub async fn load(db: &Path, opts: &Options) -> Result<Inputs, crate::Error> {
     let synth_opts = synth::Options {
         wildcard_threshold: opts.wildcard_threshold,
         roles: recorded.select(&opts.roles, db)?,
+        split: Default::default(),
     };
     let Recorded {
         evidence,

@@ -3,7 +3,9 @@
 //! generator writes the agent's calls with `invokedBy` `ecs-tasks.amazonaws.com` and the
 //! application's with an SDK user agent): the two parts together allow every call the one role
 //! made, each part allows strictly less than the union, and a call of the other side (the
-//! application pulling an image, the agent receiving a queue message) is denied.
+//! application pulling an image, the agent receiving a queue message) is denied. On request, an
+//! execution role several families share (the fleet's and the bundled example's
+//! `ecsTaskExecutionRole`) is split into one per family the same way.
 
 use crate::common::*;
 use policy_miner::bench::generate::{generate, TrailSpec};
@@ -63,28 +65,7 @@ fn a_role_of_both_kinds_is_split_into_an_execution_and_a_task_role_that_cover_it
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
-    let calls: Vec<Call> = db_rows(
-        db_text.as_ref(),
-        &format!(
-            "SELECT action, resource, condition, callers FROM evidence
-             WHERE role_arn = '{LEGACY}' AND error_code = ''"
-        ),
-    )
-    .iter()
-    .map(|r| {
-        let condition: String = r.get(2);
-        Call {
-            action: r.get(0),
-            resource: unescape_literal(&r.get::<String, _>(1)),
-            context: if condition.is_empty() {
-                Context::new()
-            } else {
-                context_from_json(&serde_json::from_str(&condition).unwrap())
-            },
-            callers: r.get(3),
-        }
-    })
-    .collect();
+    let calls = calls_of(db_text, LEGACY);
     // The store tells the agent's image pulls (1) from the application's calls (2).
     let agent = |c: &&Call| c.callers == 1;
     let app = |c: &&Call| c.callers == 2;
@@ -204,4 +185,180 @@ fn a_role_of_both_kinds_is_split_into_an_execution_and_a_task_role_that_cover_it
         .unwrap()
         .iter()
         .any(|g| g["action"] == "ecr:BatchGetImage"));
+}
+
+/// Every successful call of `role`, as a request to evaluate.
+fn calls_of(db: &str, role: &str) -> Vec<Call> {
+    db_rows(
+        db.as_ref(),
+        &format!(
+            "SELECT action, resource, condition, callers FROM evidence
+             WHERE role_arn = '{role}' AND error_code = ''"
+        ),
+    )
+    .iter()
+    .map(|r| {
+        let condition: String = r.get(2);
+        Call {
+            action: r.get(0),
+            resource: unescape_literal(&r.get::<String, _>(1)),
+            context: if condition.is_empty() {
+                Context::new()
+            } else {
+                context_from_json(&serde_json::from_str(&condition).unwrap())
+            },
+            callers: r.get(3),
+        }
+    })
+    .collect()
+}
+
+/// `propose --split-shared` splits the shared execution role `role` into one role per family:
+/// together they allow every call it made; each allows strictly less than it; one family's
+/// role may not pull another family's image nor read its secrets in the task definitions'
+/// `region`; a call elsewhere, which no task definition gives any family, is granted to every
+/// family's role, and each says so.
+fn assert_split_per_family(db: &str, role_arn: &str, region: &str, min_families: usize) {
+    let out = run(&["propose", "--db", db, "--format", "json", "--split-shared"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let proposal: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let shared = role(&proposal, role_arn);
+    assert_eq!(
+        shared["split"]["kind"], "shared-execution",
+        "{}",
+        shared["split"]
+    );
+    let parts = shared["split"]["parts"].as_array().unwrap();
+    assert!(parts.len() >= min_families, "{} parts", parts.len());
+    let calls = calls_of(db, role_arn);
+    let union = policy(shared);
+    let notes: Vec<Vec<String>> = parts
+        .iter()
+        .map(|p| {
+            p["proposal"]["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["kind"] == "split-call-in-all")
+                .map(|f| f["message"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .collect();
+    let policies: Vec<(String, PolicyDocument)> = parts
+        .iter()
+        .map(|p| {
+            assert_eq!(p["kind"], "execution");
+            let family = p["families"][0].as_str().unwrap().to_string();
+            assert_eq!(p["role_name"], format!("{family}-execution"));
+            (family, policy(&p["proposal"]))
+        })
+        .collect();
+    for c in &calls {
+        assert!(allows(&union, c));
+        assert!(
+            policies.iter().any(|(_, p)| allows(p, c)),
+            "no family's role allows {} on {}",
+            c.action,
+            c.resource
+        );
+    }
+    for (family, p) in &policies {
+        assert!(
+            calls.iter().any(|c| !allows(p, c)),
+            "{family}'s role allows every call of the shared role"
+        );
+        // Another family's image and secrets, as observed, are denied to this family's role.
+        for c in &calls {
+            let names_other = policies
+                .iter()
+                .map(|(f, _)| f)
+                .filter(|f| *f != family)
+                .any(|f| {
+                    c.resource.ends_with(&format!("repository/{f}"))
+                        || c.resource.contains(&format!(":secret:{f}/"))
+                        || c.resource.contains(&format!(":parameter/{f}/"))
+                });
+            if names_other && !c.resource.contains(&format!(":{region}:")) {
+                let named = format!("{} on {}", c.action, c.resource);
+                assert!(
+                    notes
+                        .iter()
+                        .all(|n| n.iter().any(|m| m.starts_with(&named))),
+                    "{named} is in every role without a finding that says so"
+                );
+            } else if names_other {
+                assert!(
+                    !allows(p, c),
+                    "{family}'s role may {} on {}",
+                    c.action,
+                    c.resource
+                );
+            }
+        }
+    }
+    let changes = shared["split"]["task_definition_changes"]
+        .as_array()
+        .unwrap();
+    assert_eq!(changes.len(), parts.len(), "{changes:?}");
+    assert!(changes
+        .iter()
+        .all(|c| c["field"] == "executionRoleArn" && c["from"] == role_arn));
+    // Without the flag the shared role is proposed as one.
+    assert!(role(&proposal_json(db), role_arn).get("split").is_none());
+}
+
+#[test]
+fn the_bundled_example_s_shared_execution_role_splits_per_family_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let db = dir.path().join("example.db");
+    let db = db.to_str().unwrap();
+    let out = run(&[
+        "observe",
+        "--quiet",
+        "--db",
+        db,
+        "--task-definitions",
+        examples.join("taskdefs").to_str().unwrap(),
+        examples.join("AWSLogs").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_split_per_family(
+        db,
+        "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
+        "us-east-1",
+        3,
+    );
+}
+
+#[test]
+fn the_generated_fleet_s_shared_execution_role_splits_per_family_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = generate(
+        dir.path(),
+        &TrailSpec {
+            events: 12_000,
+            events_per_file: 400,
+            seed: 23,
+        },
+    )
+    .unwrap();
+    let db = dir.path().join("fleet.db");
+    let db = db.to_str().unwrap();
+    let out = run(&[
+        "observe",
+        "--quiet",
+        "--db",
+        db,
+        "--task-definitions",
+        trail.task_definitions.to_str().unwrap(),
+        trail.trail.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_split_per_family(
+        db,
+        "arn:aws:iam::111122223333:role/ecsTaskExecutionRole",
+        "eu-west-1",
+        8,
+    );
 }
