@@ -8,6 +8,7 @@ pub mod explain;
 pub mod iam;
 pub mod markdown;
 pub mod observe;
+mod split;
 pub mod terraform;
 pub mod tighten;
 pub mod verify;
@@ -274,6 +275,40 @@ pub fn write_policy_files(proposal: &Proposal, dir: &Path) -> std::io::Result<Ve
             }
             let path = dir.join(file);
             let body = serde_json::to_string_pretty(doc)? + "\n";
+            replace_file(&path, body.as_bytes())?;
+            written.push(path);
+        }
+    }
+    // A split's new roles: `<new-role-name>.json` (its policy; `-<n>` per managed policy when
+    // split for size) and `<new-role-name>.trust.json` (its trust policy).
+    for part in proposal
+        .roles
+        .iter()
+        .flat_map(|r| r.split.iter().flat_map(|s| &s.parts))
+    {
+        let docs = role_documents(&part.proposal);
+        let stem = &part.role_name;
+        let mut files: Vec<(String, String)> = Vec::new();
+        for (i, (_, doc)) in docs.iter().enumerate() {
+            let file = if docs.len() > 1 {
+                format!("{stem}-{}.json", i + 1)
+            } else {
+                format!("{stem}.json")
+            };
+            files.push((file, serde_json::to_string_pretty(doc)? + "\n"));
+        }
+        files.push((
+            format!("{stem}.trust.json"),
+            serde_json::to_string_pretty(&part.trust_policy)? + "\n",
+        ));
+        for (file, body) in files {
+            if !taken.insert(file.to_ascii_lowercase()) {
+                return Err(std::io::Error::other(format!(
+                    "a new role of a split would be written to {file}, which another role's file \
+                     takes; name the new role with --split-role-name"
+                )));
+            }
+            let path = dir.join(file);
             replace_file(&path, body.as_bytes())?;
             written.push(path);
         }

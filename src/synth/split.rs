@@ -421,6 +421,17 @@ fn new_name(
         [one] => one.as_str(),
         _ => role_name,
     };
+    // Family names come from input: only what IAM allows in a role name is kept.
+    let base: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
     let mut name = format!("{base}-{}", kind.as_str());
     while taken.contains(&name) {
         name.push_str("-split");

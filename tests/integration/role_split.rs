@@ -179,6 +179,8 @@ fn a_role_of_both_kinds_is_split_into_an_execution_and_a_task_role_that_cover_it
     );
     assert!(text.contains("legacy-sync:7: taskRoleArn"), "{text}");
 
+    deployable_in_every_format(db_text, dir.path(), &[exec, task]);
+
     // The part keeps what the task definition gives the agent, even unobserved.
     assert!(exec["proposal"]["grants"]
         .as_array()
@@ -361,4 +363,96 @@ fn the_generated_fleet_s_shared_execution_role_splits_per_family_on_request() {
         "eu-west-1",
         8,
     );
+}
+
+fn hcl_string(expr: &hcl::Expression) -> String {
+    use hcl::eval::Evaluate;
+    match expr.evaluate(&hcl::eval::Context::new()) {
+        Ok(hcl::Value::String(s)) => s,
+        other => panic!("not a string: {expr:?} → {other:?}"),
+    }
+}
+
+fn attr<'a>(body: &'a hcl::Body, key: &str) -> Option<&'a hcl::Expression> {
+    body.attributes().find(|a| a.key() == key).map(|a| a.expr())
+}
+
+/// Each new role, as Terraform, CloudFormation, markdown and `--out` files give it: its name,
+/// its trust policy and its policy exactly as the JSON proposal has them.
+fn deployable_in_every_format(db: &str, dir: &std::path::Path, parts: &[&Value]) {
+    let text = |format: &str| {
+        let out = run(&["propose", "--db", db, "--format", format]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    // Terraform: aws_iam_role (name, assume_role_policy) + aws_iam_role_policy on it.
+    let tf = text("terraform");
+    let body: hcl::Body = hcl::parse(&tf).unwrap_or_else(|e| panic!("{e}\n{tf}"));
+    for part in parts {
+        let name = part["role_name"].as_str().unwrap();
+        let role = body
+            .blocks()
+            .find(|b| {
+                b.identifier() == "resource"
+                    && b.labels()[0].as_str() == "aws_iam_role"
+                    && attr(b.body(), "name").map(hcl_string).as_deref() == Some(name)
+            })
+            .unwrap_or_else(|| panic!("no aws_iam_role {name}\n{tf}"));
+        let id = role.labels()[1].as_str();
+        let trust: Value = serde_json::from_str(&hcl_string(
+            attr(role.body(), "assume_role_policy").unwrap(),
+        ))
+        .unwrap();
+        assert_eq!(trust, part["trust_policy"]);
+        let policy = body
+            .blocks()
+            .find(|b| {
+                b.labels()[0].as_str() == "aws_iam_role_policy"
+                    && attr(b.body(), "role").unwrap().to_string()
+                        == format!("aws_iam_role.{id}.name")
+            })
+            .unwrap_or_else(|| panic!("no policy on {id}\n{tf}"));
+        let doc: PolicyDocument =
+            serde_json::from_str(&hcl_string(attr(policy.body(), "policy").unwrap())).unwrap();
+        assert_eq!(doc, policy_of(part));
+    }
+    // CloudFormation: AWS::IAM::Role with the trust policy and the policy inline.
+    let cfn = text("cloudformation");
+    let template: serde_yaml::Value =
+        serde_yaml::from_str(&cfn).unwrap_or_else(|e| panic!("{e}\n{cfn}"));
+    for part in parts {
+        let name = part["role_name"].as_str().unwrap();
+        let (_, res) = template["Resources"]
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .find(|(_, r)| r["Type"] == "AWS::IAM::Role" && r["Properties"]["RoleName"] == name)
+            .unwrap_or_else(|| panic!("no AWS::IAM::Role {name}\n{cfn}"));
+        let props = &res["Properties"];
+        let trust: Value =
+            serde_yaml::from_value(props["AssumeRolePolicyDocument"].clone()).unwrap();
+        assert_eq!(trust, part["trust_policy"]);
+        let doc: PolicyDocument =
+            serde_yaml::from_value(props["Policies"][0]["PolicyDocument"].clone()).unwrap();
+        assert_eq!(doc, policy_of(part));
+    }
+    let md = text("markdown");
+    assert!(md.contains("Proposed split"), "{md}");
+    // --out: `<new-role>.json` and `<new-role>.trust.json`.
+    let out_dir = dir.join("policies");
+    let out = run(&["propose", "--db", db, "--out", out_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for part in parts {
+        let name = part["role_name"].as_str().unwrap();
+        let read = |file: String| -> Value {
+            serde_json::from_str(&std::fs::read_to_string(out_dir.join(&file)).unwrap()).unwrap()
+        };
+        let doc: PolicyDocument = serde_json::from_value(read(format!("{name}.json"))).unwrap();
+        assert_eq!(doc, policy_of(part));
+        assert_eq!(read(format!("{name}.trust.json")), part["trust_policy"]);
+    }
+}
+
+fn policy_of(part: &Value) -> PolicyDocument {
+    policy(&part["proposal"])
 }
