@@ -14,6 +14,7 @@ pub mod iam;
 pub mod pattern;
 pub mod replacement;
 pub mod rollback;
+pub mod split;
 pub mod validate;
 
 use crate::attribution::RoleKey;
@@ -88,6 +89,10 @@ pub struct RoleReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub change_id: Option<i64>,
     pub notes: Vec<String>,
+    /// The roles `propose` recommends in place of this one, and the commands that make them:
+    /// tighten never creates a role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<split::SplitRecommendation>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -247,6 +252,7 @@ async fn tighten_role(
         refusals: Vec::new(),
         change_id: None,
         notes: Vec::new(),
+        split: proposal.split.as_deref().map(split::recommend),
     };
     if let (Some(theirs), Some(ours)) = (
         key.as_ref().and_then(|k| k.account.as_deref()),
