@@ -7,8 +7,10 @@
 //! guide: the execution role is for the agent, the task role for the containers). Each observed
 //! call goes to the side that made it, as the trail tells (`call::caller`); where it does not
 //! tell, to the side the task definitions' derivation rules give it (`derive`), else to both,
-//! with a finding naming the call. Every part is replayed against its calls, so the parts
-//! together cover every call the one role made.
+//! with a finding naming the call. On request, an execution role several families share is
+//! split per family the same way, each call to the families whose task definitions' rules give
+//! it. Every part is replayed against its calls, so the parts together cover every call the one
+//! role made.
 
 use super::{derive, propose_role, statements, verify, ByAction, Finding, Options, RoleProposal};
 use crate::attribution::{taskdef::TaskDefinition, RoleDirectory, RoleKind};
@@ -22,7 +24,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The roles proposed in place of one.
 #[derive(Debug, Clone, Serialize)]
 pub struct RoleSplit {
-    /// `task-and-execution` (one role of both kinds).
+    /// `task-and-execution` (one role of both kinds) or `shared-execution` (an execution role
+    /// of several families, split per family with `propose --split-shared`).
     pub kind: &'static str,
     pub parts: Vec<SplitPart>,
     /// What to change in each task definition so that its tasks use the new roles.
@@ -487,4 +490,97 @@ fn trust_policy(
             "Condition": condition,
         }]
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::Callers;
+
+    const ROLE: &str = "arn:aws:iam::111122223333:role/legacy-sync";
+    const REPO: &str = "arn:aws:ecr:eu-west-1:111122223333:repository/legacy-sync";
+    const QUEUE: &str = "arn:aws:sqs:eu-west-1:111122223333:jobs";
+
+    fn derived() -> PolicyDocument {
+        serde_json::from_value(serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "ecr:BatchGetImage", "Resource": REPO}]
+        }))
+        .unwrap()
+    }
+
+    fn row(action: &str, resource: &str, callers: &[Caller]) -> EvidenceRow {
+        let mut r = EvidenceRow::call(ROLE, action, resource, "2026-11-02T10:00:00Z");
+        for c in callers {
+            r.callers.merge(Callers::of(*c));
+        }
+        r
+    }
+
+    #[test]
+    fn a_call_goes_to_its_caller_and_else_to_the_rules_or_both() {
+        let d = derived();
+        let side =
+            |action, resource, callers: &[Caller]| side_of(&row(action, resource, callers), &d);
+        assert_eq!(
+            side("ecr:BatchGetImage", REPO, &[Caller::Agent]),
+            Side::Execution
+        );
+        assert_eq!(
+            side("sqs:ReceiveMessage", QUEUE, &[Caller::App]),
+            Side::Task
+        );
+        // The agent made it, whatever the rules say.
+        assert_eq!(
+            side("sqs:ReceiveMessage", QUEUE, &[Caller::Agent]),
+            Side::Execution
+        );
+        // Nothing placed it: the rules give the image pull to the agent; the queue to both.
+        assert_eq!(
+            side("ecr:BatchGetImage", REPO, &[Caller::Unknown]),
+            Side::Execution
+        );
+        assert_eq!(side("ecr:BatchGetImage", REPO, &[]), Side::Execution);
+        assert_eq!(
+            side("sqs:ReceiveMessage", QUEUE, &[Caller::Unknown]),
+            Side::Both
+        );
+        // Both made it, or the application made what the rules give the agent.
+        assert_eq!(
+            side("sqs:ReceiveMessage", QUEUE, &[Caller::Agent, Caller::App]),
+            Side::Both
+        );
+        assert_eq!(side("ecr:BatchGetImage", REPO, &[Caller::App]), Side::Both);
+    }
+
+    #[test]
+    fn new_names_keep_to_iam_and_avoid_names_in_use() {
+        let taken = BTreeSet::from(["orders-task".to_string()]);
+        let one = |f: &str| vec![f.to_string()];
+        assert_eq!(
+            new_name("r", &one("orders"), RoleKind::Execution, &taken),
+            "orders-execution"
+        );
+        assert_eq!(
+            new_name("r", &one("orders"), RoleKind::Task, &taken),
+            "orders-task-split"
+        );
+        assert_eq!(
+            new_name("r", &one("a b/c"), RoleKind::Task, &taken),
+            "a-b-c-task"
+        );
+        let two = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(
+            new_name("shared", &two, RoleKind::Task, &taken),
+            "shared-task"
+        );
+        assert_eq!(
+            new_name("r", &one(&"x".repeat(80)), RoleKind::Task, &taken).len(),
+            64
+        );
+        assert_eq!(
+            sibling_arn("arn:aws-cn:iam::1:role/path/r", "n"),
+            "arn:aws-cn:iam::1:role/n"
+        );
+    }
 }
