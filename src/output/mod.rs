@@ -201,13 +201,23 @@ fn role_section(s: &mut String, role: &RoleProposal) {
     s.push('\n');
 }
 
+/// What a split's new roles are, in a few words.
+pub(crate) fn split_purpose(split: &crate::synth::split::RoleSplit) -> &'static str {
+    if split.kind == "shared-execution" {
+        "one execution role per family, each with only what its family's tasks needed"
+    } else {
+        "one role per job, each with only what its caller did"
+    }
+}
+
 /// The roles proposed in place of one: each with its trust and permissions policies, then the
 /// task definitions' changes.
 fn split_section(s: &mut String, split: &crate::synth::split::RoleSplit) {
     let _ = writeln!(
         s,
-        "\n   Proposed split ({}): one role per job, each with only what its caller did",
-        split.kind
+        "\n   Proposed split ({}): {}",
+        split.kind,
+        split_purpose(split)
     );
     for part in &split.parts {
         let _ = writeln!(

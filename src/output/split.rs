@@ -122,8 +122,9 @@ pub fn cloudformation(
 pub fn markdown(s: &mut String, split: &RoleSplit, code: impl Fn(&str) -> String) {
     let _ = writeln!(
         s,
-        "Proposed split ({}): one role per job, each with only what its caller did.\n",
-        split.kind
+        "Proposed split ({}): {}.\n",
+        split.kind,
+        super::split_purpose(split)
     );
     for part in &split.parts {
         let _ = writeln!(
