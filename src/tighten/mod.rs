@@ -41,6 +41,8 @@ pub struct Options {
     pub access_analyzer: bool,
     pub wildcard_threshold: usize,
     pub max_attempts: u32,
+    /// Recommend splitting shared execution roles per family (see `synth::split`).
+    pub split_shared: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -115,7 +117,10 @@ pub async fn load(db: &Path, opts: &Options) -> Result<Inputs, crate::Error> {
     let synth_opts = synth::Options {
         wildcard_threshold: opts.wildcard_threshold,
         roles: recorded.select(&opts.roles, db)?,
-        split: Default::default(),
+        split: synth::split::SplitOptions {
+            shared: opts.split_shared,
+            ..Default::default()
+        },
     };
     let Recorded {
         evidence,

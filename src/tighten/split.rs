@@ -29,8 +29,15 @@ const READ_ONLY: &str = "del(.taskDefinitionArn, .revision, .status, .requiresAt
                          .compatibilities, .registeredAt, .registeredBy, .deregisteredAt)";
 
 pub fn recommend(split: &RoleSplit) -> SplitRecommendation {
-    let mut commands =
-        vec!["policy-miner propose --db DB --out split-policies && cd split-policies".to_string()];
+    // DB: the database tighten read (the report does not repeat its path).
+    let shared = if split.kind == "shared-execution" {
+        " --split-shared"
+    } else {
+        ""
+    };
+    let mut commands = vec![format!(
+        "policy-miner propose --db DB{shared} --out split-policies && cd split-policies"
+    )];
     for part in &split.parts {
         let name = sh(&part.role_name);
         commands.push(format!(

@@ -1609,8 +1609,37 @@ async fn a_split_is_recommended_with_its_commands_and_no_role_is_created() {
         "{}",
         stdout(&out)
     );
+    // A shared execution role is recommended split per family only when asked.
+    create_role(&iam, "ecsTaskExecutionRole", "/", ECS_TRUST).await;
+    let shared = |extra: &[&str]| {
+        let base = [
+            "tighten",
+            "--db",
+            &db.path,
+            "--role",
+            EXEC,
+            "--no-access-analyzer",
+            "--format",
+            "json",
+        ];
+        json(&moto.cli(&[&base[..], extra].concat(), FRESH_NOW))
+    };
+    assert!(shared(&[])["roles"][0].get("split").is_none());
+    let report = shared(&["--split-shared"]);
+    let split = &report["roles"][0]["split"];
+    assert_eq!(split["kind"], "shared-execution", "{report}");
+    assert!(split["commands"][0]
+        .as_str()
+        .unwrap()
+        .contains("propose --db DB --split-shared --out"));
+    let new_roles = strings(&split["new_roles"]);
+    assert!(new_roles.contains(&format!("arn:aws:iam::{ACCOUNT}:role/orders-api-execution")));
     // Nothing was created.
-    for name in ["legacy-sync-execution", "legacy-sync-task"] {
+    for name in [
+        "legacy-sync-execution",
+        "legacy-sync-task",
+        "orders-api-execution",
+    ] {
         assert!(iam.get_role().role_name(name).send().await.is_err());
     }
 }
