@@ -15,6 +15,7 @@
 use super::{derive, propose_role, statements, verify, ByAction, Finding, Options, RoleProposal};
 use crate::attribution::{taskdef::TaskDefinition, RoleDirectory, RoleKind};
 use crate::call::Caller;
+use crate::policy::eval::{Context, Decision, PreparedPolicies, Request};
 use crate::policy::PolicyDocument;
 use crate::role::RoleKey;
 use crate::store::{EvidenceRow, UngrantedRow, UNKNOWN_RESOURCE};
@@ -226,7 +227,8 @@ fn task_and_execution<'e>(
     };
     let exec_defs = without(RoleKind::Task);
     let task_defs = without(RoleKind::Execution);
-    let derived = derived_policy(role, &exec_defs);
+    let derived_doc = derived_policy(role, &exec_defs);
+    let derived = PreparedPolicies::new(std::slice::from_ref(&derived_doc));
     let families = |defs: &[TaskDefinition], kind: RoleKind| -> Vec<String> {
         defs.iter()
             .filter(|d| match kind {
@@ -283,7 +285,7 @@ fn per_family<'e>(
     role: &str,
     families: &BTreeSet<&str>,
 ) -> Vec<Share<'e>> {
-    let mut shares: Vec<(Share<'e>, PolicyDocument)> = families
+    let (mut shares, derived): (Vec<Share<'e>>, Vec<PolicyDocument>) = families
         .iter()
         .map(|f| {
             let defs: Vec<TaskDefinition> = definitions
@@ -302,16 +304,20 @@ fn per_family<'e>(
             };
             (share, derived)
         })
+        .unzip();
+    let derived: Vec<PreparedPolicies> = derived
+        .iter()
+        .map(|d| PreparedPolicies::new(std::slice::from_ref(d)))
         .collect();
     for r in evidence {
-        let claimed: Vec<usize> = shares
+        let claimed: Vec<usize> = derived
             .iter()
             .enumerate()
-            .filter(|(_, (_, derived))| needed_by_agent(r, derived))
+            .filter(|(_, d)| needed_by_agent(r, d))
             .map(|(i, _)| i)
             .collect();
         if claimed.is_empty() {
-            for (share, _) in &mut shares {
+            for share in &mut shares {
                 share.rows.push(*r);
                 if r.error_code.is_empty() {
                     share.findings.push(Finding {
@@ -327,14 +333,14 @@ fn per_family<'e>(
             }
         }
         for i in claimed {
-            shares[i].0.rows.push(*r);
+            shares[i].rows.push(*r);
         }
     }
-    shares.into_iter().map(|(share, _)| share).collect()
+    shares
 }
 
 /// The side a call goes to: by its callers where the trail tells them, else by the rules.
-fn side_of(row: &EvidenceRow, derived: &PolicyDocument) -> Side {
+fn side_of(row: &EvidenceRow, derived: &PreparedPolicies) -> Side {
     let c = row.callers;
     let (agent, app) = (c.contains(Caller::Agent), c.contains(Caller::App));
     let agent_needs = || needed_by_agent(row, derived);
@@ -371,30 +377,33 @@ fn unclear_finding(row: &EvidenceRow) -> Finding {
 }
 
 /// True when the task definitions' derivation rules give the call to the execution role.
-fn needed_by_agent(row: &EvidenceRow, derived: &PolicyDocument) -> bool {
+fn needed_by_agent(row: &EvidenceRow, derived: &PreparedPolicies) -> bool {
     if row.resource == UNKNOWN_RESOURCE {
         return false;
     }
-    let mut ok = row.clone();
-    ok.error_code.clear();
-    if verify::replay(std::slice::from_ref(derived), &[&ok]).is_empty() {
+    let allows = |action: &str, resource: &str, context: &Context| {
+        derived.evaluate(&Request {
+            action,
+            resource,
+            context,
+        }) == Decision::Allow
+    };
+    let (resource, context) = verify::request_context(row);
+    if allows(&row.action, &resource, &context) {
         return true;
     }
     // KMS decrypting, through SSM or Secrets Manager, a secret the rules give the agent: the
     // encryption context names the parameter or secret (`PARAMETER_ARN`, `SecretARN`).
+    let none = Context::new();
     row.action == "kms:Decrypt"
-        && verify::context(&row.condition)
+        && context
             .iter()
             .filter(|(k, _)| k.ends_with(":PARAMETER_ARN") || k.ends_with(":SecretARN"))
             .flat_map(|(_, values)| values)
             .any(|secret| {
                 ["ssm:GetParameters", "secretsmanager:GetSecretValue"]
                     .iter()
-                    .any(|action| {
-                        let resource = crate::policy::escape::escape_literal(secret);
-                        let probe = EvidenceRow::call(&row.role_arn, action, &resource, "");
-                        verify::replay(std::slice::from_ref(derived), &[&probe]).is_empty()
-                    })
+                    .any(|action| allows(action, secret, &none))
             })
 }
 
@@ -519,7 +528,8 @@ mod tests {
 
     #[test]
     fn a_call_goes_to_its_caller_and_else_to_the_rules_or_both() {
-        let d = derived();
+        let doc = derived();
+        let d = PreparedPolicies::new(std::slice::from_ref(&doc));
         let side =
             |action, resource, callers: &[Caller]| side_of(&row(action, resource, callers), &d);
         assert_eq!(
