@@ -3,6 +3,10 @@
 //! Calls borrow from the source's buffer: a source decodes a file, hands out `ApiCall`s that live as
 //! long as that buffer, and the pipeline reduces them to aggregated evidence before the buffer goes.
 
+pub mod caller;
+
+pub use caller::{Caller, Callers};
+
 /// Who made a call, as far as attribution cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal<'a> {
@@ -65,6 +69,8 @@ pub struct ApiCall<'a> {
     pub error_code: Option<&'a str>,
     /// Set when an AWS service made the call on the principal's behalf (`ssm.amazonaws.com`).
     pub invoked_by: Option<&'a str>,
+    /// The ECS agent or the application, as far as the trail tells (see [`caller`]).
+    pub caller: Caller,
     /// The account that owns the resources when the trail names it.
     pub recipient_account: Option<&'a str>,
     /// The principal's own account (from the issuer), for ARNs that carry no account.

@@ -42,6 +42,7 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
     let opts = synth::Options {
         wildcard_threshold: args.synthesis.wildcard_threshold,
         roles: recorded.select(&args.roles.roles, &db)?,
+        split: Default::default(),
     };
     let report = synth::backtest::backtest(
         &recorded.evidence,

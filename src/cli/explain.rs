@@ -24,6 +24,7 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
         &db,
         std::slice::from_ref(&args.role),
         args.synthesis.wildcard_threshold,
+        Default::default(),
     )
     .await?;
     let role = one_role(&proposal.roles, &args.role)?;

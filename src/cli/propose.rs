@@ -23,6 +23,37 @@ pub struct Args {
 
     #[command(flatten)]
     pub synthesis: super::args::Synthesis,
+
+    /// Also propose one execution role per family in place of an execution role several
+    /// families share (the console's `ecsTaskExecutionRole`): each with only its family's
+    /// images, log streams, secrets and keys. A role used as both task and execution role is
+    /// always proposed split into the two.
+    #[arg(long)]
+    pub split_shared: bool,
+
+    /// Name a role a split proposes: `<DERIVED>=<NAME>`, where DERIVED is the name it would get
+    /// (`<family>-execution`, `<family>-task`). Repeatable.
+    #[arg(long, value_name = "DERIVED=NAME", value_parser = parse_rename)]
+    pub split_role_name: Vec<(String, String)>,
+}
+
+fn parse_rename(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        // IAM role names: 1 to 64 of letters, digits and `+=,.@_-` (IAM API reference, CreateRole).
+        Some((from, to))
+            if !from.is_empty()
+                && (1..=64).contains(&to.len())
+                && to
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)) =>
+        {
+            Ok((from.to_string(), to.to_string()))
+        }
+        _ => Err(format!(
+            "{s:?}: expected <DERIVED>=<NAME>, NAME an IAM role name (up to 64 letters, digits, \
+             +=,.@_-), e.g. legacy-sync-task=legacy-sync-app"
+        )),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -36,7 +67,17 @@ pub enum Format {
 }
 
 pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
-    let (_, proposal) = load(&db, &args.roles.roles, args.synthesis.wildcard_threshold).await?;
+    let split = synth::split::SplitOptions {
+        shared: args.split_shared,
+        names: args.split_role_name.iter().cloned().collect(),
+    };
+    let (_, proposal) = load(
+        &db,
+        &args.roles.roles,
+        args.synthesis.wildcard_threshold,
+        split,
+    )
+    .await?;
     match args.format {
         Format::Json => output::write_json(&proposal, std::io::stdout().lock())
             .map_err(|e| anyhow::anyhow!("cannot write the proposal to standard output: {e}"))?,
@@ -65,11 +106,13 @@ pub(super) async fn load(
     db: &Path,
     roles: &[String],
     wildcard_threshold: usize,
+    split: synth::split::SplitOptions,
 ) -> anyhow::Result<(Recorded, Proposal)> {
     let recorded = Recorded::load(db).await?;
     let opts = synth::Options {
         wildcard_threshold,
         roles: recorded.select(roles, db)?,
+        split,
     };
     let mut proposal = synth::propose(
         &recorded.evidence,

@@ -34,6 +34,12 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
+    /// Also recommend splitting an execution role several families share into one per family
+    /// (as `propose --split-shared`). A split is only ever shown, with the commands that make
+    /// it: tighten creates no role.
+    #[arg(long)]
+    pub split_shared: bool,
+
     /// Write the replacement to IAM (after the previous documents are stored in the database).
     /// Refused for a role while a change policy-miner made to it never finished (it was stopped
     /// between its IAM writes): `policy-miner rollback --role ARN` restores the state from before
@@ -125,6 +131,7 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
         access_analyzer: !args.no_access_analyzer,
         wildcard_threshold: args.synthesis.wildcard_threshold,
         max_attempts: args.max_attempts,
+        split_shared: args.split_shared,
     };
     let report = tighten::run(&db, &opts).await?;
     match args.format {

@@ -71,6 +71,7 @@ pub async fn run(db: PathBuf, args: Args) -> anyhow::Result<i32> {
             let opts = synth::Options {
                 wildcard_threshold: args.synthesis.wildcard_threshold,
                 roles: selection,
+                split: Default::default(),
             };
             let proposal = synth::build(&evidence, &ungranted, &definitions, &opts);
             let map: BTreeMap<String, Vec<PolicyDocument>> = proposal

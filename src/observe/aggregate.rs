@@ -10,7 +10,7 @@
 
 use super::evidence::{FileEvidence, Span};
 use super::hashing::BuildWordHasher;
-use crate::call::{ApiCall, Principal, PrincipalKind};
+use crate::call::{ApiCall, Callers, Principal, PrincipalKind};
 use crate::catalog::Catalog;
 use crate::mapping::{map_call, Mapped, UngrantedKind};
 use crate::store::{EvidenceRow, UngrantedRow};
@@ -82,8 +82,8 @@ impl<const N: usize> std::fmt::Debug for Stamp<N> {
 }
 
 // Batches hold one `Seen` per key, twice while they are merged: its size is the memory a batch
-// takes, more than anything else.
-const _: () = assert!(std::mem::size_of::<Seen>() <= 96);
+// takes, more than anything else. (96 bytes before the callers' bit set took a word's padding.)
+const _: () = assert!(std::mem::size_of::<Seen>() <= 104);
 
 /// How often a key was seen, when first and last, and the id of the first event (on a tie, the
 /// event met first keeps it).
@@ -93,6 +93,8 @@ pub(crate) struct Seen {
     pub(crate) first: TimeStamp,
     pub(crate) last: TimeStamp,
     pub(crate) example: IdStamp,
+    /// Who made the calls (the agent, the application), as far as the events tell.
+    pub(crate) callers: Callers,
 }
 
 impl Seen {
@@ -102,6 +104,7 @@ impl Seen {
             first: TimeStamp::new(call.event_time),
             last: TimeStamp::new(call.event_time),
             example: IdStamp::new(call.event_id),
+            callers: Callers::default(),
         }
     }
 
@@ -113,6 +116,7 @@ impl Seen {
             first: TimeStamp::new(call.event_time),
             last: TimeStamp::new(last.max(call.event_time)),
             example: IdStamp::new(call.event_id),
+            callers: Callers::of(call.caller),
         }
     }
 
@@ -120,6 +124,7 @@ impl Seen {
     /// name, rule) the key then takes too.
     fn add(&mut self, call: &ApiCall) -> bool {
         self.count += 1;
+        self.callers.add(call.caller);
         let time = call.event_time.as_bytes();
         if time > self.last.bytes() {
             self.last = TimeStamp::new(call.event_time);
@@ -146,6 +151,7 @@ impl Seen {
     /// Adds `other` up; true when its example is the earlier one (see [`Seen::add`]).
     pub(crate) fn merge(&mut self, other: &Seen) -> bool {
         self.count += other.count;
+        self.callers.merge(other.callers);
         if other.last.bytes() > self.last.bytes() {
             self.last = other.last.clone();
         }
@@ -286,6 +292,7 @@ impl Aggregate {
                 event_source,
                 event_name,
                 rule,
+                callers: seen.callers,
             })
             .collect();
         evidence.sort_unstable_by(|a, b| {
@@ -641,6 +648,7 @@ mod tests {
                 example_event_id: r.example_event_id.to_string(),
                 event_source: r.event_source.to_string(),
                 event_name: r.event_name.to_string(),
+                callers: r.callers,
                 rule: r.rule.to_string(),
             })
             .collect();

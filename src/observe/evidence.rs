@@ -231,6 +231,7 @@ impl BatchRows for Merged<'_> {
                 event_source,
                 event_name,
                 rule,
+                callers: seen.callers,
             }
         })
     }

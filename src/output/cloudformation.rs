@@ -43,6 +43,9 @@ pub fn cloudformation(proposal: &Proposal) -> String {
             s.push_str("    Properties:\n");
             yaml(&mut s, &Value::Object(props), 6);
         }
+        if let Some(split) = &role.split {
+            super::split::cloudformation(&mut s, split, base, yaml);
+        }
     }
     s
 }

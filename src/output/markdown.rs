@@ -81,6 +81,18 @@ pub fn markdown(proposal: &Proposal) -> String {
             let _ = writeln!(s, "```json\n{json}\n```\n");
         }
     }
+    let splits: Vec<_> = proposal
+        .roles
+        .iter()
+        .filter_map(|r| Some((r, r.split.as_ref()?)))
+        .collect();
+    if !splits.is_empty() {
+        s.push_str("## Proposed splits\n\n");
+        for (role, split) in splits {
+            let _ = writeln!(s, "### Split of {}\n", code(&role.role_arn));
+            super::split::markdown(&mut s, split, code);
+        }
+    }
     s
 }
 

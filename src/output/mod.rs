@@ -8,6 +8,7 @@ pub mod explain;
 pub mod iam;
 pub mod markdown;
 pub mod observe;
+mod split;
 pub mod terraform;
 pub mod tighten;
 pub mod verify;
@@ -194,7 +195,72 @@ fn role_section(s: &mut String, role: &RoleProposal) {
             let _ = writeln!(s, "     {}", printable(&f.message));
         }
     }
+    if let Some(split) = &role.split {
+        split_section(s, split);
+    }
     s.push('\n');
+}
+
+/// What a split's new roles are, in a few words.
+pub(crate) fn split_purpose(split: &crate::synth::split::RoleSplit) -> &'static str {
+    if split.kind == "shared-execution" {
+        "one execution role per family, each with only what its family's tasks needed"
+    } else {
+        "one role per job, each with only what its caller did"
+    }
+}
+
+/// The roles proposed in place of one: each with its trust and permissions policies, then the
+/// task definitions' changes.
+fn split_section(s: &mut String, split: &crate::synth::split::RoleSplit) {
+    let _ = writeln!(
+        s,
+        "\n   Proposed split ({}): {}",
+        split.kind,
+        split_purpose(split)
+    );
+    for part in &split.parts {
+        let _ = writeln!(
+            s,
+            "\n   -- new {} role {} (families: {})",
+            part.kind.as_str(),
+            printable(&part.role_arn),
+            printable(&part.families.join(", "))
+        );
+        let _ = writeln!(s, "      Trust policy:");
+        let trust = serde_json::to_string_pretty(&part.trust_policy).unwrap_or_default();
+        for line in trust.lines() {
+            let _ = writeln!(s, "        {}", printable(line));
+        }
+        let _ = writeln!(
+            s,
+            "      Policy ({} characters):",
+            part.proposal.policy_characters
+        );
+        let policy = serde_json::to_string_pretty(&part.proposal.policy).unwrap_or_default();
+        for line in policy.lines() {
+            let _ = writeln!(s, "        {}", printable(line));
+        }
+        for f in &part.proposal.findings {
+            if f.kind.starts_with("split-call") || f.severity != "info" {
+                let _ = writeln!(s, "      {}: {}", f.severity, printable(&f.message));
+            }
+        }
+    }
+    if !split.task_definition_changes.is_empty() {
+        let _ = writeln!(s, "\n   Task definition changes:");
+        for c in &split.task_definition_changes {
+            let _ = writeln!(
+                s,
+                "     {}{}: {} {} -> {}",
+                printable(&c.family),
+                c.revision.map(|r| format!(":{r}")).unwrap_or_default(),
+                c.field,
+                printable(&c.from),
+                printable(&c.to)
+            );
+        }
+    }
 }
 
 /// Writes one IAM policy document per role into `dir` as `<role-name>.json`
@@ -219,6 +285,40 @@ pub fn write_policy_files(proposal: &Proposal, dir: &Path) -> std::io::Result<Ve
             }
             let path = dir.join(file);
             let body = serde_json::to_string_pretty(doc)? + "\n";
+            replace_file(&path, body.as_bytes())?;
+            written.push(path);
+        }
+    }
+    // A split's new roles: `<new-role-name>.json` (its policy; `-<n>` per managed policy when
+    // split for size) and `<new-role-name>.trust.json` (its trust policy).
+    for part in proposal
+        .roles
+        .iter()
+        .flat_map(|r| r.split.iter().flat_map(|s| &s.parts))
+    {
+        let docs = role_documents(&part.proposal);
+        let stem = &part.role_name;
+        let mut files: Vec<(String, String)> = Vec::new();
+        for (i, (_, doc)) in docs.iter().enumerate() {
+            let file = if docs.len() > 1 {
+                format!("{stem}-{}.json", i + 1)
+            } else {
+                format!("{stem}.json")
+            };
+            files.push((file, serde_json::to_string_pretty(doc)? + "\n"));
+        }
+        files.push((
+            format!("{stem}.trust.json"),
+            serde_json::to_string_pretty(&part.trust_policy)? + "\n",
+        ));
+        for (file, body) in files {
+            if !taken.insert(file.to_ascii_lowercase()) {
+                return Err(std::io::Error::other(format!(
+                    "a new role of a split would be written to {file}, which another role's file \
+                     takes; name the new role with --split-role-name"
+                )));
+            }
+            let path = dir.join(file);
             replace_file(&path, body.as_bytes())?;
             written.push(path);
         }

@@ -67,6 +67,9 @@ pub fn terraform(proposal: &Proposal) -> String {
                 );
             }
         }
+        if let Some(split) = &role.split {
+            super::split::terraform(&mut s, split, base);
+        }
     }
     s
 }

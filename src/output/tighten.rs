@@ -32,6 +32,17 @@ pub fn text(report: &Report) -> String {
         for n in &r.notes {
             let _ = writeln!(out, "note: {n}");
         }
+        if let Some(split) = &r.split {
+            let _ = writeln!(
+                out,
+                "recommended split ({}): {} (tighten creates no role; review, then run:)",
+                split.kind,
+                crate::text::printable(&split.new_roles.join(", "))
+            );
+            for c in &split.commands {
+                let _ = writeln!(out, "  {}", crate::text::printable(c));
+            }
+        }
         if matches!(r.outcome, "error" | "skipped" | "not in IAM") && r.replacement.is_none() {
             continue;
         }

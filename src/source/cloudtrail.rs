@@ -5,7 +5,7 @@
 //! "<json>"}]}`). Each event is decoded on its own, so one damaged event costs only itself.
 
 use super::SkipReason;
-use crate::call::{ApiCall, EventResource, Principal, PrincipalKind};
+use crate::call::{ApiCall, Caller, EventResource, Principal, PrincipalKind};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -256,6 +256,8 @@ struct RawEvent<'a> {
     error_code: Option<Cow<'a, str>>,
     #[serde(rename = "sourceIPAddress", borrow, default)]
     source_ip: Option<Cow<'a, str>>,
+    #[serde(rename = "userAgent", borrow, default)]
+    user_agent: Option<Cow<'a, str>>,
     #[serde(rename = "recipientAccountId", borrow, default)]
     recipient_account: Option<Cow<'a, str>>,
     #[serde(rename = "userIdentity", borrow, default)]
@@ -327,6 +329,7 @@ struct Fields<'a> {
     region: Option<&'a str>,
     error_code: Option<&'a str>,
     source_ip: Option<&'a str>,
+    user_agent: Option<&'a str>,
     recipient_account: Option<&'a str>,
     identity: Option<Identity<'a>>,
     request_parameters: Option<&'a str>,
@@ -359,6 +362,7 @@ impl<'a> Fields<'a> {
             region: raw.region.as_deref(),
             error_code: raw.error_code.as_deref(),
             source_ip: raw.source_ip.as_deref(),
+            user_agent: raw.user_agent.as_deref(),
             recipient_account: raw.recipient_account.as_deref(),
             identity: raw.identity.as_ref().map(|i| Identity {
                 kind: i.kind.as_deref(),
@@ -428,6 +432,7 @@ fn emit<'a>(
         principal: principal(identity),
         error_code: f.error_code.filter(|c| !c.is_empty()),
         invoked_by,
+        caller: Caller::of_event(invoked_by, f.user_agent),
         recipient_account: f.recipient_account,
         principal_account: issuer_account,
         request_parameters: f.request_parameters.filter(|p| *p != "null"),

@@ -128,6 +128,8 @@ pub fn map(call: &CsmCall, role: &str, catalog: &Catalog) -> Mapped {
         },
         error_code: (!call.error_code.is_empty()).then_some(call.error_code.as_str()),
         invoked_by: None,
+        // Client-side monitoring is sent by the SDK inside the application.
+        caller: crate::call::Caller::App,
         recipient_account: None,
         principal_account: None,
         request_parameters: None,

@@ -423,6 +423,7 @@ impl Writer<'_, '_> {
             Value::Text(&r.event_source),
             Value::Text(&r.event_name),
             Value::Text(&r.rule),
+            Value::Int(r.callers.stored()),
         ])?;
         for s in &e.sources {
             let grown = self.grown(&source_key(self.origin, r, &s.source), s.count)?;

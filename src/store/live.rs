@@ -70,6 +70,7 @@ async fn add_evidence(
         .bind(&r.event_source)
         .bind(&r.event_name)
         .bind(&r.rule)
+        .bind(r.callers.stored())
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -2,6 +2,7 @@
 
 use super::bulk::{Failure, Row, Statement, Value};
 use super::{now, Store, StoreError};
+use crate::call::Callers;
 use sqlx::sqlite::LockedSqliteHandle;
 use sqlx::Connection;
 
@@ -23,6 +24,7 @@ impl EvidenceRow {
             event_source: format!("{service}.amazonaws.com"),
             event_name: name.to_string(),
             rule: String::new(),
+            callers: Callers::default(),
         }
     }
 }
@@ -41,6 +43,10 @@ pub struct EvidenceRow {
     pub event_source: String,
     pub event_name: String,
     pub rule: String,
+    /// Who made the calls, as far as the trail tells (empty: not recorded, as before callers were
+    /// stored, or in an export from then).
+    #[serde(default, skip_serializing_if = "Callers::is_empty")]
+    pub callers: Callers,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -109,6 +115,7 @@ pub struct EvidenceRef<'r> {
     pub event_source: &'r str,
     pub event_name: &'r str,
     pub rule: &'r str,
+    pub callers: Callers,
 }
 
 /// One row of calls without a grant to write, borrowed.
@@ -140,9 +147,11 @@ pub trait BatchRows {
 // Counts saturate at SQLite's largest integer (counts added are never negative): past it, SQLite
 // would make the sum a REAL, which loses calls and no longer reads back as an integer.
 pub(super) const EVIDENCE_UPSERT: &str = "INSERT INTO evidence (role_arn, action, resource, condition,
-       error_code, count, first_seen, last_seen, example_event_id, event_source, event_name, rule)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       error_code, count, first_seen, last_seen, example_event_id, event_source, event_name, rule,
+       callers)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (role_arn, action, resource, condition, error_code) DO UPDATE SET
+       callers = callers | excluded.callers,
        count = CASE WHEN count > 9223372036854775807 - excluded.count THEN 9223372036854775807
            ELSE count + excluded.count END,
        example_event_id = CASE WHEN (excluded.first_seen < first_seen OR (excluded.first_seen = first_seen AND excluded.example_event_id < example_event_id))
@@ -254,7 +263,7 @@ impl Store {
     pub async fn evidence(&self) -> Result<Vec<EvidenceRow>, StoreError> {
         self.read_rows(
             "SELECT role_arn, action, resource, condition, error_code, count, first_seen, last_seen,
-                    example_event_id, event_source, event_name, rule
+                    example_event_id, event_source, event_name, rule, callers
              FROM evidence ORDER BY role_arn, action, resource, condition, error_code",
             |r| EvidenceRow {
                 role_arn: r.text(0),
@@ -269,6 +278,7 @@ impl Store {
                 event_source: r.text(9),
                 event_name: r.text(10),
                 rule: r.text(11),
+                callers: Callers::from_stored(r.int(12)),
             },
         )
         .await
@@ -344,6 +354,7 @@ fn upsert_rows(handle: &mut LockedSqliteHandle<'_>, rows: &impl BatchRows) -> Re
             Value::Text(r.event_source),
             Value::Text(r.event_name),
             Value::Text(r.rule),
+            Value::Int(r.callers.stored()),
         ])?;
     }
     drop(upsert);

@@ -21,6 +21,7 @@ fn evidence(n: usize) -> Vec<EvidenceRow> {
             event_source: "s3.amazonaws.com".to_string(),
             event_name: "GetObject".to_string(),
             rule: "test".to_string(),
+            callers: Default::default(),
         })
         .collect()
 }
@@ -43,6 +44,7 @@ impl BatchRows for Batch<'_> {
             event_source: &r.event_source,
             event_name: &r.event_name,
             rule: &r.rule,
+            callers: r.callers,
         })
     }
 

@@ -158,6 +158,7 @@ mod tests {
             event_source: "ecs.amazonaws.com".into(),
             event_name: action.trim_start_matches("ecs:").into(),
             rule: String::new(),
+            callers: Default::default(),
         }
     }
 

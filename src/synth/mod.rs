@@ -17,6 +17,7 @@ mod operations;
 pub mod overrides;
 mod recorded;
 pub mod size;
+pub mod split;
 mod statements;
 pub mod template;
 mod unscoped;
@@ -41,6 +42,8 @@ pub struct Options {
     pub wildcard_threshold: usize,
     /// The roles to propose a policy for (and to report as without evidence).
     pub roles: RoleSelection,
+    /// How roles that do more than one job are split.
+    pub split: split::SplitOptions,
 }
 
 impl Default for Options {
@@ -48,6 +51,7 @@ impl Default for Options {
         Options {
             wildcard_threshold: 3,
             roles: RoleSelection::all(),
+            split: split::SplitOptions::default(),
         }
     }
 }
@@ -72,7 +76,19 @@ pub fn propose(
             // applies, or not at all: there is no call on a resource to replay.
             .filter(|r| r.role_arn == role.role_arn && r.resource != UNKNOWN_RESOURCE)
             .collect();
-        let uncovered = verify::replay(std::slice::from_ref(&role.policy), &rows);
+        let mut uncovered = verify::replay(std::slice::from_ref(&role.policy), &rows);
+        // A split's parts each cover their share of the calls, so together all of them.
+        for part in role.split.iter().flat_map(|s| &s.parts) {
+            let rows: Vec<&EvidenceRow> = part
+                .rows
+                .iter()
+                .filter(|r| r.resource != UNKNOWN_RESOURCE)
+                .collect();
+            uncovered.extend(verify::replay(
+                std::slice::from_ref(&part.proposal.policy),
+                &rows,
+            ));
+        }
         if let Some(u) = uncovered.first() {
             return Err(crate::Error::Uncovered {
                 role_arn: role.role_arn.clone(),
@@ -103,7 +119,9 @@ pub fn build(
     }
     let mut out = Vec::new();
     for (role, (ev, ug)) in roles.iter().filter(|(r, _)| opts.roles.contains(r)) {
-        out.push(propose_role(role, ev, ug, &directory, definitions, opts));
+        let mut proposal = propose_role(role, ev, ug, &directory, definitions, opts);
+        proposal.split = split::split(role, ev, ug, definitions, opts).map(Box::new);
+        out.push(proposal);
     }
     // Which roles made no call is a fact of the whole evidence; only then is it narrowed to the
     // selection.
@@ -315,6 +333,7 @@ fn build_role(
         findings,
         grants,
         ungranted_calls,
+        split: None,
     }
 }
 
@@ -1023,6 +1042,7 @@ mod tests {
             event_source: "s3.amazonaws.com".into(),
             event_name: "GetObject".into(),
             rule: "test".into(),
+            callers: Default::default(),
         }
     }
 

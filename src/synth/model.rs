@@ -32,6 +32,9 @@ pub struct RoleProposal {
     pub findings: Vec<Finding>,
     pub grants: Vec<GrantEvidence>,
     pub ungranted_calls: Vec<UngrantedCall>,
+    /// The roles proposed in place of this one (a role used as both task and execution role).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<Box<super::split::RoleSplit>>,
 }
 
 /// Something the reader of a proposal should know. `kind`, `severity` and `message` are always

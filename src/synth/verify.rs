@@ -317,6 +317,7 @@ mod tests {
             event_source: String::new(),
             event_name: String::new(),
             rule: String::new(),
+            callers: Default::default(),
         }
     }
 

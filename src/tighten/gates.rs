@@ -162,6 +162,7 @@ mod tests {
             event_source: "s3.amazonaws.com".into(),
             event_name: "GetObject".into(),
             rule: "r".into(),
+            callers: Default::default(),
         }
     }
 

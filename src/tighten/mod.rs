@@ -15,6 +15,7 @@ pub mod pattern;
 pub mod replacement;
 pub mod rollback;
 pub mod scope;
+pub mod split;
 pub mod validate;
 
 use crate::attribution::RoleKey;
@@ -41,6 +42,8 @@ pub struct Options {
     pub access_analyzer: bool,
     pub wildcard_threshold: usize,
     pub max_attempts: u32,
+    /// Recommend splitting shared execution roles per family (see `synth::split`).
+    pub split_shared: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -93,6 +96,10 @@ pub struct RoleReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub change_id: Option<i64>,
     pub notes: Vec<String>,
+    /// The roles `propose` recommends in place of this one, and the commands that make them:
+    /// tighten never creates a role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<split::SplitRecommendation>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -129,6 +136,7 @@ impl RoleReport {
             refusals: Vec::new(),
             change_id: None,
             notes: Vec::new(),
+            split: None,
         }
     }
 }
@@ -148,6 +156,10 @@ pub async fn load(db: &Path, opts: &Options) -> Result<Inputs, crate::Error> {
     let synth_opts = synth::Options {
         wildcard_threshold: opts.wildcard_threshold,
         roles: recorded.select(&opts.roles, db)?,
+        split: synth::split::SplitOptions {
+            shared: opts.split_shared,
+            ..Default::default()
+        },
     };
     let Recorded {
         evidence,
@@ -278,6 +290,7 @@ async fn tighten_role(
     report.role_name = role_name.clone();
     report.evidence = gates::window(rows, ctx.now);
     report.backtest = ctx.backtest.cloned();
+    report.split = proposal.split.as_deref().map(split::recommend);
     if let (Some(theirs), Some(ours)) = (
         key.as_ref().and_then(|k| k.account.as_deref()),
         ctx.caller.account.as_deref(),

@@ -41,6 +41,7 @@ COLUMNS = {
     "eventname": "VARCHAR",
     "awsregion": "VARCHAR",
     "sourceipaddress": "VARCHAR",
+    "useragent": "VARCHAR",
     "errorcode": "VARCHAR",
     "requestparameters": "VARCHAR",
     "eventid": "VARCHAR",
@@ -74,6 +75,7 @@ def row_of(event, path, org):
         "eventname": ev.get("eventname"),
         "awsregion": ev.get("awsregion"),
         "sourceipaddress": ev.get("sourceipaddress"),
+        "useragent": ev.get("useragent"),
         "errorcode": ev.get("errorcode"),
         # A column of type string holds a nested value as its JSON text.
         "requestparameters": None

@@ -27,6 +27,7 @@ mod propose_outputs;
 mod proxy;
 mod proxy_hostile;
 mod role_selection;
+mod role_split;
 mod s3_source;
 mod store;
 mod tighten;

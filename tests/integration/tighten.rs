@@ -1689,3 +1689,104 @@ async fn by_default_only_task_definition_roles_are_tightened_and_reserved_roles_
         stdout(&out)
     );
 }
+
+/// Issue 19: `legacy-sync` (the fixture fleet's task role and execution role at once) is
+/// proposed split; tighten's dry run shows the split as a recommendation with the commands that
+/// make it, and creates no role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_split_is_recommended_with_its_commands_and_no_role_is_created() {
+    const LEGACY: &str = "arn:aws:iam::111122223333:role/legacy-sync";
+    let Some(moto) = start_moto(&[]) else { return };
+    let iam = moto.iam();
+    create_role(&iam, "legacy-sync", "/", ECS_TRUST).await;
+    let db = observed_fleet();
+    let args = [
+        "tighten",
+        "--db",
+        &db.path,
+        "--role",
+        LEGACY,
+        "--no-access-analyzer",
+    ];
+    let out = moto.cli(&[&args[..], &["--format", "json"]].concat(), FRESH_NOW);
+    let report = json(&out);
+    let split = &report["roles"][0]["split"];
+    assert_eq!(split["kind"], "task-and-execution", "{report}");
+    let new_roles = strings(&split["new_roles"]);
+    let want: BTreeSet<String> = ["legacy-sync-execution", "legacy-sync-task"]
+        .iter()
+        .map(|n| format!("arn:aws:iam::{ACCOUNT}:role/{n}"))
+        .collect();
+    assert_eq!(new_roles, want);
+    let commands: Vec<&str> = split["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for name in ["legacy-sync-execution", "legacy-sync-task"] {
+        assert!(
+            commands.iter().any(|c| c.starts_with(&format!(
+                "aws iam create-role --role-name {name} --assume-role-policy-document file://{name}.trust.json"
+            ))),
+            "{commands:#?}"
+        );
+        assert!(
+            commands.iter().any(|c| c.starts_with(&format!(
+                "aws iam put-role-policy --role-name {name} --policy-name policy-miner"
+            ))),
+            "{commands:#?}"
+        );
+    }
+    for field in ["taskRoleArn", "executionRoleArn"] {
+        assert!(
+            commands.iter().any(|c| c
+                .contains("describe-task-definition --task-definition legacy-sync")
+                && c.contains(&format!(".{field} = "))),
+            "{commands:#?}"
+        );
+    }
+    assert!(commands
+        .iter()
+        .any(|c| c.starts_with("aws ecs register-task-definition")));
+    // The text report shows it too.
+    let out = moto.cli(&args, FRESH_NOW);
+    assert!(
+        stdout(&out).contains("recommended split (task-and-execution)"),
+        "{}",
+        stdout(&out)
+    );
+    // A shared execution role is recommended split per family only when asked.
+    create_role(&iam, "ecsTaskExecutionRole", "/", ECS_TRUST).await;
+    let shared = |extra: &[&str]| {
+        let base = [
+            "tighten",
+            "--db",
+            &db.path,
+            "--role",
+            EXEC,
+            "--no-access-analyzer",
+            "--format",
+            "json",
+        ];
+        json(&moto.cli(&[&base[..], extra].concat(), FRESH_NOW))
+    };
+    assert!(shared(&[])["roles"][0].get("split").is_none());
+    let report = shared(&["--split-shared"]);
+    let split = &report["roles"][0]["split"];
+    assert_eq!(split["kind"], "shared-execution", "{report}");
+    assert!(split["commands"][0]
+        .as_str()
+        .unwrap()
+        .contains("propose --db DB --split-shared --out"));
+    let new_roles = strings(&split["new_roles"]);
+    assert!(new_roles.contains(&format!("arn:aws:iam::{ACCOUNT}:role/orders-api-execution")));
+    // Nothing was created.
+    for name in [
+        "legacy-sync-execution",
+        "legacy-sync-task",
+        "orders-api-execution",
+    ] {
+        assert!(iam.get_role().role_name(name).send().await.is_err());
+    }
+}

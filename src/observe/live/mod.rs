@@ -331,6 +331,9 @@ fn rows(
                 event_source: t.event_source.clone(),
                 event_name: t.event_name.clone(),
                 rule: t.rule.clone(),
+                // Live sources do not tell the agent from the application yet: unknown, left
+                // to the synthesis rules when a role used as both kinds is split.
+                callers: crate::call::Callers::default(),
             },
         )
         .collect();

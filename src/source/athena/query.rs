@@ -12,11 +12,13 @@
 //! (see `Folder::memo_key`), so a row stands for its events without loss. The session name and
 //! source IP address are left out of the grouping: the mapping reads neither (a service's name in
 //! `sourceipaddress` is kept, as `invoked_by`, as the file decoder keeps it).
+//! The user agent is grouped on: with `invoked_by` it tells the agent's calls from the
+//! application's (`crate::call::caller`), as the file decoder tells them for each event.
 
 use crate::observe::TimeWindow;
 
 /// The result's columns, in order.
-pub const COLUMNS: [&str; 15] = [
+pub const COLUMNS: [&str; 16] = [
     "issuer_type",
     "role_arn",
     "issuer_account",
@@ -26,6 +28,7 @@ pub const COLUMNS: [&str; 15] = [
     "recipient_account",
     "error_code",
     "invoked_by",
+    "user_agent",
     "request_parameters",
     "resources",
     "events",
@@ -119,7 +122,7 @@ pub fn build(scope: &Scope) -> String {
     }
     format!(
         "SELECT issuer_type, role_arn, issuer_account, event_source, event_name, region, \
-         recipient_account, error_code, invoked_by, request_parameters, resources, \
+         recipient_account, error_code, invoked_by, user_agent, request_parameters, resources, \
          count(*) AS events, min(event_time) AS first_time, max(event_time) AS last_time, \
          min_by(event_id, event_time || event_id) AS example_id\n\
          FROM (\n  \
@@ -130,6 +133,7 @@ pub fn build(scope: &Scope) -> String {
          recipientaccountid AS recipient_account, errorcode AS error_code,\n    \
          CASE WHEN useridentity.invokedby IS NOT NULL THEN useridentity.invokedby\n      \
          WHEN sourceipaddress LIKE '%.amazonaws.com' THEN sourceipaddress END AS invoked_by,\n    \
+         useragent AS user_agent,\n    \
          requestparameters AS request_parameters,\n    \
          json_format(CAST(transform(filter(resources, r -> r.arn IS NOT NULL), \
          r -> ARRAY[r.arn, r.type]) AS JSON)) AS resources,\n    \
@@ -138,7 +142,7 @@ pub fn build(scope: &Scope) -> String {
          WHERE {}\n\
          ) AS calls\n\
          GROUP BY issuer_type, role_arn, issuer_account, event_source, event_name, region, \
-         recipient_account, error_code, invoked_by, request_parameters, resources",
+         recipient_account, error_code, invoked_by, user_agent, request_parameters, resources",
         scope.database,
         scope.table,
         filters.join("\n    AND ")

@@ -82,6 +82,9 @@ impl Row {
             ),
             error_code: self.get("error_code").filter(|c| !c.is_empty()),
             invoked_by: self.get("invoked_by"),
+            // The user agent is grouped on, so each row's calls share the caller the file
+            // decoder would give each of them.
+            caller: crate::call::Caller::of_event(self.get("invoked_by"), self.get("user_agent")),
             recipient_account: self.get("recipient_account"),
             principal_account: self.get("issuer_account"),
             request_parameters: self.get("request_parameters").filter(|p| *p != "null"),

@@ -179,6 +179,7 @@ fn event<'a>(
             "awsRegion" => (1 << 4, &mut f.region),
             "errorCode" => (1 << 5, &mut f.error_code),
             "sourceIPAddress" => (1 << 6, &mut f.source_ip),
+            "userAgent" => (1 << 11, &mut f.user_agent),
             "recipientAccountId" => (1 << 7, &mut f.recipient_account),
             "userIdentity" => {
                 once(&mut seen, 1 << 8)?;

@@ -273,6 +273,9 @@ pub fn map_decoded(
         },
         error_code: (!error_code.is_empty()).then_some(error_code),
         invoked_by: None,
+        // The proxy is the application's (its HTTPS_PROXY); where the agent's calls could pass
+        // it too (a host-wide proxy), the side is left to the synthesis rules.
+        caller: crate::call::Caller::Unknown,
         recipient_account: None,
         principal_account: Some(account),
         request_parameters: params.as_deref(),

@@ -186,6 +186,7 @@ mod tests {
                 event_source: "ssm.amazonaws.com".into(),
                 event_name: "GetParameter".into(),
                 rule: "r".into(),
+                callers: Default::default(),
             },
             sources: vec![SourceCount {
                 source: "csm".into(),
