@@ -462,6 +462,7 @@ mod tests {
             Some("111122223333"),
             None,
             None,
+            Some("aws-sdk-java/2.25.0 Linux/5.10 OpenJDK_64-Bit_Server_VM/17"),
             Some(r#"{"bucketName":"billing-reports","key":"2026/summary/q3.json"}"#),
             Some(
                 r#"[["arn:aws:s3:::billing-reports/2026/summary/q3.json","AWS::S3::Object"],["arn:aws:s3:::billing-reports","AWS::S3::Bucket"]]"#,

@@ -123,6 +123,7 @@ mod tests {
             Some("111122223333"),
             None,
             Some("secretsmanager.amazonaws.com"),
+            Some("secretsmanager.amazonaws.com"),
             Some(r#"{"encryptionAlgorithm":"SYMMETRIC_DEFAULT","encryptionContext":{"SecretARN":"arn:aws:secretsmanager:eu-west-1:111122223333:secret:orders/db-AbCdEf"}}"#),
             resources,
             Some("3"),
@@ -151,6 +152,8 @@ mod tests {
         assert_eq!(f.call.event_time, "2026-11-20T09:00:01Z");
         assert_eq!(f.call.event_id, "0b5a4cc2-6f1e-4e0e-9a56-3f4d2f8a0c11");
         assert_eq!(f.call.invoked_by, Some("secretsmanager.amazonaws.com"));
+        // A service acting for the role: the trail does not say whether agent or application.
+        assert_eq!(f.call.caller, crate::call::Caller::Unknown);
         assert_eq!(f.call.error_code, None);
         assert_eq!(
             f.call.principal,
@@ -183,7 +186,7 @@ mod tests {
     #[test]
     fn damaged_rows_are_refused_with_the_reason() {
         let mut bad_count = decrypt(None, "arn:aws:iam::111122223333:role/orders-task");
-        bad_count[11] = Some("0".to_string());
+        bad_count[12] = Some("0".to_string());
         assert!(Row::parse(bad_count).unwrap_err().contains("event count"));
         let bad_resources = decrypt(
             Some(r#"{"arn":"x"}"#),
