@@ -15,14 +15,15 @@
 //! condition key instead (Service Authorization Reference, Amazon ECS; the catalog lists only
 //! `task-definition` for them). A bare family names no revision: the grant then falls back to
 //! the event's `resources[]`, else `"*"`, with the reason recorded. The `ecs:cluster` condition
-//! is not written (grants carry conditions for KMS only). Starting a task passes its roles to
+//! is not written. Starting a task passes its roles to
 //! ECS, which needs `iam:PassRole` on each, and so does registering a task definition that names
 //! roles (the `AccessDeniedException … iam:PassRole` ECS answers `RunTask` and
 //! `RegisterTaskDefinition` without it, as reported in aws/serverless-application-model#2247 and
 //! wellcomecollection/platform#374): a role the request names (`overrides.taskRoleArn`,
 //! `overrides.executionRoleArn`; `RegisterTaskDefinition`'s `taskRoleArn`, `executionRoleArn`;
-//! `CreateService`'s load-balancer `role`) is granted here; the task definition's own roles at propose time (`synth/launch.rs`), from the
-//! task definitions loaded.
+//! `CreateService`'s load-balancer `role`) is granted here, with the condition
+//! `iam:PassedToService` naming the service it is passed to; the task definition's own roles at
+//! propose time (`synth/launch.rs`), from the task definitions loaded.
 //!
 //! **ARNs.** A cluster is `arn:<partition>:ecs:<region>:<account>:cluster/<cluster>`, a service
 //! `…:service/<cluster>/<service>`, a task `…:task/<cluster>/<task id>`, a task definition
@@ -37,19 +38,27 @@ pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<S
     let mut steps = Step::one(action, candidates(ctx), action_rule, REQUEST_ARNS);
     // The roles a call hands to ECS: a task's `overrides`, a new task definition's own roles.
     const TASK_ROLES: &[&str] = &["taskRoleArn", "executionRoleArn"];
+    // Task roles are passed to the tasks' principal, `ecs-tasks.amazonaws.com`; a service's
+    // load-balancer role to ECS itself, `ecs.amazonaws.com` (the principals of those roles'
+    // trust policies, ECS Developer Guide: "Task IAM role", "Amazon ECS task execution IAM role",
+    // "Amazon ECS service-linked role" for the legacy service role).
     let passed = match action {
-        "RunTask" | "StartTask" => ctx.req.get("overrides").map(|o| (o, TASK_ROLES)),
-        "RegisterTaskDefinition" => Some((ctx.req, TASK_ROLES)),
+        "RunTask" | "StartTask" => ctx
+            .req
+            .get("overrides")
+            .map(|o| (o, TASK_ROLES, "ecs-tasks.amazonaws.com")),
+        "RegisterTaskDefinition" => Some((ctx.req, TASK_ROLES, "ecs-tasks.amazonaws.com")),
         // The role ECS uses for the service's load balancer (before service-linked roles).
-        "CreateService" => Some((ctx.req, &["role"][..])),
+        "CreateService" => Some((ctx.req, &["role"][..], "ecs.amazonaws.com")),
         _ => None,
     };
-    if let Some((passed, keys)) = passed {
+    if let Some((passed, keys, service)) = passed {
         let role = |key: &&str| passed.get(*key).and_then(Value::as_str);
         let roles: Vec<&str> = keys.iter().filter_map(role).collect();
         steps.extend(super::rule::pass_role(
             ctx,
             &roles,
+            service,
             "a role a task or task definition names is passed to ECS (iam:PassRole, never logged)",
         ));
     }

@@ -17,8 +17,8 @@
 //! execution role to Lambda, which needs `iam:PassRole` on that role (AWS Lambda Developer
 //! Guide, "Lambda execution role": the user creating or updating the function needs
 //! `iam:PassRole`; CloudTrail logs the role in `requestParameters.role`, never the PassRole):
-//! it is granted unconditionally on the role (the `iam:PassedToService` condition,
-//! `lambda.amazonaws.com`, is not written: grants carry conditions for KMS only).
+//! it is granted on the role with the condition `iam:PassedToService` `lambda.amazonaws.com`, the
+//! principal of an execution role's trust policy, so the role can be passed to Lambda only.
 //!
 //! **ARNs.** `arn:<partition>:lambda:<region>:<account>:function:<name>[:<version or alias>]`.
 
@@ -44,6 +44,7 @@ pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<S
         steps.extend(super::rule::pass_role(
             ctx,
             &ctx.s("role").into_iter().collect::<Vec<_>>(),
+            "lambda.amazonaws.com",
             "a function's execution role is passed to Lambda (iam:PassRole, never logged)",
         ));
     }

@@ -104,6 +104,9 @@ impl UngrantedKind {
     }
 }
 
+/// The condition key naming the service a role is passed to (`iam:PassRole`).
+pub const PASSED_TO_SERVICE: &str = "iam:PassedToService";
+
 /// Resource used when the event shows nothing the action accepts.
 pub const ANY_RESOURCE: &str = "*";
 
@@ -196,7 +199,9 @@ pub fn map_call(call: &ApiCall, catalog: &Catalog) -> Mapped {
                 call.event_name
             )));
         };
-        let condition = if prefix == "kms" {
+        let condition = if let Some(service) = step.passed_to {
+            serde_json::json!({ PASSED_TO_SERVICE: service }).to_string()
+        } else if prefix == "kms" {
             kms::condition(call, &req)
         } else {
             String::new()

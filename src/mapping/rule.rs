@@ -48,6 +48,9 @@ pub struct Step {
     pub candidates: Vec<String>,
     pub action_rule: &'static str,
     pub resource_rule: &'static str,
+    /// For `iam:PassRole`: the service the role is passed to, written as the grant's
+    /// `iam:PassedToService` condition so the role can be passed to that service only.
+    pub passed_to: Option<&'static str>,
 }
 
 impl Step {
@@ -59,6 +62,7 @@ impl Step {
         resource_rule: &'static str,
     ) -> Vec<Step> {
         vec![Step {
+            passed_to: None,
             action: action.to_string(),
             candidates,
             action_rule,
@@ -147,8 +151,13 @@ pub fn request_arns(ctx: &Ctx) -> Vec<String> {
 /// `iam:PassRole` on each role a request hands to a service (a Lambda function's `role`, an ECS
 /// task's `overrides.taskRoleArn`): CloudTrail never logs it, as it is a permission and no call,
 /// yet the call is refused without it. A role given by name is the role of that name in the
-/// request's account.
-pub fn pass_role(ctx: &Ctx, roles: &[&str], action_rule: &'static str) -> Vec<Step> {
+/// request's account. `service` is the service principal it is passed to (`iam:PassedToService`).
+pub fn pass_role(
+    ctx: &Ctx,
+    roles: &[&str],
+    service: &'static str,
+    action_rule: &'static str,
+) -> Vec<Step> {
     let mut out: Vec<Step> = Vec::new();
     for role in roles.iter().filter(|r| !r.is_empty()) {
         let arn = if role.starts_with("arn:") {
@@ -163,6 +172,7 @@ pub fn pass_role(ctx: &Ctx, roles: &[&str], action_rule: &'static str) -> Vec<St
         };
         if out.iter().all(|s| s.candidates != [arn.clone()]) {
             out.push(Step {
+                passed_to: Some(service),
                 action: "iam:PassRole".to_string(),
                 candidates: vec![arn],
                 action_rule,

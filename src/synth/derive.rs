@@ -55,6 +55,8 @@ pub struct Derived {
     /// Policy syntax: literal names escaped; deliberate wildcards for per-task names.
     pub resource: String,
     pub from: DerivedFrom,
+    /// For `iam:PassRole`: the service the role is passed to (`iam:PassedToService`).
+    pub passed_to: Option<&'static str>,
 }
 
 pub const RULE_ECR_IMAGE: &str = "image in a private ECR repository";
@@ -205,6 +207,7 @@ impl DefCtx<'_> {
             action: action.to_string(),
             resource,
             from,
+            passed_to: None,
         });
     }
 

@@ -118,6 +118,7 @@ impl Place<'_> {
         out.push(Derived {
             action: action.to_string(),
             resource,
+            passed_to: None,
             from: DerivedFrom {
                 family: self.def.family.clone(),
                 revision: self.def.revision,

@@ -5,9 +5,13 @@
 //! protects; pinning `kms:EncryptionContext:PARAMETER_ARN` keeps it to the parameters observed
 //! (generalized like resources). A context key is kept only when every call of the grant carried
 //! it: that is what makes it stable enough to grant on.
+//!
+//! The one condition of another service a grant carries lives here too, so that a grant's key
+//! stays one type: `iam:PassedToService` on an `iam:PassRole` (the service a launch or a new
+//! function hands the role to, see `mapping/rule.rs`), whose values add up like the services.
 
 use super::generalize;
-use crate::mapping::{ENCRYPTION_CONTEXT_PREFIX, VIA_SERVICE};
+use crate::mapping::{ENCRYPTION_CONTEXT_PREFIX, PASSED_TO_SERVICE, VIA_SERVICE};
 use crate::policy::escape::escape_literal;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,6 +22,8 @@ pub struct KmsCondition {
     /// `kms:EncryptionContext:<key>` → accepted values (policy syntax: literal names escaped, so
     /// they can be matched with `StringLike` and generalized).
     pub context: BTreeMap<String, BTreeSet<String>>,
+    /// `iam:PassedToService` values (an `iam:PassRole` grant; `via` and `context` then empty).
+    pub passed_to: BTreeSet<String>,
 }
 
 impl KmsCondition {
@@ -27,6 +33,13 @@ impl KmsCondition {
         let serde_json::Value::Object(map) = serde_json::from_str(condition).ok()? else {
             return None;
         };
+        if let Some(service) = map.get(PASSED_TO_SERVICE).and_then(|v| v.as_str()) {
+            return Some(KmsCondition {
+                via: BTreeSet::new(),
+                context: BTreeMap::new(),
+                passed_to: BTreeSet::from([service.to_string()]),
+            });
+        }
         let via = map.get(VIA_SERVICE)?.as_str()?.to_string();
         let context = map
             .iter()
@@ -36,6 +49,7 @@ impl KmsCondition {
         Some(KmsCondition {
             via: BTreeSet::from([via]),
             context,
+            passed_to: BTreeSet::new(),
         })
     }
 
@@ -43,6 +57,7 @@ impl KmsCondition {
     /// while every call carries it.
     pub fn merge(&mut self, other: &KmsCondition) {
         self.via.extend(other.via.iter().cloned());
+        self.passed_to.extend(other.passed_to.iter().cloned());
         self.context.retain(|k, _| other.context.contains_key(k));
         for (k, values) in &mut self.context {
             values.extend(other.context[k].iter().cloned());
@@ -69,13 +84,16 @@ impl KmsCondition {
 
     /// The statement's `Condition` block: operator → key → values.
     pub fn policy_condition(&self) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
-        let mut out = BTreeMap::from([(
-            "StringEquals".to_string(),
-            BTreeMap::from([(
-                VIA_SERVICE.to_string(),
-                self.via.iter().cloned().collect::<Vec<_>>(),
-            )]),
-        )]);
+        let mut equals = BTreeMap::new();
+        for (key, values) in [
+            (VIA_SERVICE, &self.via),
+            (PASSED_TO_SERVICE, &self.passed_to),
+        ] {
+            if !values.is_empty() {
+                equals.insert(key.to_string(), values.iter().cloned().collect::<Vec<_>>());
+            }
+        }
+        let mut out = BTreeMap::from([("StringEquals".to_string(), equals)]);
         if !self.context.is_empty() {
             out.insert(
                 "StringLike".to_string(),
@@ -91,7 +109,14 @@ impl KmsCondition {
     /// Every key with its values, for the grant's evidence.
     pub fn as_evidence(&self) -> BTreeMap<String, BTreeSet<String>> {
         let mut out = self.context.clone();
-        out.insert(VIA_SERVICE.to_string(), self.via.clone());
+        for (key, values) in [
+            (VIA_SERVICE, &self.via),
+            (PASSED_TO_SERVICE, &self.passed_to),
+        ] {
+            if !values.is_empty() {
+                out.insert(key.to_string(), values.clone());
+            }
+        }
         out
     }
 }

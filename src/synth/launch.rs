@@ -13,9 +13,10 @@
 //!
 //! Not derived here: the roles of a service (`ecs:CreateService`/`UpdateService` are granted on
 //! the service, and the evidence keeps no task definition for it), roles named only in a
-//! request's `overrides` (the evidence keeps no request), and the `iam:PassedToService` condition
-//! (`ecs-tasks.amazonaws.com`) that would narrow the grant further: the proposal's conditions are
-//! KMS's only. A task definition that was not loaded is reported, never guessed.
+//! request's `overrides` (granted from the call itself, `mapping/ecs.rs`). Each grant carries the
+//! condition `iam:PassedToService` `ecs-tasks.amazonaws.com`, the principal both roles trust, so
+//! the role can be passed to ECS tasks only. A task definition that was not loaded is reported,
+//! never guessed.
 
 use super::derive::{Derived, DerivedFrom};
 use crate::attribution::taskdef::TaskDefinition;
@@ -75,10 +76,12 @@ pub fn launch_needs(
                 rule,
             };
             match crate::mapping::check_grant(catalog, "iam:PassRole", &resource) {
+                // Passed to the tasks' principal, which the task and execution roles trust.
                 Ok(action) => out.push(Derived {
                     action,
                     resource,
                     from,
+                    passed_to: Some("ecs-tasks.amazonaws.com"),
                 }),
                 Err(why) => problems.push(format!(
                     "iam:PassRole {resource} (from task definition {}:{}): not granted: {why}",

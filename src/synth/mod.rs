@@ -686,11 +686,17 @@ fn pin_context_to_grants(by_action: &mut ByAction) {
     }
 }
 
-/// Adds the derived grants (unconditional) and drops what they cover.
+/// Adds the derived grants (unconditional, but for the service an `iam:PassRole` passes a role
+/// to) and drops what the unconditional ones cover.
 fn add_derived(by_action: &mut ByAction, derived: &[Derived]) {
     for d in derived {
+        let condition = d.passed_to.map(|service| KmsCondition {
+            via: BTreeSet::new(),
+            context: BTreeMap::new(),
+            passed_to: BTreeSet::from([service.to_string()]),
+        });
         by_action
-            .entry((d.action.clone(), None))
+            .entry((d.action.clone(), condition))
             .or_default()
             .insert(d.resource.clone());
     }
@@ -868,13 +874,22 @@ struct Derivations<'a> {
 impl Derivations<'_> {
     /// The task-definition parts behind the policy's (action, resource, condition).
     fn behind(&self, action: &str, resource: &str, cond: &Conditions) -> Vec<DerivedFrom> {
+        let derived_on = |d: &&Derived| {
+            d.action == action && (d.resource == resource || covers(resource, &d.resource))
+        };
         let mut out: Vec<DerivedFrom> = match cond {
             None => self
                 .grants
                 .iter()
-                .filter(|d| {
-                    d.action == action && (d.resource == resource || covers(resource, &d.resource))
-                })
+                .filter(|d| d.passed_to.is_none())
+                .filter(derived_on)
+                .map(|d| d.from.clone())
+                .collect(),
+            Some(c) if !c.passed_to.is_empty() => self
+                .grants
+                .iter()
+                .filter(|d| d.passed_to.is_some_and(|s| c.passed_to.contains(s)))
+                .filter(derived_on)
                 .map(|d| d.from.clone())
                 .collect(),
             Some(c) if action == "kms:Decrypt" => self

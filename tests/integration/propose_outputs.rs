@@ -474,15 +474,7 @@ fn get_object(role: &str, bucket: &str, key: &str, i: usize) -> Value {
 }
 
 fn allows(docs: &[PolicyDocument], action: &str, resource: &str) -> bool {
-    let ctx = Context::new();
-    evaluate(
-        docs,
-        &Request {
-            action,
-            resource,
-            context: &ctx,
-        },
-    ) == Decision::Allow
+    decide(docs, action, resource, None)
 }
 
 #[test]
@@ -602,4 +594,131 @@ fn hundreds_of_resources_are_split_into_managed_policies_within_the_limits() {
     std::fs::write(&iam, propose(&db, "iam", &[])).unwrap();
     let out = run(&["verify", "--db", &db, "--policy", iam.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+fn decide(docs: &[PolicyDocument], action: &str, resource: &str, passed_to: Option<&str>) -> bool {
+    let mut ctx = Context::new();
+    if let Some(service) = passed_to {
+        ctx.insert("iam:PassedToService".into(), vec![service.into()]);
+    }
+    evaluate(
+        docs,
+        &Request {
+            action,
+            resource,
+            context: &ctx,
+        },
+    ) == Decision::Allow
+}
+
+/// Issue 16: a role that launches tasks or creates functions may pass the roles it passed, to
+/// the service it passed them to and no other. `RunTask` as CloudTrail logs it (ECS API
+/// Reference, RunTask request syntax: `taskDefinition`, `cluster`, `overrides.taskRoleArn`);
+/// Lambda's `CreateFunction` with its `role` (Lambda Developer Guide, "Logging Lambda API calls
+/// using AWS CloudTrail").
+#[test]
+fn roles_passed_at_launch_are_passable_to_that_service_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let role = |name: &str| format!("arn:aws:iam::{ACCOUNT}:role/{name}");
+    let run_task = event(
+        "scheduler",
+        "ecs.amazonaws.com",
+        "RunTask",
+        json!({"cluster": "batch", "taskDefinition": "report:7", "count": 1,
+               "launchType": "FARGATE",
+               "overrides": {"taskRoleArn": role("report-adhoc"),
+                             "containerOverrides": [{"name": "app", "command": ["--full"]}]}}),
+        json!(null),
+        1,
+    );
+    let create_function = event(
+        "deployer",
+        "lambda.amazonaws.com",
+        "CreateFunction20150331",
+        json!({"functionName": "thumbnail", "runtime": "python3.12",
+               "role": role("thumbnail-lambda"), "handler": "app.handler"}),
+        json!(null),
+        2,
+    );
+    let trail = write_trail(dir.path(), &[run_task, create_function]);
+    let taskdefs = dir.path().join("taskdefs");
+    std::fs::create_dir_all(&taskdefs).unwrap();
+    std::fs::write(
+        taskdefs.join("report.json"),
+        json!({"family": "report", "revision": 7,
+               "taskDefinitionArn": format!("arn:aws:ecs:eu-west-1:{ACCOUNT}:task-definition/report:7"),
+               "taskRoleArn": role("report-task"), "executionRoleArn": role("report-exec"),
+               "containerDefinitions": [{"name": "app", "image": "public.ecr.aws/docker/library/busybox:1.36"}]})
+        .to_string(),
+    )
+    .unwrap();
+    let db = dir.path().join("p.db").display().to_string();
+    observe(&db, &[taskdefs.to_str().unwrap()], &trail);
+    let (proposal, docs) = contract(&db, &[]);
+
+    let scheduler = &docs[&role("scheduler")];
+    // The task definition's roles (derived) and the override's (observed).
+    for passed in ["report-task", "report-exec", "report-adhoc"] {
+        let arn = role(passed);
+        assert!(
+            decide(
+                scheduler,
+                "iam:PassRole",
+                &arn,
+                Some("ecs-tasks.amazonaws.com")
+            ),
+            "{passed}: {proposal:#}"
+        );
+        // Near misses: to another service, or with no service named.
+        assert!(!decide(
+            scheduler,
+            "iam:PassRole",
+            &arn,
+            Some("lambda.amazonaws.com")
+        ));
+        assert!(!decide(scheduler, "iam:PassRole", &arn, None));
+    }
+    assert!(!decide(
+        scheduler,
+        "iam:PassRole",
+        &role("thumbnail-lambda"),
+        Some("ecs-tasks.amazonaws.com")
+    ));
+    // RunTask itself is authorized on the task definition, not the cluster.
+    let task_definition = format!("arn:aws:ecs:eu-west-1:{ACCOUNT}:task-definition/report:7");
+    assert!(decide(scheduler, "ecs:RunTask", &task_definition, None));
+    assert!(!decide(
+        scheduler,
+        "ecs:RunTask",
+        &format!("arn:aws:ecs:eu-west-1:{ACCOUNT}:task-definition/report:8"),
+        None
+    ));
+    let derived = proposal["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["role_arn"] == role("scheduler"))
+        .unwrap()["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["action"] == "iam:PassRole" && g["resource"] == role("report-task"))
+        .cloned()
+        .unwrap();
+    assert_eq!(derived["origin"], "derived", "{derived:#}");
+
+    let deployer = &docs[&role("deployer")];
+    let lambda_role = role("thumbnail-lambda");
+    assert!(decide(
+        deployer,
+        "iam:PassRole",
+        &lambda_role,
+        Some("lambda.amazonaws.com")
+    ));
+    assert!(!decide(
+        deployer,
+        "iam:PassRole",
+        &lambda_role,
+        Some("ecs-tasks.amazonaws.com")
+    ));
 }
