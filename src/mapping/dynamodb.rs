@@ -46,7 +46,7 @@ pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<S
         }
     };
     let step = |action: &str, candidates, action_rule, resource_rule| Step {
-        passed_to: None,
+        condition: None,
         action: action.to_string(),
         candidates,
         action_rule,

@@ -14,8 +14,8 @@
 //! `family:revision` or an ARN), not on the cluster, which IAM checks through the `ecs:cluster`
 //! condition key instead (Service Authorization Reference, Amazon ECS; the catalog lists only
 //! `task-definition` for them). A bare family names no revision: the grant then falls back to
-//! the event's `resources[]`, else `"*"`, with the reason recorded. The `ecs:cluster` condition
-//! is not written. Starting a task passes its roles to
+//! the event's `resources[]`, else `"*"`, with the reason recorded. The cluster is written as the
+//! grant's `ecs:cluster` condition (the cluster's ARN). Starting a task passes its roles to
 //! ECS, which needs `iam:PassRole` on each, and so does registering a task definition that names
 //! roles (the `AccessDeniedException … iam:PassRole` ECS answers `RunTask` and
 //! `RegisterTaskDefinition` without it, as reported in aws/serverless-application-model#2247 and
@@ -36,6 +36,22 @@ use serde_json::Value;
 
 pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<Step> {
     let mut steps = Step::one(action, candidates(ctx), action_rule, REQUEST_ARNS);
+    // A launch is authorized on the task definition, and on the cluster through `ecs:cluster`
+    // (its ARN; the request's `cluster`, by name or ARN, else `default`).
+    if matches!(action, "RunTask" | "StartTask") {
+        let cluster = ctx.s("cluster").unwrap_or("default");
+        let arn = if cluster.starts_with("arn:") {
+            cluster.to_string()
+        } else {
+            format!(
+                "arn:{}:ecs:{}:{}:cluster/{cluster}",
+                ctx.partition, ctx.region, ctx.account
+            )
+        };
+        for step in &mut steps {
+            step.condition = Some(("ecs:cluster", arn.clone()));
+        }
+    }
     // The roles a call hands to ECS: a task's `overrides`, a new task definition's own roles.
     const TASK_ROLES: &[&str] = &["taskRoleArn", "executionRoleArn"];
     // Task roles are passed to the tasks' principal, `ecs-tasks.amazonaws.com`; a service's

@@ -77,7 +77,7 @@ pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<S
             .into_iter()
             .flat_map(|(action, keys)| {
                 keys.into_iter().take(1).map(move |k| Step {
-                    passed_to: None,
+                    condition: None,
                     action: action.to_string(),
                     candidates: vec![k],
                     action_rule: rule,

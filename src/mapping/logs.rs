@@ -31,7 +31,7 @@ pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<S
         return groups
             .into_iter()
             .map(|group| Step {
-                passed_to: None,
+                condition: None,
                 action: action.to_string(),
                 candidates: vec![group],
                 action_rule,

@@ -199,8 +199,8 @@ pub fn map_call(call: &ApiCall, catalog: &Catalog) -> Mapped {
                 call.event_name
             )));
         };
-        let condition = if let Some(service) = step.passed_to {
-            serde_json::json!({ PASSED_TO_SERVICE: service }).to_string()
+        let condition = if let Some((key, value)) = &step.condition {
+            serde_json::json!({ *key: value }).to_string()
         } else if prefix == "kms" {
             kms::condition(call, &req)
         } else {

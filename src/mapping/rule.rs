@@ -48,9 +48,10 @@ pub struct Step {
     pub candidates: Vec<String>,
     pub action_rule: &'static str,
     pub resource_rule: &'static str,
-    /// For `iam:PassRole`: the service the role is passed to, written as the grant's
-    /// `iam:PassedToService` condition so the role can be passed to that service only.
-    pub passed_to: Option<&'static str>,
+    /// A condition key and the value the request gives it, written as the grant's condition
+    /// (`StringEquals`): `iam:PassedToService` on an `iam:PassRole` (the service the role is
+    /// passed to), `ecs:cluster` on a task launch.
+    pub condition: Option<(&'static str, String)>,
 }
 
 impl Step {
@@ -62,7 +63,7 @@ impl Step {
         resource_rule: &'static str,
     ) -> Vec<Step> {
         vec![Step {
-            passed_to: None,
+            condition: None,
             action: action.to_string(),
             candidates,
             action_rule,
@@ -172,7 +173,7 @@ pub fn pass_role(
         };
         if out.iter().all(|s| s.candidates != [arn.clone()]) {
             out.push(Step {
-                passed_to: Some(service),
+                condition: Some((super::PASSED_TO_SERVICE, service.to_string())),
                 action: "iam:PassRole".to_string(),
                 candidates: vec![arn],
                 action_rule,

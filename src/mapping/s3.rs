@@ -119,7 +119,7 @@ pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<S
             // Copying a given version of the source reads that version.
             let versioned = source.is_some_and(|s| s.contains("versionId="));
             steps.push(Step {
-                passed_to: None,
+                condition: None,
                 action: if versioned {
                     "GetObjectVersion"
                 } else {
@@ -136,7 +136,7 @@ pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<S
             });
         }
         steps.push(Step {
-            passed_to: None,
+            condition: None,
             action: "PutObject".into(),
             candidates: ctx
                 .s("key")
@@ -183,7 +183,7 @@ pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<S
         ctx.s("key").into_iter().collect()
     };
     let step = |candidates, resource_rule| Step {
-        passed_to: None,
+        condition: None,
         action: action.to_string(),
         candidates,
         action_rule,

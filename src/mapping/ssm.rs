@@ -40,7 +40,7 @@ pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<S
     names
         .into_iter()
         .map(|n| Step {
-            passed_to: None,
+            condition: None,
             action: action.to_string(),
             candidates: vec![ssm_parameter_arn(ctx, n)],
             action_rule,

@@ -6,12 +6,14 @@
 //! (generalized like resources). A context key is kept only when every call of the grant carried
 //! it: that is what makes it stable enough to grant on.
 //!
-//! The one condition of another service a grant carries lives here too, so that a grant's key
-//! stays one type: `iam:PassedToService` on an `iam:PassRole` (the service a launch or a new
-//! function hands the role to, see `mapping/rule.rs`), whose values add up like the services.
+//! The conditions of other services a grant carries live here too, so that a grant's key stays
+//! one type: `iam:PassedToService` on an `iam:PassRole` (the service a launch or a new function
+//! hands the role to), `ecs:cluster` on a task launch (see `mapping/rule.rs`). They are matched
+//! with `StringEquals`; their values add up like the services, and a key stays only while every
+//! call carries it.
 
 use super::generalize;
-use crate::mapping::{ENCRYPTION_CONTEXT_PREFIX, PASSED_TO_SERVICE, VIA_SERVICE};
+use crate::mapping::{ENCRYPTION_CONTEXT_PREFIX, VIA_SERVICE};
 use crate::policy::escape::escape_literal;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,8 +24,9 @@ pub struct KmsCondition {
     /// `kms:EncryptionContext:<key>` → accepted values (policy syntax: literal names escaped, so
     /// they can be matched with `StringLike` and generalized).
     pub context: BTreeMap<String, BTreeSet<String>>,
-    /// `iam:PassedToService` values (an `iam:PassRole` grant; `via` and `context` then empty).
-    pub passed_to: BTreeSet<String>,
+    /// Keys of other services (`iam:PassedToService`, `ecs:cluster`) → accepted values; `via`
+    /// and `context` are then empty.
+    pub equals: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl KmsCondition {
@@ -33,12 +36,14 @@ impl KmsCondition {
         let serde_json::Value::Object(map) = serde_json::from_str(condition).ok()? else {
             return None;
         };
-        if let Some(service) = map.get(PASSED_TO_SERVICE).and_then(|v| v.as_str()) {
-            return Some(KmsCondition {
-                via: BTreeSet::new(),
-                context: BTreeMap::new(),
-                passed_to: BTreeSet::from([service.to_string()]),
-            });
+        if !map.contains_key(VIA_SERVICE) {
+            // A KMS key without `kms:ViaService` is a direct call: unconditional.
+            let equals: BTreeMap<String, BTreeSet<String>> = map
+                .iter()
+                .filter(|(k, _)| !k.starts_with("kms:"))
+                .filter_map(|(k, v)| Some((k.clone(), BTreeSet::from([v.as_str()?.to_string()]))))
+                .collect();
+            return (!equals.is_empty()).then(|| KmsCondition::equals(equals));
         }
         let via = map.get(VIA_SERVICE)?.as_str()?.to_string();
         let context = map
@@ -49,15 +54,27 @@ impl KmsCondition {
         Some(KmsCondition {
             via: BTreeSet::from([via]),
             context,
-            passed_to: BTreeSet::new(),
+            equals: BTreeMap::new(),
         })
+    }
+
+    /// A condition of other services' keys only.
+    pub fn equals(equals: BTreeMap<String, BTreeSet<String>>) -> KmsCondition {
+        KmsCondition {
+            via: BTreeSet::new(),
+            context: BTreeMap::new(),
+            equals,
+        }
     }
 
     /// Folds in another call of the same grant: services add up, and a context key stays only
     /// while every call carries it.
     pub fn merge(&mut self, other: &KmsCondition) {
         self.via.extend(other.via.iter().cloned());
-        self.passed_to.extend(other.passed_to.iter().cloned());
+        self.equals.retain(|k, _| other.equals.contains_key(k));
+        for (k, values) in &mut self.equals {
+            values.extend(other.equals[k].iter().cloned());
+        }
         self.context.retain(|k, _| other.context.contains_key(k));
         for (k, values) in &mut self.context {
             values.extend(other.context[k].iter().cloned());
@@ -84,16 +101,18 @@ impl KmsCondition {
 
     /// The statement's `Condition` block: operator → key → values.
     pub fn policy_condition(&self) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
-        let mut equals = BTreeMap::new();
-        for (key, values) in [
-            (VIA_SERVICE, &self.via),
-            (PASSED_TO_SERVICE, &self.passed_to),
-        ] {
-            if !values.is_empty() {
-                equals.insert(key.to_string(), values.iter().cloned().collect::<Vec<_>>());
-            }
+        let mut equals: BTreeMap<String, Vec<String>> = self
+            .equals
+            .iter()
+            .map(|(k, v)| (k.clone(), v.iter().cloned().collect()))
+            .collect();
+        if !self.via.is_empty() {
+            equals.insert(VIA_SERVICE.to_string(), self.via.iter().cloned().collect());
         }
-        let mut out = BTreeMap::from([("StringEquals".to_string(), equals)]);
+        let mut out = BTreeMap::new();
+        if !equals.is_empty() {
+            out.insert("StringEquals".to_string(), equals);
+        }
         if !self.context.is_empty() {
             out.insert(
                 "StringLike".to_string(),
@@ -109,13 +128,9 @@ impl KmsCondition {
     /// Every key with its values, for the grant's evidence.
     pub fn as_evidence(&self) -> BTreeMap<String, BTreeSet<String>> {
         let mut out = self.context.clone();
-        for (key, values) in [
-            (VIA_SERVICE, &self.via),
-            (PASSED_TO_SERVICE, &self.passed_to),
-        ] {
-            if !values.is_empty() {
-                out.insert(key.to_string(), values.clone());
-            }
+        out.extend(self.equals.clone());
+        if !self.via.is_empty() {
+            out.insert(VIA_SERVICE.to_string(), self.via.clone());
         }
         out
     }
@@ -136,6 +151,37 @@ mod tests {
             .to_string(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn other_services_keys_are_matched_exactly_and_kept_while_every_call_has_them() {
+        let launch = |cluster: &str| {
+            KmsCondition::from_stored(
+                &serde_json::json!({"ecs:cluster": format!("arn:aws:ecs:eu-west-1:1:cluster/{cluster}")})
+                    .to_string(),
+            )
+            .unwrap()
+        };
+        let mut c = launch("batch");
+        c.merge(&launch("nightly"));
+        let block = c.policy_condition();
+        assert_eq!(
+            block["StringEquals"]["ecs:cluster"],
+            [
+                "arn:aws:ecs:eu-west-1:1:cluster/batch",
+                "arn:aws:ecs:eu-west-1:1:cluster/nightly"
+            ]
+        );
+        assert!(!block["StringEquals"].contains_key(VIA_SERVICE));
+        assert!(!block.contains_key("StringLike"));
+        // A call without the key makes the key go: never narrower than a call made.
+        let mut without = KmsCondition::from_stored(r#"{"iam:PassedToService":"x"}"#).unwrap();
+        without.merge(&launch("batch"));
+        assert!(without.equals.is_empty());
+        assert!(
+            without.policy_condition().is_empty(),
+            "no empty operator block"
+        );
     }
 
     #[test]

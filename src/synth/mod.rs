@@ -27,7 +27,7 @@ pub use model::*;
 pub use recorded::Recorded;
 
 use crate::attribution::{taskdef::TaskDefinition, RoleDirectory, RoleKind, RoleSelection};
-use crate::mapping::ANY_RESOURCE;
+use crate::mapping::{ANY_RESOURCE, PASSED_TO_SERVICE};
 use crate::policy::escape::unescape_literal;
 use crate::policy::eval::{Context, ResourcePattern, VARIABLES_VERSION};
 use crate::store::UNKNOWN_RESOURCE;
@@ -690,10 +690,11 @@ fn pin_context_to_grants(by_action: &mut ByAction) {
 /// to) and drops what the unconditional ones cover.
 fn add_derived(by_action: &mut ByAction, derived: &[Derived]) {
     for d in derived {
-        let condition = d.passed_to.map(|service| KmsCondition {
-            via: BTreeSet::new(),
-            context: BTreeMap::new(),
-            passed_to: BTreeSet::from([service.to_string()]),
+        let condition = d.passed_to.map(|service| {
+            KmsCondition::equals(BTreeMap::from([(
+                PASSED_TO_SERVICE.to_string(),
+                BTreeSet::from([service.to_string()]),
+            )]))
         });
         by_action
             .entry((d.action.clone(), condition))
@@ -885,10 +886,13 @@ impl Derivations<'_> {
                 .filter(derived_on)
                 .map(|d| d.from.clone())
                 .collect(),
-            Some(c) if !c.passed_to.is_empty() => self
+            Some(c) if c.equals.contains_key(PASSED_TO_SERVICE) => self
                 .grants
                 .iter()
-                .filter(|d| d.passed_to.is_some_and(|s| c.passed_to.contains(s)))
+                .filter(|d| {
+                    d.passed_to
+                        .is_some_and(|s| c.equals[PASSED_TO_SERVICE].contains(s))
+                })
                 .filter(derived_on)
                 .map(|d| d.from.clone())
                 .collect(),

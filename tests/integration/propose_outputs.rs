@@ -474,7 +474,7 @@ fn get_object(role: &str, bucket: &str, key: &str, i: usize) -> Value {
 }
 
 fn allows(docs: &[PolicyDocument], action: &str, resource: &str) -> bool {
-    decide(docs, action, resource, None)
+    decide(docs, action, resource, &[])
 }
 
 #[test]
@@ -596,11 +596,11 @@ fn hundreds_of_resources_are_split_into_managed_policies_within_the_limits() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
 
-fn decide(docs: &[PolicyDocument], action: &str, resource: &str, passed_to: Option<&str>) -> bool {
-    let mut ctx = Context::new();
-    if let Some(service) = passed_to {
-        ctx.insert("iam:PassedToService".into(), vec![service.into()]);
-    }
+fn decide(docs: &[PolicyDocument], action: &str, resource: &str, keys: &[(&str, &str)]) -> bool {
+    let ctx: Context = keys
+        .iter()
+        .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
+        .collect();
     evaluate(
         docs,
         &Request {
@@ -610,6 +610,8 @@ fn decide(docs: &[PolicyDocument], action: &str, resource: &str, passed_to: Opti
         },
     ) == Decision::Allow
 }
+
+const PASSED: &str = "iam:PassedToService";
 
 /// Issue 16: a role that launches tasks or creates functions may pass the roles it passed, to
 /// the service it passed them to and no other. `RunTask` as CloudTrail logs it (ECS API
@@ -665,7 +667,7 @@ fn roles_passed_at_launch_are_passable_to_that_service_only() {
                 scheduler,
                 "iam:PassRole",
                 &arn,
-                Some("ecs-tasks.amazonaws.com")
+                &[(PASSED, "ecs-tasks.amazonaws.com")]
             ),
             "{passed}: {proposal:#}"
         );
@@ -674,24 +676,38 @@ fn roles_passed_at_launch_are_passable_to_that_service_only() {
             scheduler,
             "iam:PassRole",
             &arn,
-            Some("lambda.amazonaws.com")
+            &[(PASSED, "lambda.amazonaws.com")]
         ));
-        assert!(!decide(scheduler, "iam:PassRole", &arn, None));
+        assert!(!decide(scheduler, "iam:PassRole", &arn, &[]));
     }
     assert!(!decide(
         scheduler,
         "iam:PassRole",
         &role("thumbnail-lambda"),
-        Some("ecs-tasks.amazonaws.com")
+        &[(PASSED, "ecs-tasks.amazonaws.com")]
     ));
-    // RunTask itself is authorized on the task definition, not the cluster.
+    // RunTask itself is authorized on the task definition, and on the cluster through
+    // `ecs:cluster`: the revision and the cluster observed only.
     let task_definition = format!("arn:aws:ecs:eu-west-1:{ACCOUNT}:task-definition/report:7");
-    assert!(decide(scheduler, "ecs:RunTask", &task_definition, None));
+    let batch = format!("arn:aws:ecs:eu-west-1:{ACCOUNT}:cluster/batch");
+    let other = format!("arn:aws:ecs:eu-west-1:{ACCOUNT}:cluster/prod");
+    assert!(decide(
+        scheduler,
+        "ecs:RunTask",
+        &task_definition,
+        &[("ecs:cluster", &batch)]
+    ));
+    assert!(!decide(
+        scheduler,
+        "ecs:RunTask",
+        &task_definition,
+        &[("ecs:cluster", &other)]
+    ));
     assert!(!decide(
         scheduler,
         "ecs:RunTask",
         &format!("arn:aws:ecs:eu-west-1:{ACCOUNT}:task-definition/report:8"),
-        None
+        &[("ecs:cluster", &batch)]
     ));
     let derived = proposal["roles"]
         .as_array()
@@ -713,12 +729,12 @@ fn roles_passed_at_launch_are_passable_to_that_service_only() {
         deployer,
         "iam:PassRole",
         &lambda_role,
-        Some("lambda.amazonaws.com")
+        &[(PASSED, "lambda.amazonaws.com")]
     ));
     assert!(!decide(
         deployer,
         "iam:PassRole",
         &lambda_role,
-        Some("ecs-tasks.amazonaws.com")
+        &[(PASSED, "ecs-tasks.amazonaws.com")]
     ));
 }
