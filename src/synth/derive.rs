@@ -55,8 +55,10 @@ pub struct Derived {
     /// Policy syntax: literal names escaped; deliberate wildcards for per-task names.
     pub resource: String,
     pub from: DerivedFrom,
-    /// For `iam:PassRole`: the service the role is passed to (`iam:PassedToService`).
-    pub passed_to: Option<&'static str>,
+    /// A condition key and its value the grant is limited by: `iam:PassedToService` on an
+    /// `iam:PassRole` (the service the role is passed to), `elasticfilesystem:AccessPointArn`
+    /// on an EFS mount through an access point.
+    pub condition: Option<(&'static str, String)>,
 }
 
 pub const RULE_ECR_IMAGE: &str = "image in a private ECR repository";
@@ -207,7 +209,7 @@ impl DefCtx<'_> {
             action: action.to_string(),
             resource,
             from,
-            passed_to: None,
+            condition: None,
         });
     }
 

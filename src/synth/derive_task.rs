@@ -16,9 +16,8 @@
 //!   identity (Developer Guide, "Amazon EFS volumes", IAM authorization): the file system's
 //!   policy or the role must allow `elasticfilesystem:ClientMount`, and `ClientWrite` unless every
 //!   mount of the volume is read-only. `ClientRootAccess` is never derived: NFS access is not in
-//!   CloudTrail, so no evidence can show it. The access point, where one is set, is not yet a
-//!   condition of the grant (`elasticfilesystem:AccessPointArn`): synthesis carries KMS
-//!   conditions only, so the grant is on the file system as a whole and a finding says so.
+//!   CloudTrail, so no evidence can show it. A volume mounted through an access point gets the
+//!   grants with the condition `elasticfilesystem:AccessPointArn` (that access point's ARN).
 //! * ECS Exec, enabled at launch (`enableExecuteCommand` on RunTask, CreateService or
 //!   UpdateService in the trail; `attribution::launch` makes the stand-in definitions): the SSM
 //!   agent in the task opens its channels with the task role (Developer Guide, "Monitor Amazon
@@ -115,10 +114,23 @@ impl Place<'_> {
         part: &str,
         rule: &'static str,
     ) {
+        self.push_limited(out, action, resource, part, rule, None);
+    }
+
+    /// [`push`](Self::push), limited by a condition.
+    fn push_limited(
+        &self,
+        out: &mut Vec<Derived>,
+        action: &str,
+        resource: String,
+        part: &str,
+        rule: &'static str,
+        condition: Option<(&'static str, String)>,
+    ) {
         out.push(Derived {
             action: action.to_string(),
             resource,
-            passed_to: None,
+            condition,
             from: DerivedFrom {
                 family: self.def.family.clone(),
                 revision: self.def.revision,
@@ -256,12 +268,20 @@ impl Place<'_> {
                 region,
                 &format!("file-system/{}", escape_literal(&efs.file_system_id)),
             );
-            self.push(
+            // Through an access point, IAM sees its ARN as `elasticfilesystem:AccessPointArn`
+            // (EFS User Guide, "Using IAM to control file system data access"): the grant is
+            // for mounts through it only.
+            let access_point = auth.access_point_id.as_ref().map(|ap| {
+                let arn = self.arn("elasticfilesystem", region, &format!("access-point/{ap}"));
+                ("elasticfilesystem:AccessPointArn", arn)
+            });
+            self.push_limited(
                 out,
                 "elasticfilesystem:ClientMount",
                 fs.clone(),
                 &part,
                 RULE_EFS_IAM,
+                access_point.clone(),
             );
             let mounts: Vec<_> = self
                 .def
@@ -272,21 +292,14 @@ impl Place<'_> {
                 .collect();
             let read_only = !mounts.is_empty() && mounts.iter().all(|m| m.read_only == Some(true));
             if !read_only {
-                self.push(
+                self.push_limited(
                     out,
                     "elasticfilesystem:ClientWrite",
                     fs,
                     &part,
                     RULE_EFS_IAM,
+                    access_point,
                 );
-            }
-            if let Some(ap) = &auth.access_point_id {
-                problems.push(format!(
-                    "task definition {}, {part}: mounted through access point {ap}, but the EFS \
-                     grant is on the whole file system (the access point is not yet a condition \
-                     of the proposal); add elasticfilesystem:AccessPointArn by hand to narrow it",
-                    self.def.family
-                ));
             }
         }
     }
@@ -410,11 +423,29 @@ mod tests {
         assert!(got
             .iter()
             .all(|(a, _, _)| a != "elasticfilesystem:ClientRootAccess"));
-        assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(
-            problems[0].contains("access point fsap-0abc"),
-            "{problems:?}"
-        );
+        assert!(problems.is_empty(), "{problems:?}");
+        // Through its access point only.
+        let defs = parse(
+            r#"{"family":"api","taskRoleArn":"api-task",
+              "taskDefinitionArn":"arn:aws:ecs:eu-west-1:111122223333:task-definition/api:5",
+              "volumes":[{"name":"shared","efsVolumeConfiguration":{"fileSystemId":"fs-1",
+                  "authorizationConfig":{"iam":"ENABLED","accessPointId":"fsap-0abc"}}}],
+              "containerDefinitions":[{"name":"app","image":"i"}]}"#,
+        )
+        .unwrap();
+        let (d, _) = task_role_needs(ROLE, &defs, crate::catalog::embedded());
+        assert_eq!(d.len(), 2, "{d:?}");
+        for g in &d {
+            assert_eq!(
+                g.condition,
+                Some((
+                    "elasticfilesystem:AccessPointArn",
+                    "arn:aws:elasticfilesystem:eu-west-1:111122223333:access-point/fsap-0abc"
+                        .to_string()
+                )),
+                "{g:?}"
+            );
+        }
         // Another role's definition gives this role nothing.
         let (other, _) = needs(
             r#"{"family":"x","taskRoleArn":"other","volumes":[

@@ -101,17 +101,16 @@ impl KmsCondition {
 
     /// The statement's `Condition` block: operator → key → values.
     pub fn policy_condition(&self) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
-        let mut equals: BTreeMap<String, Vec<String>> = self
-            .equals
-            .iter()
-            .map(|(k, v)| (k.clone(), v.iter().cloned().collect()))
-            .collect();
-        if !self.via.is_empty() {
-            equals.insert(VIA_SERVICE.to_string(), self.via.iter().cloned().collect());
+        let mut out: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+        for (key, values) in &self.equals {
+            out.entry(exact_operator(key).to_string())
+                .or_default()
+                .insert(key.clone(), values.iter().cloned().collect());
         }
-        let mut out = BTreeMap::new();
-        if !equals.is_empty() {
-            out.insert("StringEquals".to_string(), equals);
+        if !self.via.is_empty() {
+            out.entry("StringEquals".to_string())
+                .or_default()
+                .insert(VIA_SERVICE.to_string(), self.via.iter().cloned().collect());
         }
         if !self.context.is_empty() {
             out.insert(
@@ -133,6 +132,17 @@ impl KmsCondition {
             out.insert(VIA_SERVICE.to_string(), self.via.clone());
         }
         out
+    }
+}
+
+/// The exact-match operator for a condition key: `ArnEquals` for the keys the catalog types as
+/// ARNs (`ecs:cluster`, `elasticfilesystem:AccessPointArn`), as IAM's policy grammar asks for an
+/// ARN key, else `StringEquals`.
+fn exact_operator(key: &str) -> &'static str {
+    let service = key.split(':').next().unwrap_or_default();
+    match crate::catalog::active().condition_key_type(service, key) {
+        Some(t) if t.eq_ignore_ascii_case("ARN") => "ArnEquals",
+        _ => "StringEquals",
     }
 }
 
@@ -165,15 +175,15 @@ mod tests {
         let mut c = launch("batch");
         c.merge(&launch("nightly"));
         let block = c.policy_condition();
+        // ecs:cluster is an ARN (Service Authorization Reference, Amazon ECS).
         assert_eq!(
-            block["StringEquals"]["ecs:cluster"],
+            block["ArnEquals"]["ecs:cluster"],
             [
                 "arn:aws:ecs:eu-west-1:1:cluster/batch",
                 "arn:aws:ecs:eu-west-1:1:cluster/nightly"
             ]
         );
-        assert!(!block["StringEquals"].contains_key(VIA_SERVICE));
-        assert!(!block.contains_key("StringLike"));
+        assert_eq!(block.len(), 1, "{block:?}");
         // A call without the key makes the key go: never narrower than a call made.
         let mut without = KmsCondition::from_stored(r#"{"iam:PassedToService":"x"}"#).unwrap();
         without.merge(&launch("batch"));

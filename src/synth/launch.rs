@@ -81,7 +81,10 @@ pub fn launch_needs(
                     action,
                     resource,
                     from,
-                    passed_to: Some("ecs-tasks.amazonaws.com"),
+                    condition: Some((
+                        crate::mapping::PASSED_TO_SERVICE,
+                        "ecs-tasks.amazonaws.com".to_string(),
+                    )),
                 }),
                 Err(why) => problems.push(format!(
                     "iam:PassRole {resource} (from task definition {}:{}): not granted: {why}",

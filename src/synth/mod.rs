@@ -27,7 +27,7 @@ pub use model::*;
 pub use recorded::Recorded;
 
 use crate::attribution::{taskdef::TaskDefinition, RoleDirectory, RoleKind, RoleSelection};
-use crate::mapping::{ANY_RESOURCE, PASSED_TO_SERVICE};
+use crate::mapping::ANY_RESOURCE;
 use crate::policy::escape::unescape_literal;
 use crate::policy::eval::{Context, ResourcePattern, VARIABLES_VERSION};
 use crate::store::UNKNOWN_RESOURCE;
@@ -686,14 +686,15 @@ fn pin_context_to_grants(by_action: &mut ByAction) {
     }
 }
 
-/// Adds the derived grants (unconditional, but for the service an `iam:PassRole` passes a role
-/// to) and drops what the unconditional ones cover.
+/// Adds the derived grants (unconditional, but for the condition a derivation names: the service
+/// an `iam:PassRole` passes a role to, the access point of an EFS mount) and drops what the
+/// unconditional ones cover.
 fn add_derived(by_action: &mut ByAction, derived: &[Derived]) {
     for d in derived {
-        let condition = d.passed_to.map(|service| {
+        let condition = d.condition.as_ref().map(|(key, value)| {
             KmsCondition::equals(BTreeMap::from([(
-                PASSED_TO_SERVICE.to_string(),
-                BTreeSet::from([service.to_string()]),
+                key.to_string(),
+                BTreeSet::from([value.clone()]),
             )]))
         });
         by_action
@@ -882,16 +883,17 @@ impl Derivations<'_> {
             None => self
                 .grants
                 .iter()
-                .filter(|d| d.passed_to.is_none())
+                .filter(|d| d.condition.is_none())
                 .filter(derived_on)
                 .map(|d| d.from.clone())
                 .collect(),
-            Some(c) if c.equals.contains_key(PASSED_TO_SERVICE) => self
+            Some(c) if !c.equals.is_empty() => self
                 .grants
                 .iter()
                 .filter(|d| {
-                    d.passed_to
-                        .is_some_and(|s| c.equals[PASSED_TO_SERVICE].contains(s))
+                    d.condition.as_ref().is_some_and(|(key, value)| {
+                        c.equals.get(*key).is_some_and(|vals| vals.contains(value))
+                    })
                 })
                 .filter(derived_on)
                 .map(|d| d.from.clone())
