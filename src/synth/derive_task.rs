@@ -114,23 +114,10 @@ impl Place<'_> {
         part: &str,
         rule: &'static str,
     ) {
-        self.push_limited(out, action, resource, part, rule, None);
-    }
-
-    /// [`push`](Self::push), limited by a condition.
-    fn push_limited(
-        &self,
-        out: &mut Vec<Derived>,
-        action: &str,
-        resource: String,
-        part: &str,
-        rule: &'static str,
-        condition: Option<(&'static str, String)>,
-    ) {
         out.push(Derived {
             action: action.to_string(),
             resource,
-            condition,
+            condition: None,
             from: DerivedFrom {
                 family: self.def.family.clone(),
                 revision: self.def.revision,
@@ -275,13 +262,13 @@ impl Place<'_> {
                 let arn = self.arn("elasticfilesystem", region, &format!("access-point/{ap}"));
                 ("elasticfilesystem:AccessPointArn", arn)
             });
-            self.push_limited(
+            let first = out.len();
+            self.push(
                 out,
                 "elasticfilesystem:ClientMount",
                 fs.clone(),
                 &part,
                 RULE_EFS_IAM,
-                access_point.clone(),
             );
             let mounts: Vec<_> = self
                 .def
@@ -292,14 +279,16 @@ impl Place<'_> {
                 .collect();
             let read_only = !mounts.is_empty() && mounts.iter().all(|m| m.read_only == Some(true));
             if !read_only {
-                self.push_limited(
+                self.push(
                     out,
                     "elasticfilesystem:ClientWrite",
                     fs,
                     &part,
                     RULE_EFS_IAM,
-                    access_point,
                 );
+            }
+            for d in &mut out[first..] {
+                d.condition.clone_from(&access_point);
             }
         }
     }
