@@ -108,8 +108,17 @@ pub fn execution_role_needs(
             ctx.container(c, &mut out, &mut problems);
         }
     }
+    checked(catalog, out, problems)
+}
+
+/// The derived grants the catalog accepts, sorted; each one it refuses becomes a problem.
+pub(super) fn checked(
+    catalog: &Catalog,
+    derived: Vec<Derived>,
+    mut problems: Vec<String>,
+) -> (Vec<Derived>, Vec<String>) {
     let mut valid = Vec::new();
-    for d in out {
+    for d in derived {
         match check(catalog, &d) {
             Ok(()) => valid.push(d),
             Err(why) => problems.push(format!(

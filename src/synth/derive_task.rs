@@ -24,7 +24,7 @@
 //!   ECS containers with ECS Exec", IAM permissions): `ssmmessages:CreateControlChannel`,
 //!   `CreateDataChannel`, `OpenControlChannel`, `OpenDataChannel`, which take no resource.
 
-use super::derive::{check, describe, task_region, Derived, DerivedFrom};
+use super::derive::{checked, task_region, Derived, DerivedFrom};
 use crate::attribution::taskdef::{Container, TaskDefinition};
 use crate::attribution::RoleKey;
 use crate::catalog::Catalog;
@@ -80,23 +80,7 @@ pub fn task_role_needs(
             }
         }
     }
-    let mut valid = Vec::new();
-    for d in out {
-        match check(catalog, &d) {
-            Ok(()) => valid.push(d),
-            Err(why) => problems.push(format!(
-                "{} {} (from {}): not granted: {why}",
-                d.action,
-                d.resource,
-                describe(&d.from)
-            )),
-        }
-    }
-    valid.sort();
-    valid.dedup();
-    problems.sort();
-    problems.dedup();
-    (valid, problems)
+    checked(catalog, out, problems)
 }
 
 struct Place<'a> {

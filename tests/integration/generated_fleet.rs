@@ -8,7 +8,7 @@
 //! grants its task definitions imply.
 
 use crate::common::*;
-use policy_miner::bench::generate::{fleet, generate, TrailSpec, EXECUTION_ROLE};
+use policy_miner::bench::generate::{fleet, EXECUTION_ROLE};
 use policy_miner::policy::escape::unescape_literal;
 use policy_miner::policy::eval::{evaluate, Context, Decision, Request};
 use policy_miner::policy::PolicyDocument;
@@ -105,27 +105,8 @@ struct Probe<'a> {
 #[test]
 fn verify_is_clean_near_misses_are_denied_and_execution_roles_carry_derived_grants() {
     let dir = tempfile::tempdir().unwrap();
-    let trail = generate(
-        dir.path(),
-        &TrailSpec {
-            events: 16_000,
-            events_per_file: 400,
-            seed: 5,
-        },
-    )
-    .unwrap();
-    let db = dir.path().join("generated.db");
-    let db_text = db.to_str().unwrap();
-    let out = run(&[
-        "observe",
-        "--quiet",
-        "--db",
-        db_text,
-        "--task-definitions",
-        trail.task_definitions.to_str().unwrap(),
-        trail.trail.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let db = observed_fleet_trail(dir.path(), "generated", 16_000, 5);
+    let db_text = db.as_str();
 
     // verify: every stored successful call of every role is allowed by its proposal.
     let out = run(&["verify", "--db", db_text, "--format", "json"]);
@@ -145,7 +126,7 @@ fn verify_is_clean_near_misses_are_denied_and_execution_roles_carry_derived_gran
             )
         })
         .collect();
-    let rows = evidence(&db);
+    let rows = evidence(Path::new(&db));
     let succeeded: BTreeSet<(&str, &str, &str)> = rows
         .iter()
         .filter(|r| r.error_code.is_empty())

@@ -8,7 +8,6 @@
 //! `ecsTaskExecutionRole`) is split into one per family the same way.
 
 use crate::common::*;
-use policy_miner::bench::generate::{generate, TrailSpec};
 use policy_miner::policy::escape::unescape_literal;
 use policy_miner::policy::eval::{evaluate, Context, Decision, Request};
 use policy_miner::policy::PolicyDocument;
@@ -43,27 +42,8 @@ fn policy(v: &Value) -> PolicyDocument {
 #[test]
 fn a_role_of_both_kinds_is_split_into_an_execution_and_a_task_role_that_cover_its_calls() {
     let dir = tempfile::tempdir().unwrap();
-    let trail = generate(
-        dir.path(),
-        &TrailSpec {
-            events: 12_000,
-            events_per_file: 400,
-            seed: 19,
-        },
-    )
-    .unwrap();
-    let db = dir.path().join("split.db");
-    let db_text = db.to_str().unwrap();
-    let out = run(&[
-        "observe",
-        "--quiet",
-        "--db",
-        db_text,
-        "--task-definitions",
-        trail.task_definitions.to_str().unwrap(),
-        trail.trail.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let db = observed_fleet_trail(dir.path(), "split", 12_000, 19);
+    let db_text = db.as_str();
 
     let calls = calls_of(db_text, LEGACY);
     // The store tells the agent's image pulls (1) from the application's calls (2).
@@ -336,27 +316,8 @@ fn the_bundled_example_s_shared_execution_role_splits_per_family_on_request() {
 #[test]
 fn the_generated_fleet_s_shared_execution_role_splits_per_family_on_request() {
     let dir = tempfile::tempdir().unwrap();
-    let trail = generate(
-        dir.path(),
-        &TrailSpec {
-            events: 12_000,
-            events_per_file: 400,
-            seed: 23,
-        },
-    )
-    .unwrap();
-    let db = dir.path().join("fleet.db");
-    let db = db.to_str().unwrap();
-    let out = run(&[
-        "observe",
-        "--quiet",
-        "--db",
-        db,
-        "--task-definitions",
-        trail.task_definitions.to_str().unwrap(),
-        trail.trail.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let db = observed_fleet_trail(dir.path(), "fleet", 12_000, 23);
+    let db = db.as_str();
     assert_split_per_family(
         db,
         "arn:aws:iam::111122223333:role/ecsTaskExecutionRole",

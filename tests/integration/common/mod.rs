@@ -239,3 +239,30 @@ pub fn context_from_json(v: &serde_json::Value) -> policy_miner::policy::eval::C
         })
         .collect()
 }
+
+/// `bench`'s generated fleet of `events` events (400 a file) from `seed`, observed into
+/// `dir/<name>.db` with its task definitions; returns the database's path.
+pub fn observed_fleet_trail(dir: &Path, name: &str, events: u64, seed: u64) -> String {
+    use policy_miner::bench::generate::{generate, TrailSpec};
+    let trail = generate(
+        dir,
+        &TrailSpec {
+            events,
+            events_per_file: 400,
+            seed,
+        },
+    )
+    .unwrap();
+    let db = dir.join(format!("{name}.db")).display().to_string();
+    let out = run(&[
+        "observe",
+        "--quiet",
+        "--db",
+        &db,
+        "--task-definitions",
+        trail.task_definitions.to_str().unwrap(),
+        trail.trail.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    db
+}
