@@ -114,13 +114,7 @@ fn render_operation(catalog: &Catalog, op: crate::catalog::Operation<'_>) -> Str
             );
         }
     }
-    let _ = writeln!(
-        out,
-        "Source: {} ({}), {}",
-        catalog.source(),
-        catalog.source_date(),
-        catalog.license()
-    );
+    source_line(&mut out, catalog);
     out
 }
 
@@ -166,13 +160,7 @@ fn render(catalog: &Catalog, action: Action<'_>) -> String {
             let _ = writeln!(out, "    {key} ({typ})");
         }
     }
-    let _ = writeln!(
-        out,
-        "Source: {} ({}), {}",
-        catalog.source(),
-        catalog.source_date(),
-        catalog.license()
-    );
+    source_line(&mut out, catalog);
     out
 }
 
@@ -330,6 +318,17 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// The last line of every `catalog show`: where the data comes from, its date and licence.
+fn source_line(out: &mut String, catalog: &Catalog) {
+    let _ = writeln!(
+        out,
+        "Source: {} ({}), {}",
+        catalog.source(),
+        catalog.source_date(),
+        catalog.license()
+    );
 }
 
 #[cfg(test)]

@@ -538,7 +538,7 @@ impl<'c> Worker<'c> {
         stop: &AtomicBool,
     ) -> FileOutcome {
         let checkpoint = unit.checkpoint.as_deref().unwrap_or(&unit.name);
-        let fingerprint = xxhash_rust::xxh3::xxh3_128(checkpoint.as_bytes());
+        let fingerprint = fingerprint_of(checkpoint.as_bytes());
         if counted_already(known, fingerprint, window) {
             return FileOutcome::AlreadyObserved;
         }

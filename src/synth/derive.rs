@@ -90,13 +90,9 @@ pub fn execution_role_needs(
 ) -> (Vec<Derived>, Vec<String>) {
     let mut out = Vec::new();
     let mut problems = Vec::new();
-    let Some(role) = RoleKey::parse(role_arn) else {
+    let Some((role, account, partition)) = role_parts(role_arn) else {
         return (out, problems);
     };
-    let Some(account) = role.account.clone() else {
-        return (out, problems);
-    };
-    let partition = role_arn.split(':').nth(1).unwrap_or("aws").to_string();
     for def in definitions.iter().filter(|d| names_role(d, &role)) {
         let ctx = DefCtx {
             def,
@@ -109,6 +105,15 @@ pub fn execution_role_needs(
         }
     }
     checked(catalog, out, problems)
+}
+
+/// The role, its account and its partition, which every derived ARN is built in; None for a role
+/// given without an account (nothing can be derived for it).
+pub(super) fn role_parts(role_arn: &str) -> Option<(RoleKey, String, String)> {
+    let role = RoleKey::parse(role_arn)?;
+    let account = role.account.clone()?;
+    let partition = role_arn.split(':').nth(1).unwrap_or("aws").to_string();
+    Some((role, account, partition))
 }
 
 /// The derived grants the catalog accepts, sorted; each one it refuses becomes a problem.

@@ -24,7 +24,7 @@
 //!   ECS containers with ECS Exec", IAM permissions): `ssmmessages:CreateControlChannel`,
 //!   `CreateDataChannel`, `OpenControlChannel`, `OpenDataChannel`, which take no resource.
 
-use super::derive::{checked, task_region, Derived, DerivedFrom};
+use super::derive::{checked, role_parts, task_region, Derived, DerivedFrom};
 use crate::attribution::taskdef::{Container, TaskDefinition};
 use crate::attribution::RoleKey;
 use crate::catalog::Catalog;
@@ -50,13 +50,9 @@ pub fn task_role_needs(
 ) -> (Vec<Derived>, Vec<String>) {
     let mut out = Vec::new();
     let mut problems = Vec::new();
-    let Some(role) = RoleKey::parse(role_arn) else {
+    let Some((role, account, partition)) = role_parts(role_arn) else {
         return (out, problems);
     };
-    let Some(account) = role.account.clone() else {
-        return (out, problems);
-    };
-    let partition = role_arn.split(':').nth(1).unwrap_or("aws").to_string();
     let named = |d: &&TaskDefinition| {
         d.task_role
             .as_deref()

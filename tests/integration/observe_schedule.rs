@@ -4,7 +4,6 @@
 
 use crate::common::*;
 use policy_miner::bench::generate::{generate, Generated, TrailSpec};
-use policy_miner::store::Store;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -37,52 +36,9 @@ fn committed_files(db: &Path) -> i64 {
     })
 }
 
-/// The evidence, as comparable rows: everything but the example event id (two runs may pick
-/// different events among those seen in the same first second).
+/// The evidence, as comparable rows ([`evidence_lines`]).
 fn evidence(db: &Path) -> Vec<String> {
-    runtime().block_on(async {
-        let store = Store::open(db, false).await.unwrap();
-        let rows = store.evidence().await.unwrap();
-        let ungranted = store.ungranted().await.unwrap();
-        store.close().await;
-        let mut out: Vec<String> = rows
-            .iter()
-            .map(|r| {
-                format!(
-                    "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
-                    r.role_arn,
-                    r.action,
-                    r.resource,
-                    r.condition,
-                    r.error_code,
-                    r.count,
-                    r.first_seen,
-                    r.last_seen,
-                    r.example_event_id,
-                    r.event_source,
-                    r.event_name,
-                    r.rule
-                )
-            })
-            .collect();
-        out.extend(ungranted.iter().map(|r| {
-            format!(
-                "ungranted|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
-                r.role_arn,
-                r.event_source,
-                r.event_name,
-                r.error_code,
-                r.count,
-                r.first_seen,
-                r.last_seen,
-                r.example_event_id,
-                r.kind,
-                r.reason
-            )
-        }));
-        out.sort();
-        out
-    })
+    runtime().block_on(evidence_lines(db))
 }
 
 fn observe_cmd(db: &Path, trail: &Generated) -> Command {

@@ -264,46 +264,6 @@ fn an_endpoint_that_does_not_answer_is_named_with_what_to_do() {
     }
 }
 
-/// Every evidence row, whole (counts, times, example event), and the calls kept without a grant:
-/// two databases of the same trail hold the same lines, however its objects were fetched.
-async fn evidence_lines(db: &Path) -> Vec<String> {
-    let store = policy_miner::store::Store::open(db, false).await.unwrap();
-    let mut out: Vec<String> = store
-        .evidence()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| {
-            format!(
-                "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
-                r.role_arn,
-                r.action,
-                r.resource,
-                r.condition,
-                r.error_code,
-                r.count,
-                r.first_seen,
-                r.last_seen,
-                r.example_event_id,
-                r.event_source,
-                r.event_name,
-                r.rule
-            )
-        })
-        .collect();
-    out.extend(
-        store
-            .ungranted()
-            .await
-            .unwrap()
-            .iter()
-            .map(|u| format!("{u:?}")),
-    );
-    store.close().await;
-    out.sort();
-    out
-}
-
 /// observe on `url` with AWS_ENDPOINT_URL set to `endpoint` (a relay in front of moto), run on a
 /// blocking thread so that the relay goes on serving on this test's runtime.
 async fn observe_via(endpoint: String, db: &Path, extra: &[&str]) -> std::process::Output {

@@ -266,3 +266,49 @@ pub fn observed_fleet_trail(dir: &Path, name: &str, events: u64, seed: u64) -> S
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     db
 }
+
+/// Every evidence row, whole (counts, times, example event, rule), and every call kept without a
+/// grant, one line each, sorted: two databases observed from the same trail hold the same lines.
+pub async fn evidence_lines(db: &Path) -> Vec<String> {
+    let store = policy_miner::store::Store::open(db, false).await.unwrap();
+    let rows = store.evidence().await.unwrap();
+    let ungranted = store.ungranted().await.unwrap();
+    store.close().await;
+    let mut out: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+                r.role_arn,
+                r.action,
+                r.resource,
+                r.condition,
+                r.error_code,
+                r.count,
+                r.first_seen,
+                r.last_seen,
+                r.example_event_id,
+                r.event_source,
+                r.event_name,
+                r.rule
+            )
+        })
+        .collect();
+    out.extend(ungranted.iter().map(|r| {
+        format!(
+            "ungranted|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+            r.role_arn,
+            r.event_source,
+            r.event_name,
+            r.error_code,
+            r.count,
+            r.first_seen,
+            r.last_seen,
+            r.example_event_id,
+            r.kind,
+            r.reason
+        )
+    }));
+    out.sort();
+    out
+}
