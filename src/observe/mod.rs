@@ -128,7 +128,7 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
     bound_allocator();
     let clock = Instant::now();
     let started_at = crate::store::now();
-    let store = Store::open_with(&opts.db, true, opts.lock_timeout).await?;
+    let store = Store::open_replayable(&opts.db, opts.lock_timeout).await?;
     let mut summary = Summary::default();
 
     let (defs, def_errors) = taskdef::load(&opts.task_definitions);

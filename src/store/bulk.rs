@@ -22,6 +22,14 @@ use std::ptr::NonNull;
 pub(super) enum Value<'v> {
     Text(&'v str),
     Int(i64),
+    Null,
+}
+
+impl<'v> Value<'v> {
+    /// A text, or NULL.
+    pub(super) fn opt(s: Option<&'v str>) -> Value<'v> {
+        s.map_or(Value::Null, Value::Text)
+    }
 }
 
 /// What SQLite said when it failed: its extended result code and message.
@@ -105,6 +113,7 @@ impl<'h> Statement<'h> {
                         ffi::SQLITE_UTF8 as u8,
                     ),
                     Value::Int(n) => ffi::sqlite3_bind_int64(stmt, index, n),
+                    Value::Null => ffi::sqlite3_bind_null(stmt, index),
                 }
             };
             if rc != ffi::SQLITE_OK {

@@ -21,7 +21,7 @@ pub use rows::{
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow,
+    SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Connection, Row, Sqlite};
 use std::path::{Path, PathBuf};
@@ -135,6 +135,27 @@ impl Store {
         create: bool,
         lock_timeout: Duration,
     ) -> Result<Store, StoreError> {
+        Store::open_synced(path, create, lock_timeout, SqliteSynchronous::Full).await
+    }
+
+    /// Like [`Store::open_with`] with `create`, for writes that can be made again: `observe` of
+    /// trace files and objects, whose files are committed with their evidence, so a commit lost
+    /// is a file read again by the next run. Commits then wait for no flush to disk: SQLite's
+    /// write-ahead log never leaves the database corrupt without them, and only a power loss or
+    /// an OS crash (not a process crash) can undo the last commits ("synchronous = NORMAL",
+    /// sqlite.org/pragma.html#pragma_synchronous). On a trail of many small files a flush per
+    /// commit (and per migration of a new database) was a wait the workers felt at both ends
+    /// of the run.
+    pub async fn open_replayable(path: &Path, lock_timeout: Duration) -> Result<Store, StoreError> {
+        Store::open_synced(path, true, lock_timeout, SqliteSynchronous::Normal).await
+    }
+
+    async fn open_synced(
+        path: &Path,
+        create: bool,
+        lock_timeout: Duration,
+        synchronous: SqliteSynchronous,
+    ) -> Result<Store, StoreError> {
         let exists = path.exists();
         if !exists && !create {
             return Err(StoreError::Missing {
@@ -147,6 +168,7 @@ impl Store {
             .filename(path)
             .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(synchronous)
             .busy_timeout(lock_timeout)
             // observe's upserts touch the evidence B-tree all over: an 8 MB page cache (default 2 MB)
             // and statement journals in memory keep them off the disk until commit.

@@ -213,41 +213,14 @@ impl Store {
             .await
             .map_err(|e| self.err(e))?;
         let observed_at = now();
-        let mut fresh = Vec::with_capacity(files.len());
-        for f in files {
-            // A file counted in part is claimed by its windows, as this run saw them: if another
-            // run counted more of it meanwhile, this run's reading is left out whole.
-            let done = match &f.windows_before {
-                None => sqlx::query(
-                    "INSERT INTO observed_files (fingerprint, path, size, events, observed_at, windows)
-                     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
-                )
-                .bind(&f.fingerprint)
-                .bind(&f.path)
-                .bind(f.size)
-                .bind(f.events)
-                .bind(&observed_at)
-                .bind(&f.windows),
-                Some(before) => sqlx::query(
-                    "UPDATE observed_files SET path = ?, observed_at = ?, windows = ?
-                     WHERE fingerprint = ? AND windows = ?",
-                )
-                .bind(&f.path)
-                .bind(&observed_at)
-                .bind(&f.windows)
-                .bind(&f.fingerprint)
-                .bind(before),
-            }
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
-            fresh.push(done.rows_affected() == 1);
-        }
-        let rows = rows(&fresh);
-        {
+        let fresh = {
             let mut handle = tx.lock_handle().await.map_err(|e| self.err(e))?;
+            let fresh = blocking(|| claim_files(&mut handle, files, &observed_at))
+                .map_err(|f| self.failure(f))?;
+            let rows = rows(&fresh);
             blocking(|| upsert_rows(&mut handle, &rows)).map_err(|f| self.failure(f))?;
-        }
+            fresh
+        };
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok(fresh
             .iter()
@@ -335,6 +308,50 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Claims each file for this batch, by its fingerprint: whether it is new here (see
+/// [`Store::write_batch`]). On SQLite's own API, like the rows: through sqlx, each file was a
+/// round trip to its worker thread, most of the writer's cost on a trail of small files.
+fn claim_files(
+    handle: &mut LockedSqliteHandle<'_>,
+    files: &[ObservedFile],
+    observed_at: &str,
+) -> Result<Vec<bool>, Failure> {
+    // A file counted in part is claimed by its windows, as this run saw them: if another run
+    // counted more of it meanwhile, this run's reading is left out whole.
+    let [mut insert, mut update] = Statement::prepare_all(
+        handle,
+        [
+            "INSERT INTO observed_files (fingerprint, path, size, events, observed_at, windows)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING RETURNING 1",
+            "UPDATE observed_files SET path = ?, observed_at = ?, windows = ?
+             WHERE fingerprint = ? AND windows = ? RETURNING 1",
+        ],
+    )?;
+    files
+        .iter()
+        .map(|f| {
+            let claimed = match &f.windows_before {
+                None => insert.query_int(&[
+                    Value::Text(&f.fingerprint),
+                    Value::Text(&f.path),
+                    Value::Int(f.size),
+                    Value::Int(f.events),
+                    Value::Text(observed_at),
+                    Value::opt(f.windows.as_deref()),
+                ])?,
+                Some(before) => update.query_int(&[
+                    Value::Text(&f.path),
+                    Value::Text(observed_at),
+                    Value::opt(f.windows.as_deref()),
+                    Value::Text(&f.fingerprint),
+                    Value::Text(before),
+                ])?,
+            };
+            Ok(claimed.is_some())
+        })
+        .collect()
 }
 
 /// Upserts every row through two prepared statements.
