@@ -332,3 +332,20 @@ impl Ahead {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_left_are_known_only_once_every_listing_has_ended() {
+        let listed = Listed::new(3, 1);
+        assert_eq!(listed.unreceived(0), None);
+        listed.units.fetch_add(2, Ordering::SeqCst);
+        assert_eq!(listed.units(), 5);
+        assert_eq!(listed.unreceived(4), None);
+        listed.listing.fetch_sub(1, Ordering::SeqCst);
+        assert_eq!(listed.unreceived(4), Some(1));
+        assert_eq!(Listed::new(2, 0).unreceived(0), Some(2));
+    }
+}

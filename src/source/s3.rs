@@ -176,14 +176,7 @@ impl S3Source {
     }
 
     pub fn url(&self, key: &str) -> String {
-        format!("s3://{}/{key}", self.location.bucket)
-    }
-
-    /// The key of an object named by [`url`](S3Source::url): a unit carries its name only.
-    fn key_of<'a>(&self, url: &'a str) -> Option<&'a str> {
-        url.strip_prefix("s3://")?
-            .strip_prefix(self.location.bucket.as_str())?
-            .strip_prefix('/')
+        object_url(&self.location.bucket, key)
     }
 
     /// The bucket, and the prefix listed if any, for a message whose unit is already named.
@@ -211,6 +204,18 @@ impl S3Source {
             message: error::describe(operation, &target, (bucket, prefix), &e),
         }
     }
+}
+
+/// How an object is named: `s3://bucket/key`.
+fn object_url(bucket: &str, key: &str) -> String {
+    format!("s3://{bucket}/{key}")
+}
+
+/// The key of an object of `bucket` named by [`object_url`]: a unit carries its name only.
+fn key_of<'a>(bucket: &str, url: &'a str) -> Option<&'a str> {
+    url.strip_prefix("s3://")?
+        .strip_prefix(bucket)?
+        .strip_prefix('/')
 }
 
 /// A trail bucket location named on the command line (`s3://bucket/prefix/`), as a
@@ -266,8 +271,7 @@ impl TrailBucket {
             .listed
             .as_ref()
             .ok_or_else(|| "the bucket was not listed".to_string())?;
-        let key = source
-            .key_of(&unit.name)
+        let key = key_of(&source.location.bucket, &unit.name)
             .ok_or_else(|| format!("{}: not an object of {}", unit.name, self.url))?;
         Ok((source, key))
     }
@@ -471,6 +475,21 @@ mod tests {
         // Partial segments of a prefix (the account being typed) are never judged.
         assert!(prefix_allowed("AWSLogs/1111", &f));
         assert!(prefix_allowed("other/layout/file.json.gz", &f));
+    }
+
+    #[test]
+    fn a_unit_name_gives_back_its_key() {
+        for key in [
+            "AWSLogs/1/CloudTrail/r/2026/11/02/a.json.gz",
+            "AWSLogs//double/slash.json.gz",
+            "with space/and#hash.json",
+        ] {
+            assert_eq!(key_of("trail", &object_url("trail", key)), Some(key));
+        }
+        // Another bucket's object, or one whose name only starts like this bucket's.
+        assert_eq!(key_of("trail", "s3://other/a.json.gz"), None);
+        assert_eq!(key_of("trail", "s3://trail-2/a.json.gz"), None);
+        assert_eq!(key_of("trail", "/tmp/trail/a.json.gz"), None);
     }
 
     #[test]

@@ -450,3 +450,70 @@ fn bench_s3_reports_both_runs_in_one() {
     );
     assert!(r["delayed_to_direct_ratio"].as_f64().unwrap() > 0.0, "{r}");
 }
+
+/// The objects of a bucket are fetched while it is still being listed, not after: with one
+/// request at a time the listing hands over at most its channel (one unit per request) and the
+/// fetchers hold at most their slots (one request, two per worker) plus the unit waiting for one,
+/// so the listing can go on only as objects are fetched. 60 objects under 20 day prefixes,
+/// listed one prefix at a time: the last prefix is listed after 57 objects were handed over, far
+/// more than the 8 that fit before a GetObject must have ended. Collecting the listing before
+/// fetching would send every GetObject after the last ListObjectsV2.
+#[tokio::test(flavor = "multi_thread")]
+async fn objects_are_fetched_while_the_bucket_is_still_listed() {
+    use policy_miner::bench::s3::relay::Relay;
+    let Some(moto) = Moto::start() else { return };
+    let client = s3_client(&moto);
+    client.create_bucket().bucket("trail").send().await.unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let files = write_trail(local.path(), 60, 3);
+    for (f, file) in files.iter().enumerate() {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        let key = format!(
+            "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/{:02}/{name}",
+            f % 20 + 1
+        );
+        client
+            .put_object()
+            .bucket("trail")
+            .key(key)
+            .body(std::fs::read(file).unwrap().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("stream.db");
+    let args = ["--s3-concurrency", "1", "s3://trail/AWSLogs/"];
+    let workers = [("RAYON_NUM_THREADS", "2")];
+
+    let relay = Relay::start(moto_addr(&moto), std::time::Duration::ZERO, None)
+        .await
+        .unwrap();
+    let out = observe_via_with(relay.endpoint(), &db, &args, &workers).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("60 read"), "{}", stderr(&out));
+    let counts = relay.counts();
+    assert_eq!(counts.max_in_flight, 1, "{counts:?}");
+    let (Some(first_get), Some(last_list)) = (counts.first_get_object, counts.last_list) else {
+        panic!("no GetObject or no listing: {counts:?}");
+    };
+    assert!(first_get < last_list, "{counts:?}");
+
+    // Streamed units are checkpointed as listed ones were: none is fetched again.
+    let relay = Relay::start(moto_addr(&moto), std::time::Duration::ZERO, None)
+        .await
+        .unwrap();
+    let out = observe_via_with(relay.endpoint(), &db, &args, &workers).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("60 already observed"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        relay.counts().first_get_object,
+        None,
+        "{:?}",
+        relay.counts()
+    );
+}

@@ -62,15 +62,15 @@ impl Sink {
     /// Sends one listed object as a unit, waiting for room, unless its delivery date lies outside
     /// the window (counted, not sent). False if the receiver is gone; the object is then not
     /// counted, as it was never handed over.
-    async fn object(&self, source: &S3Source, object: TrailObject) -> bool {
+    async fn object(&self, bucket: &str, object: TrailObject) -> bool {
         if self.window.excludes_delivery_path(Path::new(&object.key)) {
             self.found.fetch_add(1, Ordering::SeqCst);
             self.outside_window.fetch_add(1, Ordering::SeqCst);
             return true;
         }
         let unit = Unit {
-            name: source.url(&object.key),
-            checkpoint: Some(object.checkpoint(&source.location.bucket)),
+            name: super::object_url(bucket, &object.key),
+            checkpoint: Some(object.checkpoint(bucket)),
             index: self.next_index.fetch_add(1, Ordering::Relaxed),
         };
         let sent = self.units.send(unit).await.is_ok();
@@ -131,7 +131,7 @@ async fn list_prefix(source: &S3Source, prefix: &str, sink: &Sink) -> Result<Vec
                     size: o.size().unwrap_or(0),
                     etag: o.e_tag().unwrap_or("").to_string(),
                 };
-                if !sink.object(source, object).await {
+                if !sink.object(&source.location.bucket, object).await {
                     return Ok(prefixes);
                 }
             }
@@ -140,5 +140,56 @@ async fn list_prefix(source: &S3Source, prefix: &str, sink: &Sink) -> Result<Vec
         if token.is_none() || sink.closed() {
             return Ok(prefixes);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(key: &str) -> TrailObject {
+        TrailObject {
+            key: key.to_string(),
+            size: 1,
+            etag: "\"e\"".to_string(),
+        }
+    }
+
+    const DAY_2: &str = "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/02/a.json.gz";
+    const DAY_9: &str = "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/09/b.json.gz";
+
+    #[tokio::test]
+    async fn objects_outside_the_window_are_counted_not_sent() {
+        let (tx, mut rx) = mpsc::channel(4);
+        let window = TimeWindow::from_texts(Some("2026-11-08T00:00:00".into()), None).unwrap();
+        let sink = Sink::new(tx, window);
+        assert!(sink.object("trail", object(DAY_2)).await);
+        assert!(sink.object("trail", object(DAY_9)).await);
+        assert_eq!(sink.counts(), (2, 1));
+        let unit = rx.recv().await.unwrap();
+        assert_eq!(unit.name, format!("s3://trail/{DAY_9}"));
+        assert_eq!(unit.checkpoint, Some(format!("s3://trail/{DAY_9}#e")));
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn the_listing_waits_for_room_and_stops_once_the_receiver_is_closed() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let sink = Sink::new(tx, TimeWindow::new(None, None));
+        assert!(sink.object("trail", object(DAY_2)).await);
+        // The channel is full: the next object waits until one is taken.
+        let waiting = sink.object("trail", object(DAY_9));
+        tokio::pin!(waiting);
+        // A timeout of zero polls it once.
+        let once = tokio::time::timeout(std::time::Duration::ZERO, &mut waiting).await;
+        assert!(once.is_err(), "sent into a full channel");
+        assert_eq!(rx.recv().await.unwrap().index, 0);
+        assert!(waiting.await);
+        assert_eq!(rx.recv().await.unwrap().index, 1);
+        // Closed (the run stopped): not sent, not counted, and no more prefixes are listed.
+        rx.close();
+        assert!(!sink.object("trail", object(DAY_2)).await);
+        assert!(sink.closed());
+        assert_eq!(sink.counts(), (2, 0));
     }
 }
