@@ -451,6 +451,27 @@ fn bench_s3_reports_both_runs_in_one() {
     assert!(r["delayed_to_direct_ratio"].as_f64().unwrap() > 0.0, "{r}");
 }
 
+/// 60 distinct delivery files of 3 events each, 3 under each of the days 2026/11/01 to 20.
+async fn upload_days(client: &aws_sdk_s3::Client, bucket: &str) {
+    client.create_bucket().bucket(bucket).send().await.unwrap();
+    let local = tempfile::tempdir().unwrap();
+    for (f, file) in write_trail(local.path(), 60, 3).iter().enumerate() {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        let key = format!(
+            "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/{:02}/{name}",
+            f % 20 + 1
+        );
+        client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(std::fs::read(file).unwrap().into())
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
 /// The objects of a bucket are fetched while it is still being listed, not after: with one
 /// request at a time the listing hands over at most its channel (one unit per request) and the
 /// fetchers hold at most their slots (one request, two per worker) plus the unit waiting for one,
@@ -462,25 +483,7 @@ fn bench_s3_reports_both_runs_in_one() {
 async fn objects_are_fetched_while_the_bucket_is_still_listed() {
     use policy_miner::bench::s3::relay::Relay;
     let Some(moto) = Moto::start() else { return };
-    let client = s3_client(&moto);
-    client.create_bucket().bucket("trail").send().await.unwrap();
-    let local = tempfile::tempdir().unwrap();
-    let files = write_trail(local.path(), 60, 3);
-    for (f, file) in files.iter().enumerate() {
-        let name = file.file_name().unwrap().to_str().unwrap();
-        let key = format!(
-            "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/{:02}/{name}",
-            f % 20 + 1
-        );
-        client
-            .put_object()
-            .bucket("trail")
-            .key(key)
-            .body(std::fs::read(file).unwrap().into())
-            .send()
-            .await
-            .unwrap();
-    }
+    upload_days(&s3_client(&moto), "trail").await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("stream.db");
     let args = ["--s3-concurrency", "1", "s3://trail/AWSLogs/"];
@@ -516,4 +519,60 @@ async fn objects_are_fetched_while_the_bucket_is_still_listed() {
         "{:?}",
         relay.counts()
     );
+}
+
+/// A prefix that cannot be listed ends the listing midway: it is named with S3's error and what
+/// to do, and the objects listed before it are read and counted, found and read alike. One
+/// prefix listed at a time, the last found first: the days after the fifth come before it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listing_that_fails_midway_is_named_and_what_it_listed_is_read() {
+    use policy_miner::bench::s3::relay::{Fault, Relay};
+    let Some(moto) = Moto::start() else { return };
+    upload_days(&s3_client(&moto), "trail").await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("midway.db");
+    // The listing of the fifth day (the prefix percent-encoded in ListObjectsV2's query).
+    let fifth = Fault::SlowDownAlways("%2F2026%2F11%2F05%2F");
+    let relay = Relay::start(moto_addr(&moto), std::time::Duration::ZERO, Some(fifth))
+        .await
+        .unwrap();
+    let url = "s3://trail/AWSLogs/";
+    let out = observe_via_with(
+        relay.endpoint(),
+        &db,
+        &["--s3-concurrency", "1", url],
+        &[("AWS_MAX_ATTEMPTS", "2")],
+    )
+    .await;
+    let warnings = warnings_for(&out, url);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains(
+            "ListObjectsV2 on bucket trail under \"AWSLogs/111122223333/CloudTrail/eu-west-1/\
+             2026/11/05/\" failed: SlowDown: Please reduce your request rate"
+        ),
+        "{warnings:?}"
+    );
+    assert!(relay.counts().faults >= 2, "{:?}", relay.counts());
+    let err = stderr(&out);
+    let files = err
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("files: "))
+        .unwrap_or_else(|| panic!("{err}"));
+    let count = |what: &str| -> u64 {
+        files
+            .split(", ")
+            .find_map(|part| part.strip_suffix(what)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{what}: {files}"))
+    };
+    let read = count(" read");
+    assert!(read > 0 && read < 60, "{files}");
+    assert_eq!(count(" found"), read, "{files}");
+    assert_eq!(count(" skipped"), 1, "{files}");
+    let recorded = tokio::task::spawn_blocking(move || {
+        db_rows(&db, "SELECT path FROM observed_files").len() as u64
+    })
+    .await
+    .unwrap();
+    assert_eq!(recorded, read);
 }

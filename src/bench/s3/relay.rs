@@ -3,7 +3,8 @@
 //! flight at once. With a fault it also answers the first request for each distinct method and
 //! URI as S3 does under load, with `503 SlowDown` ("Please reduce your request rate", S3's error
 //! responses), or by closing the connection without an answer: each request then succeeds only
-//! if the client retries it.
+//! if the client retries it; or it answers `SlowDown` to every request for one part of the
+//! bucket, which then cannot be read at all.
 
 use crate::bench::BenchError;
 use bytes::Bytes;
@@ -24,6 +25,9 @@ pub enum Fault {
     SlowDown,
     /// Closes the connection without answering.
     Drop,
+    /// Answers `503 SlowDown` to every request whose URI (path and query, as sent) holds this
+    /// text, however often it is retried: one part of the bucket that cannot be read.
+    SlowDownAlways(&'static str),
 }
 
 /// What went through the relay so far.
@@ -174,15 +178,18 @@ async fn relay(
         None => {}
     }
     if let Some(fault) = state.fault {
-        let first = state
-            .faulted
-            .lock()
-            .is_ok_and(|mut seen| seen.insert(format!("{} {target}", req.method())));
-        if first {
+        let faulted = match fault {
+            Fault::SlowDownAlways(text) => target.contains(text),
+            Fault::SlowDown | Fault::Drop => state
+                .faulted
+                .lock()
+                .is_ok_and(|mut seen| seen.insert(format!("{} {target}", req.method()))),
+        };
+        if faulted {
             state.faults.fetch_add(1, Ordering::SeqCst);
             return match fault {
                 Fault::Drop => Err(Dropped),
-                Fault::SlowDown => Ok(answer(
+                Fault::SlowDown | Fault::SlowDownAlways(_) => Ok(answer(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>\
                      <Message>Please reduce your request rate.</Message>\
