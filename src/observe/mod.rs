@@ -4,7 +4,8 @@
 //! (`feed.rs`: how units reach the workers, objects of a trail bucket fetched many at once ahead
 //! of them); a bounded channel carries each file's evidence to one writer, which commits batches of
 //! files together with their evidence, so a file is either wholly counted or not at all. Memory is
-//! bounded by a few files per worker, the channel and one batch, whatever the size of the trail.
+//! bounded by a few files per worker, the channel and one batch, whatever the size of the trail; a
+//! trail bucket's objects are not even all listed at once, but come as they are (`feed.rs`).
 //!
 //! Ctrl-C and SIGTERM stop at a file boundary: workers start no new file, finished files are
 //! committed, and the rest is left for the next run (a second signal exits at once; the

@@ -2,10 +2,15 @@
 //!
 //! The delivery layout (`AWSLogs/[o-org/]<account>/CloudTrail/<region>/YYYY/MM/DD/…json.gz`) is
 //! walked one level at a time, so account, region and date filters prune whole prefixes instead of
-//! listing the bucket, and the prefixes left are listed side by side (`list.rs`). Objects are
-//! fetched many at once (`--s3-concurrency`, observe's task pool), each request retried on
-//! throttling and dropped connections (the SDK; `retry.rs` for bodies cut short). Each object is
-//! checkpointed by key and ETag: an object already observed is never downloaded again.
+//! listing the bucket, and the prefixes left are listed side by side (`list.rs`). The listing
+//! streams: each page's objects are handed to observe as the page comes, through a channel of
+//! `--s3-concurrency` units, and fetched while the listing goes on; the listing waits while the
+//! fetchers are behind, and nothing keeps the objects listed (a unit's name gives its key). So
+//! memory does not grow with the bucket: an organization's 90 days (~9 million objects) would
+//! otherwise be ~2 GB of keys and ETags before the first object was fetched. Listing and fetching
+//! share `--s3-concurrency` requests in flight, each retried on throttling and dropped
+//! connections (the SDK; `retry.rs` for bodies cut short). Each object is checkpointed by key and
+//! ETag: an object already observed is never downloaded again.
 
 use super::{Listing, SkipReason, Skipped, Streamed, Unit, UnitSource};
 use crate::observe::TimeWindow;

@@ -19,6 +19,7 @@
 
 use super::{S3Error, S3Source, TrailObject};
 use crate::observe::TimeWindow;
+use crate::source::local::is_trace_name;
 use crate::source::Unit;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -120,23 +121,30 @@ async fn list_prefix(source: &S3Source, prefix: &str, sink: &Sink) -> Result<Vec
                 }
             }
         }
-        for o in page.contents() {
-            let Some(key) = o.key() else { continue };
-            let name = key.rsplit('/').next().unwrap_or(key);
-            if super::super::local::is_trace_name(name)
-                && super::prefix_allowed(key, &source.filter)
-            {
-                let object = TrailObject {
-                    key: key.to_string(),
-                    size: o.size().unwrap_or(0),
-                    etag: o.e_tag().unwrap_or("").to_string(),
-                };
-                if !sink.object(&source.location.bucket, object).await {
-                    return Ok(prefixes);
-                }
+        let objects: Vec<TrailObject> = page
+            .contents()
+            .iter()
+            .filter_map(|o| {
+                let key = o.key()?;
+                let name = key.rsplit('/').next().unwrap_or(key);
+                (is_trace_name(name) && super::prefix_allowed(key, &source.filter)).then(|| {
+                    TrailObject {
+                        key: key.to_string(),
+                        size: o.size().unwrap_or(0),
+                        etag: o.e_tag().unwrap_or("").to_string(),
+                    }
+                })
+            })
+            .collect();
+        token = page.next_continuation_token().map(str::to_string);
+        // Only what a unit needs is held while the page's objects wait for room, not the whole
+        // answer (owners, storage classes, dates).
+        drop(page);
+        for object in objects {
+            if !sink.object(&source.location.bucket, object).await {
+                return Ok(prefixes);
             }
         }
-        token = page.next_continuation_token().map(str::to_string);
         if token.is_none() || sink.closed() {
             return Ok(prefixes);
         }
