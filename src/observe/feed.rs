@@ -126,8 +126,13 @@ pub(super) fn start(
         });
     });
     tokio::spawn(async move {
-        let _ = working.await;
-        fetching.await.unwrap_or_default()
+        // A panic of either is the run's, as if it had happened here.
+        let worked = working.await;
+        let fetched = fetching.await;
+        if let Err(e) = worked {
+            std::panic::resume_unwind(e.into_panic());
+        }
+        fetched.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
     })
 }
 
@@ -241,11 +246,8 @@ async fn fetch_ahead(
         }
     }
     for (source, mut stream) in streams {
-        while let Some(unit) = stream.units.recv().await {
+        while let Some(unit) = next_unit(&mut stream.units, &ahead.stop).await {
             listed.units.fetch_add(1, Ordering::SeqCst);
-            if ahead.stop.load(Ordering::Relaxed) {
-                stream.units.close();
-            }
             if !ahead.start(&source, unit).await {
                 return ended;
             }
@@ -261,6 +263,27 @@ async fn fetch_ahead(
         listed.listing.fetch_sub(1, Ordering::SeqCst);
     }
     ended
+}
+
+/// How often a stream that gives nothing (its listing walking prefixes without objects) is
+/// checked for the run being stopped.
+const STOP_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The stream's next unit. Once the run is stopped the stream is closed, which stops its
+/// listing: the units it already gave still come (counted as not started), then None.
+async fn next_unit(
+    units: &mut tokio::sync::mpsc::Receiver<Unit>,
+    stop: &AtomicBool,
+) -> Option<Unit> {
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            units.close();
+        }
+        // recv is cancel safe: a unit is never lost to the timeout.
+        if let Ok(unit) = tokio::time::timeout(STOP_CHECK, units.recv()).await {
+            return unit;
+        }
+    }
 }
 
 /// What fetching ahead needs, and each source's limits as they are met.

@@ -555,24 +555,108 @@ async fn a_listing_that_fails_midway_is_named_and_what_it_listed_is_read() {
     );
     assert!(relay.counts().faults >= 2, "{:?}", relay.counts());
     let err = stderr(&out);
-    let files = err
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("files: "))
-        .unwrap_or_else(|| panic!("{err}"));
-    let count = |what: &str| -> u64 {
-        files
-            .split(", ")
-            .find_map(|part| part.strip_suffix(what)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{what}: {files}"))
-    };
+    let count = summary_counts(&err);
     let read = count(" read");
-    assert!(read > 0 && read < 60, "{files}");
-    assert_eq!(count(" found"), read, "{files}");
-    assert_eq!(count(" skipped"), 1, "{files}");
+    assert!(read > 0 && read < 60, "{err}");
+    assert_eq!(count(" found"), read, "{err}");
+    assert_eq!(count(" skipped"), 1, "{err}");
     let recorded = tokio::task::spawn_blocking(move || {
         db_rows(&db, "SELECT path FROM observed_files").len() as u64
     })
     .await
     .unwrap();
     assert_eq!(recorded, read);
+}
+
+/// Ctrl-C while the bucket is still listed stops the listing too: the run ends long before the
+/// listing would have (20 day prefixes left at 100 ms a request, one at a time), what was
+/// listed and not read is counted as not started, and the next run reads the rest.
+#[tokio::test(flavor = "multi_thread")]
+#[allow(unsafe_code)] // libc's kill: see the SAFETY below.
+async fn ctrl_c_stops_the_listing_and_the_next_run_reads_the_rest() {
+    use policy_miner::bench::s3::relay::Relay;
+    let Some(moto) = Moto::start() else { return };
+    upload_days(&s3_client(&moto), "trail").await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("stopped.db");
+    let url = "s3://trail/AWSLogs/";
+    let slow = Relay::start(
+        moto_addr(&moto),
+        std::time::Duration::from_millis(100),
+        None,
+    )
+    .await
+    .unwrap();
+    let mut cmd = bin();
+    cmd.args(["observe", "--db", db.to_str().unwrap()])
+        .args(["--s3-concurrency", "1", url])
+        .env("AWS_ENDPOINT_URL", slow.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let waited = std::time::Instant::now();
+    while slow.counts().first_get_object.is_none() {
+        assert!(waited.elapsed().as_secs() < 60, "{:?}", slow.counts());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // SAFETY: kill(2) on the pid of our own child, which has not been waited for yet.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let text = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{text}");
+    // The layout's six levels and the twenty days.
+    let lists = slow.counts().last_list.unwrap();
+    assert!(slow.counts().requests < 26 + 60, "{:?}", slow.counts());
+    let files = summary_counts(&text);
+    let not_started: u64 = text
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("interrupted: ")?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        files(" found") < 60,
+        "listing not stopped ({lists}): {text}"
+    );
+    assert_eq!(files(" read") + not_started, files(" found"), "{text}");
+
+    let relay = Relay::start(moto_addr(&moto), std::time::Duration::ZERO, None)
+        .await
+        .unwrap();
+    let out = observe_via(relay.endpoint(), &db, &[url]).await;
+    let text2 = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{text2}");
+    let again = summary_counts(&text2);
+    assert_eq!(
+        again(" already observed"),
+        files(" read"),
+        "{text}\n{text2}"
+    );
+    assert_eq!(again(" read"), 60 - files(" read"), "{text}\n{text2}");
+}
+
+/// The counts of the summary's `files:` line, by what follows each (" read", " found"…).
+fn summary_counts(stderr: &str) -> impl Fn(&str) -> u64 {
+    let files = stderr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("files: "))
+        .unwrap_or_else(|| panic!("{stderr}"))
+        .to_string();
+    move |what: &str| {
+        files
+            .split(", ")
+            .find_map(|part| part.strip_suffix(what)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{what}: {files}"))
+    }
 }
