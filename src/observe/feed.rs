@@ -11,8 +11,9 @@
 //!
 //! Memory stays bounded whatever the bucket size: a unit holds a slot from its request until a
 //! worker is done with its bytes, and a source has its requests in flight plus two per worker of
-//! slots; a streamed unit waiting for a slot is one, taken from a channel of the source's own
-//! bound. The count of units listed so far ([`Listed`]) is all the writer learns of them.
+//! slots. A streamed unit is taken from its channel (of the source's own bound) one at a time, and
+//! the next only once that one has a slot; the listing waits meanwhile. Of the units listed, the
+//! writer learns only how many there are so far ([`Listed`]).
 
 use super::{counted_already, fingerprint_of, FileOutcome, Known, Work, Worker};
 use crate::observe::TimeWindow;
@@ -127,12 +128,19 @@ pub(super) fn start(
     });
     tokio::spawn(async move {
         // A panic of either is the run's, as if it had happened here.
+        // (Cancelled, neither can be but by the runtime's shutdown.)
         let worked = working.await;
         let fetched = fetching.await;
-        if let Err(e) = worked {
-            std::panic::resume_unwind(e.into_panic());
+        if let Some(panic) = worked.err().and_then(|e| e.try_into_panic().ok()) {
+            std::panic::resume_unwind(panic);
         }
-        fetched.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        match fetched {
+            Ok(listings) => listings,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(_) => Vec::new(),
+            },
+        }
     })
 }
 
