@@ -6,8 +6,9 @@
 //! streams: each page's objects are handed to observe as the page comes, through a channel of
 //! `--s3-concurrency` units, and fetched while the listing goes on; the listing waits while the
 //! fetchers are behind, and nothing keeps the objects listed (a unit's name gives its key). So
-//! memory does not grow with the bucket: an organization's 90 days (~9 million objects) would
-//! otherwise be ~2 GB of keys and ETags before the first object was fetched. Listing and fetching
+//! memory does not grow with the bucket: listed whole first, each object held ~870 bytes (key,
+//! ETag, unit; measured on moto as the peak's growth from 10,000 to 30,000 objects), ~7.8 GB for
+//! an organization's 90 days (~9 million objects) before the first was fetched. Listing and fetching
 //! share `--s3-concurrency` requests in flight, each retried on throttling and dropped
 //! connections (the SDK; `retry.rs` for bodies cut short). Each object is checkpointed by key and
 //! ETag: an object already observed is never downloaded again.
