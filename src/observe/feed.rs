@@ -5,13 +5,19 @@
 //! index: nothing passes between threads to hand a file over. Units of a source that fetches
 //! ahead ([`UnitSource::fetch_ahead`]: trail buckets) are fetched by tasks on the runtime, that
 //! many requests in flight whatever the number of cores, and reach the workers through a queue as
-//! they arrive, in whatever order they arrive. Memory stays bounded whatever the bucket size: a
-//! unit holds a slot from its request until a worker is done with its bytes, and a source has its
-//! requests in flight plus two per worker of slots.
+//! they arrive, in whatever order they arrive. A source that lists as it goes ([`Streamed`]: trail
+//! buckets) hands its units over a bounded channel; they are fetched as they come, while the
+//! listing goes on, and the listing waits whenever the fetchers are behind.
+//!
+//! Memory stays bounded whatever the bucket size: a unit holds a slot from its request until a
+//! worker is done with its bytes, and a source has its requests in flight plus two per worker of
+//! slots. A streamed unit is taken from its channel (of the source's own bound) one at a time, and
+//! the next only once that one has a slot; the listing waits meanwhile. Of the units listed, the
+//! writer learns only how many there are so far ([`Listed`]).
 
 use super::{counted_already, fingerprint_of, FileOutcome, Known, Work, Worker};
 use crate::observe::TimeWindow;
-use crate::source::{Unit, UnitSource};
+use crate::source::{Listing, SkipReason, Skipped, Streamed, Unit, UnitSource};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, TryLockError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -38,32 +44,72 @@ struct Shared {
     stop: Arc<AtomicBool>,
 }
 
-/// Starts the workers (and the fetching ahead) on every unit; each unit's outcome is sent to
-/// `outcomes` exactly once. The handle ends when every worker has.
+/// A source's units still being listed.
+pub(super) type Stream = (Arc<dyn UnitSource>, Streamed);
+
+/// The units listed so far, and the listings still going on: how the writer tells how many
+/// outcomes are still to come.
+pub(super) struct Listed {
+    units: AtomicUsize,
+    listing: AtomicUsize,
+}
+
+impl Listed {
+    /// `units` listed already, `streams` listings still going on.
+    pub(super) fn new(units: usize, streams: usize) -> Listed {
+        Listed {
+            units: AtomicUsize::new(units),
+            listing: AtomicUsize::new(streams),
+        }
+    }
+
+    /// Units listed so far (each sends exactly one outcome).
+    pub(super) fn units(&self) -> usize {
+        self.units.load(Ordering::SeqCst)
+    }
+
+    /// Outcomes still to come once `received` came: known only when every listing has ended
+    /// (before, any number of units may still be listed).
+    pub(super) fn unreceived(&self, received: usize) -> Option<usize> {
+        // The listings end after their last unit was counted: read in that order, the count is
+        // final when no listing is left.
+        (self.listing.load(Ordering::SeqCst) == 0).then(|| self.units().saturating_sub(received))
+    }
+}
+
+/// Starts the workers (and the fetching ahead) on every unit, those listed and those the streams
+/// will give; each unit's outcome is sent to `outcomes` exactly once, after it was counted in
+/// `listed`. The handle ends when every worker and listing has, with what the streamed listings
+/// counted (found, left out, what they could not list).
 pub(super) fn start(
     units: Vec<Work>,
+    streams: Vec<Stream>,
     known: Known,
     window: TimeWindow,
     stop: Arc<AtomicBool>,
     outcomes: Outcomes,
-) -> tokio::task::JoinHandle<()> {
+    listed: Arc<Listed>,
+) -> tokio::task::JoinHandle<Vec<Listing>> {
     let workers = rayon::current_num_threads().max(1);
     let known = Arc::new(known);
     let (own, ahead): (Vec<Work>, Vec<Work>) = units
         .into_iter()
         .partition(|(source, _)| source.fetch_ahead() == 0);
     let (fetched_tx, fetched_rx) = mpsc::channel();
-    if !ahead.is_empty() {
-        tokio::spawn(fetch_ahead(
-            ahead,
-            known.clone(),
-            window.clone(),
-            stop.clone(),
-            fetched_tx,
-            outcomes.clone(),
+    let fetching = tokio::spawn(fetch_ahead(
+        ahead,
+        streams,
+        Ahead {
+            known: known.clone(),
+            window: window.clone(),
+            stop: stop.clone(),
+            fetched: fetched_tx,
+            outcomes: outcomes.clone(),
             workers,
-        ));
-    }
+            limits: Vec::new(),
+        },
+        listed,
+    ));
     let shared = Shared {
         own,
         next: AtomicUsize::new(0),
@@ -73,12 +119,28 @@ pub(super) fn start(
         stop,
     };
     let runtime = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
+    let working = tokio::task::spawn_blocking(move || {
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 scope.spawn(|| work(&shared, outcomes.clone(), &runtime));
             }
         });
+    });
+    tokio::spawn(async move {
+        // A panic of either is the run's, as if it had happened here.
+        // (Cancelled, neither can be but by the runtime's shutdown.)
+        let worked = working.await;
+        let fetched = fetching.await;
+        if let Some(panic) = worked.err().and_then(|e| e.try_into_panic().ok()) {
+            std::panic::resume_unwind(panic);
+        }
+        match fetched {
+            Ok(listings) => listings,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(_) => Vec::new(),
+            },
+        }
     })
 }
 
@@ -175,51 +237,119 @@ impl Group {
 /// A source fetching ahead, its requests in flight and its slots.
 type Limits = (Arc<dyn UnitSource>, Arc<Semaphore>, Arc<Semaphore>);
 
-/// Fetches the units, at most `fetch_ahead()` requests of a source in flight at once; a unit
-/// already observed (by its checkpoint) is not fetched, and none is started once the run is
-/// stopped.
+/// Fetches the units listed, then those of each stream as they come, at most `fetch_ahead()`
+/// requests of a source in flight at once; returns what the streamed listings counted. Once the
+/// run is stopped, a stream is closed (its listing stops) and what it already gave is counted as
+/// not started.
 async fn fetch_ahead(
     units: Vec<Work>,
+    streams: Vec<Stream>,
+    mut ahead: Ahead,
+    listed: Arc<Listed>,
+) -> Vec<Listing> {
+    let mut ended = Vec::new();
+    for (source, unit) in units {
+        if !ahead.start(&source, unit).await {
+            return ended;
+        }
+    }
+    for (source, mut stream) in streams {
+        while let Some(unit) = next_unit(&mut stream.units, &ahead.stop).await {
+            listed.units.fetch_add(1, Ordering::SeqCst);
+            if !ahead.start(&source, unit).await {
+                return ended;
+            }
+        }
+        ended.push(stream.done.await.unwrap_or_else(|e| Listing {
+            skipped: vec![Skipped {
+                unit: stream.name.clone(),
+                reason: SkipReason::Unreadable,
+                detail: format!("listing stopped: {e}; run observe again"),
+            }],
+            ..Listing::default()
+        }));
+        listed.listing.fetch_sub(1, Ordering::SeqCst);
+    }
+    ended
+}
+
+/// How often a stream that gives nothing (its listing walking prefixes without objects) is
+/// checked for the run being stopped.
+const STOP_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The stream's next unit. Once the run is stopped the stream is closed, which stops its
+/// listing: the units it already gave still come (counted as not started), then None.
+async fn next_unit(
+    units: &mut tokio::sync::mpsc::Receiver<Unit>,
+    stop: &AtomicBool,
+) -> Option<Unit> {
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            units.close();
+        }
+        // recv is cancel safe: a unit is never lost to the timeout.
+        if let Ok(unit) = tokio::time::timeout(STOP_CHECK, units.recv()).await {
+            return unit;
+        }
+    }
+}
+
+/// What fetching ahead needs, and each source's limits as they are met.
+struct Ahead {
     known: Arc<Known>,
     window: TimeWindow,
     stop: Arc<AtomicBool>,
     fetched: mpsc::Sender<Fetched>,
     outcomes: Outcomes,
     workers: usize,
-) {
-    // Per source: (requests in flight, slots).
-    let mut limits: Vec<Limits> = Vec::new();
-    for (source, unit) in units {
-        if stop.load(Ordering::Relaxed) {
-            let _ = outcomes
+    limits: Vec<Limits>,
+}
+
+impl Ahead {
+    /// Starts fetching one unit once its source has a request and a slot free. A unit already
+    /// observed (by its checkpoint) is not fetched, and none is started once the run is stopped:
+    /// their outcomes are sent here. False if fetching cannot go on.
+    async fn start(&mut self, source: &Arc<dyn UnitSource>, unit: Unit) -> bool {
+        if self.stop.load(Ordering::Relaxed) {
+            let _ = self
+                .outcomes
                 .send(vec![(unit.name, FileOutcome::NotStarted)])
                 .await;
-            continue;
+            return true;
         }
         if let Some(checkpoint) = &unit.checkpoint {
-            if counted_already(&known, fingerprint_of(checkpoint.as_bytes()), &window) {
-                let _ = outcomes
+            if counted_already(
+                &self.known,
+                fingerprint_of(checkpoint.as_bytes()),
+                &self.window,
+            ) {
+                let _ = self
+                    .outcomes
                     .send(vec![(unit.name, FileOutcome::AlreadyObserved)])
                     .await;
-                continue;
+                return true;
             }
         }
-        let (requests, slots) = match limits.iter().find(|(s, _, _)| Arc::ptr_eq(s, &source)) {
+        let found = self.limits.iter().find(|(s, _, _)| Arc::ptr_eq(s, source));
+        let (requests, slots) = match found {
             Some((_, requests, slots)) => (requests.clone(), slots.clone()),
             None => {
-                let n = source.fetch_ahead();
+                // At least one at a time: a streamed unit of a source that does not fetch ahead
+                // (none does) must not wait forever.
+                let n = source.fetch_ahead().max(1);
                 let requests = Arc::new(Semaphore::new(n));
-                let slots = Arc::new(Semaphore::new(n + 2 * workers));
-                limits.push((source.clone(), requests.clone(), slots.clone()));
+                let slots = Arc::new(Semaphore::new(n + 2 * self.workers));
+                self.limits
+                    .push((source.clone(), requests.clone(), slots.clone()));
                 (requests, slots)
             }
         };
         // Never closed: acquiring fails only if they were.
         let (Ok(slot), Ok(request)) = (slots.acquire_owned().await, requests.acquire_owned().await)
         else {
-            return;
+            return false;
         };
-        let fetched = fetched.clone();
+        let (fetched, source) = (self.fetched.clone(), source.clone());
         tokio::spawn(async move {
             let bytes = source.fetch_async(&unit).await;
             drop(request);
@@ -230,5 +360,23 @@ async fn fetch_ahead(
                 _slot: slot,
             });
         });
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_left_are_known_only_once_every_listing_has_ended() {
+        let listed = Listed::new(3, 1);
+        assert_eq!(listed.unreceived(0), None);
+        listed.units.fetch_add(2, Ordering::SeqCst);
+        assert_eq!(listed.units(), 5);
+        assert_eq!(listed.unreceived(4), None);
+        listed.listing.fetch_sub(1, Ordering::SeqCst);
+        assert_eq!(listed.unreceived(4), Some(1));
+        assert_eq!(Listed::new(2, 0).unreceived(0), Some(2));
     }
 }

@@ -4,7 +4,8 @@
 //! (`feed.rs`: how units reach the workers, objects of a trail bucket fetched many at once ahead
 //! of them); a bounded channel carries each file's evidence to one writer, which commits batches of
 //! files together with their evidence, so a file is either wholly counted or not at all. Memory is
-//! bounded by a few files per worker, the channel and one batch, whatever the size of the trail.
+//! bounded by a few files per worker, the channel and one batch, whatever the size of the trail; a
+//! trail bucket's objects are not even all listed at once, but come as they are (`feed.rs`).
 //!
 //! Ctrl-C and SIGTERM stop at a file boundary: workers start no new file, finished files are
 //! committed, and the rest is left for the next run (a second signal exits at once; the
@@ -143,17 +144,26 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
     let directory = RoleDirectory::from_definitions(stored_defs.iter().map(|d| &d.definition));
     summary.families = directory.families().len() as u64;
 
-    let units = units(&opts, &mut summary).await;
+    let (units, streams) = units(&opts, &mut summary).await;
     let known = known(&store).await?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let signals = watch_signals(stop.clone());
     let bar = progress::Progress::new(opts.progress, units.len() as u64);
-    // Files whose outcome has not come yet (each unit sends exactly one).
-    let mut unreceived = units.len();
+    // Units listed so far (a trail bucket's as they are listed), and outcomes received.
+    let listed = Arc::new(feed::Listed::new(units.len(), streams.len()));
+    let mut received = 0;
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<(String, FileOutcome)>>(CHANNEL_GROUPS);
-    let workers = feed::start(units, known, opts.window.clone(), stop.clone(), tx);
+    let workers = feed::start(
+        units,
+        streams,
+        known,
+        opts.window.clone(),
+        stop.clone(),
+        tx,
+        listed.clone(),
+    );
 
     // Per file until committed: a file another observe commits meanwhile must be left out whole.
     let mut batch: Vec<(ObservedFile, FileEvidence)> = Vec::new();
@@ -168,8 +178,9 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
     let committer_free = Arc::new(tokio::sync::Semaphore::new(1));
     let committer = tokio::spawn(commit_batches(store.clone(), commit_rx));
     'receiving: while let Some(group) = rx.recv().await {
+        bar.total(listed.units() as u64);
         for (path, outcome) in group {
-            unreceived = unreceived.saturating_sub(1);
+            received += 1;
             match outcome {
                 FileOutcome::AlreadyObserved => summary.files_already_observed += 1,
                 FileOutcome::Skipped(s) => summary.skipped.push(s),
@@ -200,8 +211,9 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
                 || batch_keys >= BATCH_KEYS
                 || (!batch.is_empty() && last_commit.elapsed() >= COMMIT_EVERY);
             // Near the end, what has come is committed whenever the committer is free: once the
-            // last file is read, only what came during the last commit is left to wait for.
-            let tail = unreceived < TAIL_FILES
+            // last file is read, only what came during the last commit is left to wait for. Not
+            // while a listing goes on: more files may come.
+            let tail = listed.unreceived(received).is_some_and(|n| n < TAIL_FILES)
                 && !batch.is_empty()
                 && committer_free.available_permits() > 0;
             if full || tail {
@@ -231,7 +243,9 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
     // Whatever happened to the commits, let the workers wind down before returning.
     stop.store(true, Ordering::Relaxed);
     drop(rx);
-    workers.await?;
+    for listing in workers.await? {
+        count_listing(&mut summary, &listing);
+    }
     let committed = committed?;
     summary.files_read -= committed.left_out_files;
     summary.files_already_observed += committed.left_out_files;
@@ -262,9 +276,10 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
 }
 
 /// The trace units to read: local files (found under the inputs, less those whose delivery
-/// date lies outside the window) and the objects of the trail buckets named, counted in the
-/// summary as found, outside the window or skipped.
-async fn units(opts: &Options, summary: &mut Summary) -> Vec<Work> {
+/// date lies outside the window) and the Athena tables named, counted in the summary as found,
+/// outside the window or skipped; and the trail buckets named, whose objects come as they are
+/// listed (counted when their listing ends, see `feed.rs`).
+async fn units(opts: &Options, summary: &mut Summary) -> (Vec<Work>, Vec<feed::Stream>) {
     let scheme = |p: &PathBuf, s: &str| p.to_str().is_some_and(|p| p.starts_with(s));
     let (tables, inputs): (Vec<&PathBuf>, Vec<&PathBuf>) =
         opts.inputs.iter().partition(|p| scheme(p, "athena://"));
@@ -293,17 +308,25 @@ async fn units(opts: &Options, summary: &mut Summary) -> Vec<Work> {
             },
         )));
     }
-    let mut units = Vec::new();
+    let (mut units, mut streams) = (Vec::new(), Vec::new());
     for mut source in sources {
-        let listing = source.list(&opts.window).await;
-        summary.files_found += listing.found;
-        summary.files_ignored += listing.ignored;
-        summary.files_outside_window += listing.outside_window;
-        summary.skipped.extend(listing.skipped);
+        let mut listing = source.list(&opts.window).await;
+        count_listing(summary, &listing);
         let source: Arc<dyn UnitSource> = Arc::from(source);
+        if let Some(more) = listing.more.take() {
+            streams.push((source.clone(), more));
+        }
         units.extend(listing.units.into_iter().map(|unit| (source.clone(), unit)));
     }
-    units
+    (units, streams)
+}
+
+/// Counts what a listing found, left out and could not list in the summary.
+fn count_listing(summary: &mut Summary, listing: &crate::source::Listing) {
+    summary.files_found += listing.found;
+    summary.files_ignored += listing.ignored;
+    summary.files_outside_window += listing.outside_window;
+    summary.skipped.extend(listing.skipped.iter().cloned());
 }
 
 /// The units observed so far, by fingerprint.

@@ -28,6 +28,15 @@ impl Progress {
         }
     }
 
+    /// Raises the total to `files`: a trail bucket's objects are counted as they are listed.
+    pub fn total(&self, files: u64) {
+        if let Some(bar) = &self.bar {
+            if bar.length() < Some(files) {
+                bar.set_length(files);
+            }
+        }
+    }
+
     pub fn events(&self, n: u64) {
         let total = self.events.fetch_add(n, Ordering::Relaxed) + n;
         if let Some(bar) = &self.bar {

@@ -82,6 +82,7 @@ impl UnitSource for LocalFiles {
                 outside_window: outside.len() as u64,
                 ignored: found.ignored,
                 skipped: found.skipped,
+                more: None,
             };
             self.files = files;
             listing

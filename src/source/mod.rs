@@ -3,9 +3,12 @@
 //! A *unit source* ([`UnitSource`]: `local.rs`, files; `s3.rs`, trail buckets) lists units and
 //! yields their bytes; a format decoder (`cloudtrail`) turns bytes into [`crate::call::ApiCall`]s.
 //! Keeping the two apart lets a new source reuse the decoder and a new format reuse the sources.
-//! `observe` drives every unit source the same way: it lists them all, then decodes their units on
+//! `observe` drives every unit source the same way: it lists them, then decodes their units on
 //! every core, fetched by the workers (files) or, for a source that says how many to fetch at once
-//! (`s3.rs`), by many requests in flight ahead of them.
+//! (`s3.rs`), by many requests in flight ahead of them. A source whose listing is itself long and
+//! could be large (a trail bucket: millions of objects) hands its units as it lists them, through a
+//! bounded channel ([`Streamed`]): fetching starts with the first page, and the listing waits
+//! while the fetchers are behind, so that memory does not grow with the number of units.
 //!
 //! A unit source may also fold calls itself (`athena.rs`: a query's result, each row identical
 //! calls with their count): it says so by [`UnitSource::folds`] and hands calls with their counts
@@ -33,11 +36,12 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-/// A source of whole units of trace (files, objects), listed first and then read one at a time
-/// on `observe`'s workers.
+/// A source of whole units of trace (files, objects), listed and then read one at a time on
+/// `observe`'s workers.
 pub trait UnitSource: Send + Sync {
-    /// The units to read, in a stable order, less those whose delivery date lies outside the
-    /// window; with the counts of what was found and left out.
+    /// The units to read, less those whose delivery date lies outside the window; with the counts
+    /// of what was found and left out. Either all at once, in a stable order (`units`), or as they
+    /// are listed ([`Listing::more`]: then the counts come with the end of the stream).
     fn list<'a>(
         &'a mut self,
         window: &'a TimeWindow,
@@ -133,6 +137,11 @@ pub struct Unit {
 #[derive(Debug, Default)]
 pub struct Listing {
     pub units: Vec<Unit>,
+    /// Units still being listed, handed over as they come: for a source whose listing is long
+    /// and large, so that they are fetched while it goes on. Such a source fetches ahead
+    /// ([`UnitSource::fetch_ahead`] not 0, [`UnitSource::fetch_async`]), from the moment
+    /// [`list`](UnitSource::list) returned.
+    pub more: Option<Streamed>,
     /// Units found, those outside the window included.
     pub found: u64,
     /// Units found whose delivery date lies outside the window (not in `units`).
@@ -141,6 +150,21 @@ pub struct Listing {
     pub ignored: u64,
     /// What could not be listed.
     pub skipped: Vec<Skipped>,
+}
+
+/// Units handed over while a listing goes on.
+#[derive(Debug)]
+pub struct Streamed {
+    /// What is listed (the location named on the command line), for messages.
+    pub name: String,
+    /// The units, in no given order; bounded, so the listing waits while they are not taken.
+    /// Closing it stops the listing at its next unit.
+    pub units: tokio::sync::mpsc::Receiver<Unit>,
+    /// The end of the listing: what it found, left out and could not list (its `units` empty,
+    /// every unit was sent). Await it once `units` gave `None` (closed, or drained after
+    /// [`close`](tokio::sync::mpsc::Receiver::close)): until then the listing may be waiting for
+    /// room in the channel.
+    pub done: tokio::task::JoinHandle<Listing>,
 }
 
 /// Why a unit (file, object) or part of one could not be used. Named in the summary with its count.

@@ -450,3 +450,213 @@ fn bench_s3_reports_both_runs_in_one() {
     );
     assert!(r["delayed_to_direct_ratio"].as_f64().unwrap() > 0.0, "{r}");
 }
+
+/// 60 distinct delivery files of 3 events each, 3 under each of the days 2026/11/01 to 20.
+async fn upload_days(client: &aws_sdk_s3::Client, bucket: &str) {
+    client.create_bucket().bucket(bucket).send().await.unwrap();
+    let local = tempfile::tempdir().unwrap();
+    for (f, file) in write_trail(local.path(), 60, 3).iter().enumerate() {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        let key = format!(
+            "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/{:02}/{name}",
+            f % 20 + 1
+        );
+        client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(std::fs::read(file).unwrap().into())
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// The objects of a bucket are fetched while it is still being listed, not after: with one
+/// request at a time the listing hands over at most its channel (one unit per request) and the
+/// fetchers hold at most their slots (one request, two per worker) plus the unit waiting for one,
+/// so the listing can go on only as objects are fetched. 60 objects under 20 day prefixes,
+/// listed one prefix at a time: the last prefix is listed after 57 objects were handed over, far
+/// more than the 8 that fit before a GetObject must have ended. Collecting the listing before
+/// fetching would send every GetObject after the last ListObjectsV2.
+#[tokio::test(flavor = "multi_thread")]
+async fn objects_are_fetched_while_the_bucket_is_still_listed() {
+    use policy_miner::bench::s3::relay::Relay;
+    let Some(moto) = Moto::start() else { return };
+    upload_days(&s3_client(&moto), "trail").await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("stream.db");
+    let args = ["--s3-concurrency", "1", "s3://trail/AWSLogs/"];
+    let workers = [("RAYON_NUM_THREADS", "2")];
+
+    let relay = Relay::start(moto_addr(&moto), std::time::Duration::ZERO, None)
+        .await
+        .unwrap();
+    let out = observe_via_with(relay.endpoint(), &db, &args, &workers).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("60 read"), "{}", stderr(&out));
+    let counts = relay.counts();
+    assert_eq!(counts.max_in_flight, 1, "{counts:?}");
+    let (Some(first_get), Some(last_list)) = (counts.first_get_object, counts.last_list) else {
+        panic!("no GetObject or no listing: {counts:?}");
+    };
+    assert!(first_get < last_list, "{counts:?}");
+
+    // Streamed units are checkpointed as listed ones were: none is fetched again.
+    let relay = Relay::start(moto_addr(&moto), std::time::Duration::ZERO, None)
+        .await
+        .unwrap();
+    let out = observe_via_with(relay.endpoint(), &db, &args, &workers).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("60 already observed"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        relay.counts().first_get_object,
+        None,
+        "{:?}",
+        relay.counts()
+    );
+}
+
+/// A prefix that cannot be listed ends the listing midway: it is named with S3's error and what
+/// to do, and the objects listed before it are read and counted, found and read alike. One
+/// prefix listed at a time, the last found first: the days after the fifth come before it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listing_that_fails_midway_is_named_and_what_it_listed_is_read() {
+    use policy_miner::bench::s3::relay::{Fault, Relay};
+    let Some(moto) = Moto::start() else { return };
+    upload_days(&s3_client(&moto), "trail").await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("midway.db");
+    // The listing of the fifth day (the prefix percent-encoded in ListObjectsV2's query).
+    let fifth = Fault::SlowDownAlways("%2F2026%2F11%2F05%2F");
+    let relay = Relay::start(moto_addr(&moto), std::time::Duration::ZERO, Some(fifth))
+        .await
+        .unwrap();
+    let url = "s3://trail/AWSLogs/";
+    let out = observe_via_with(
+        relay.endpoint(),
+        &db,
+        &["--s3-concurrency", "1", url],
+        &[("AWS_MAX_ATTEMPTS", "2")],
+    )
+    .await;
+    let warnings = warnings_for(&out, url);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains(
+            "ListObjectsV2 on bucket trail under \"AWSLogs/111122223333/CloudTrail/eu-west-1/\
+             2026/11/05/\" failed: SlowDown: Please reduce your request rate"
+        ),
+        "{warnings:?}"
+    );
+    assert!(relay.counts().faults >= 2, "{:?}", relay.counts());
+    let err = stderr(&out);
+    let count = summary_counts(&err);
+    let read = count(" read");
+    assert!(read > 0 && read < 60, "{err}");
+    assert_eq!(count(" found"), read, "{err}");
+    assert_eq!(count(" skipped"), 1, "{err}");
+    let recorded = tokio::task::spawn_blocking(move || {
+        db_rows(&db, "SELECT path FROM observed_files").len() as u64
+    })
+    .await
+    .unwrap();
+    assert_eq!(recorded, read);
+}
+
+/// Ctrl-C while the bucket is still listed stops the listing too: the run ends long before the
+/// listing would have (20 day prefixes left at 100 ms a request, one at a time), what was
+/// listed and not read is counted as not started, and the next run reads the rest.
+#[tokio::test(flavor = "multi_thread")]
+#[allow(unsafe_code)] // libc's kill: see the SAFETY below.
+async fn ctrl_c_stops_the_listing_and_the_next_run_reads_the_rest() {
+    use policy_miner::bench::s3::relay::Relay;
+    let Some(moto) = Moto::start() else { return };
+    upload_days(&s3_client(&moto), "trail").await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("stopped.db");
+    let url = "s3://trail/AWSLogs/";
+    let slow = Relay::start(
+        moto_addr(&moto),
+        std::time::Duration::from_millis(100),
+        None,
+    )
+    .await
+    .unwrap();
+    let mut cmd = bin();
+    cmd.args(["observe", "--db", db.to_str().unwrap()])
+        .args(["--s3-concurrency", "1", url])
+        .env("AWS_ENDPOINT_URL", slow.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let waited = std::time::Instant::now();
+    while slow.counts().first_get_object.is_none() {
+        assert!(waited.elapsed().as_secs() < 60, "{:?}", slow.counts());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // SAFETY: kill(2) on the pid of our own child, which has not been waited for yet.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let text = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{text}");
+    // The layout's six levels and the twenty days.
+    let lists = slow.counts().last_list.unwrap();
+    assert!(slow.counts().requests < 26 + 60, "{:?}", slow.counts());
+    let files = summary_counts(&text);
+    let not_started: u64 = text
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("interrupted: ")?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        files(" found") < 60,
+        "listing not stopped ({lists}): {text}"
+    );
+    assert_eq!(files(" read") + not_started, files(" found"), "{text}");
+
+    let relay = Relay::start(moto_addr(&moto), std::time::Duration::ZERO, None)
+        .await
+        .unwrap();
+    let out = observe_via(relay.endpoint(), &db, &[url]).await;
+    let text2 = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{text2}");
+    let again = summary_counts(&text2);
+    assert_eq!(
+        again(" already observed"),
+        files(" read"),
+        "{text}\n{text2}"
+    );
+    assert_eq!(again(" read"), 60 - files(" read"), "{text}\n{text2}");
+}
+
+/// The counts of the summary's `files:` line, by what follows each (" read", " found"…).
+fn summary_counts(stderr: &str) -> impl Fn(&str) -> u64 {
+    let files = stderr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("files: "))
+        .unwrap_or_else(|| panic!("{stderr}"))
+        .to_string();
+    move |what: &str| {
+        files
+            .split(", ")
+            .find_map(|part| part.strip_suffix(what)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{what}: {files}"))
+    }
+}

@@ -3,7 +3,8 @@
 //! flight at once. With a fault it also answers the first request for each distinct method and
 //! URI as S3 does under load, with `503 SlowDown` ("Please reduce your request rate", S3's error
 //! responses), or by closing the connection without an answer: each request then succeeds only
-//! if the client retries it.
+//! if the client retries it; or it answers `SlowDown` to every request for one part of the
+//! bucket, which then cannot be read at all.
 
 use crate::bench::BenchError;
 use bytes::Bytes;
@@ -24,6 +25,9 @@ pub enum Fault {
     SlowDown,
     /// Closes the connection without answering.
     Drop,
+    /// Answers `503 SlowDown` to every request whose URI (path and query, as sent) holds this
+    /// text, however often it is retried: one part of the bucket that cannot be read.
+    SlowDownAlways(&'static str),
 }
 
 /// What went through the relay so far.
@@ -34,6 +38,10 @@ pub struct Counts {
     pub max_in_flight: usize,
     /// Requests answered with the fault instead of being forwarded.
     pub faults: u64,
+    /// Where in the order of arrival (1 the first request) the first GetObject came, and the
+    /// last ListObjectsV2: whether objects were fetched while the bucket was still listed.
+    pub first_get_object: Option<u64>,
+    pub last_list: Option<u64>,
 }
 
 pub struct Relay {
@@ -52,6 +60,9 @@ struct State {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     faults: AtomicU64,
+    /// Arrival numbers (0: none yet).
+    first_get_object: AtomicU64,
+    last_list: AtomicU64,
 }
 
 impl Relay {
@@ -73,6 +84,8 @@ impl Relay {
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             faults: AtomicU64::new(0),
+            first_get_object: AtomicU64::new(0),
+            last_list: AtomicU64::new(0),
         });
         let accepting = tokio::spawn(accept(listener, state.clone()));
         Ok(Relay {
@@ -92,6 +105,8 @@ impl Relay {
             requests: self.state.requests.load(Ordering::SeqCst),
             max_in_flight: self.state.max_in_flight.load(Ordering::SeqCst),
             faults: self.state.faults.load(Ordering::SeqCst),
+            first_get_object: nonzero(self.state.first_get_object.load(Ordering::SeqCst)),
+            last_list: nonzero(self.state.last_list.load(Ordering::SeqCst)),
         }
     }
 }
@@ -142,22 +157,39 @@ async fn relay(
     state: Arc<State>,
 ) -> Result<Response<Full<Bytes>>, Dropped> {
     let _in_flight = InFlight::enter(&state);
-    state.requests.fetch_add(1, Ordering::SeqCst);
+    let arrival = state.requests.fetch_add(1, Ordering::SeqCst) + 1;
     let target = req
         .uri()
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_string();
+    match operation(req.method(), &target) {
+        Some(Operation::List) => {
+            state.last_list.fetch_max(arrival, Ordering::SeqCst);
+        }
+        Some(Operation::GetObject) => {
+            let _ = state.first_get_object.compare_exchange(
+                0,
+                arrival,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
+        }
+        None => {}
+    }
     if let Some(fault) = state.fault {
-        let first = state
-            .faulted
-            .lock()
-            .is_ok_and(|mut seen| seen.insert(format!("{} {target}", req.method())));
-        if first {
+        let faulted = match fault {
+            Fault::SlowDownAlways(text) => target.contains(text),
+            Fault::SlowDown | Fault::Drop => state
+                .faulted
+                .lock()
+                .is_ok_and(|mut seen| seen.insert(format!("{} {target}", req.method()))),
+        };
+        if faulted {
             state.faults.fetch_add(1, Ordering::SeqCst);
             return match fault {
                 Fault::Drop => Err(Dropped),
-                Fault::SlowDown => Ok(answer(
+                Fault::SlowDown | Fault::SlowDownAlways(_) => Ok(answer(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>\
                      <Message>Please reduce your request rate.</Message>\
@@ -170,6 +202,32 @@ async fn relay(
     Ok(forward(req, &state, &target)
         .await
         .unwrap_or_else(|e| answer(StatusCode::BAD_GATEWAY, &e)))
+}
+
+/// The S3 operations the relay tells apart.
+#[derive(Debug, PartialEq, Eq)]
+enum Operation {
+    List,
+    GetObject,
+}
+
+/// Which operation a path-style request is: ListObjectsV2 is a GET on the bucket with
+/// `list-type=2` in its query, GetObject a GET on `/bucket/key` (S3 API reference, both
+/// operations' request syntax).
+fn operation(method: &http::Method, target: &str) -> Option<Operation> {
+    if method != http::Method::GET {
+        return None;
+    }
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    if query.split('&').any(|p| p == "list-type=2") {
+        return Some(Operation::List);
+    }
+    let (_bucket, key) = path.trim_start_matches('/').split_once('/')?;
+    (!key.is_empty()).then_some(Operation::GetObject)
+}
+
+fn nonzero(n: u64) -> Option<u64> {
+    (n != 0).then_some(n)
 }
 
 /// The request as it came (its Host header too: the signature covers it), sent to the upstream.
@@ -201,4 +259,32 @@ fn answer(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
         http::HeaderValue::from_static("application/xml"),
     );
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_are_told_apart_by_path_and_query() {
+        let get = http::Method::GET;
+        assert_eq!(
+            operation(&get, "/trail?list-type=2&delimiter=%2F&prefix=AWSLogs%2F"),
+            Some(Operation::List)
+        );
+        assert_eq!(
+            operation(
+                &get,
+                "/trail/AWSLogs/1/CloudTrail/r/2026/11/02/a.json.gz?x-id=GetObject"
+            ),
+            Some(Operation::GetObject)
+        );
+        assert_eq!(
+            operation(&get, "/trail/AWSLogs/a.json.gz"),
+            Some(Operation::GetObject)
+        );
+        assert_eq!(operation(&get, "/trail"), None);
+        assert_eq!(operation(&get, "/trail/"), None);
+        assert_eq!(operation(&http::Method::PUT, "/trail/a.json.gz"), None);
+    }
 }
