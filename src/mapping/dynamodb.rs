@@ -11,7 +11,7 @@
 //! DynamoDB Developer Guide, "Understanding DynamoDB log file entries", `TransactWriteItems`),
 //! while the proxy records them as `transactItems[]`, each under its kind (`put`, `update`,
 //! `delete`, `conditionCheck`, `get`) with its own `tableName`; PartiQL calls carry the statement
-//! text (`statement`, or `statements[]` / `transactStatements[]` of `{statement}`).
+//! text (`statement`, or `requestItems[]` / `transactStatements[]` of `{statement}`).
 //!
 //! **How IAM authorizes the calls.** Most calls need the action of their own name on the table.
 //! A transaction is authorized item by item: each item needs the action of its kind on its table
@@ -90,20 +90,21 @@ pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<S
         "ExecuteStatement" | "BatchExecuteStatement" | "ExecuteTransaction" => {
             let statements: Vec<&str> = match event {
                 "ExecuteStatement" => ctx.s("statement").into_iter().collect(),
-                _ => ctx
-                    .req
-                    .get(if event == "ExecuteTransaction" {
-                        "transactStatements"
+                // CloudTrail logs a batch's statements as `requestItems` (the API's
+                // `Statements`), a transaction's as `transactStatements`.
+                _ => {
+                    let lists: &[&str] = if event == "ExecuteTransaction" {
+                        &["transactStatements"]
                     } else {
-                        "statements"
-                    })
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|s| s.get("statement").and_then(Value::as_str))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                        &["requestItems", "statements"]
+                    };
+                    lists
+                        .iter()
+                        .filter_map(|list| ctx.req.get(*list).and_then(Value::as_array))
+                        .flatten()
+                        .filter_map(|s| s.get("statement").and_then(Value::as_str))
+                        .collect()
+                }
             };
             statements
                 .into_iter()
@@ -361,6 +362,29 @@ mod tests {
                 "dynamodb:PartiQLSelect",
                 &format!("{t}/index/by-customer")
             )]
+        );
+    }
+
+    /// A batch as CloudTrail logs it: the statements under `requestItems`, each `{statement}`
+    /// (AWS, DynamoDB developer guide, "Understanding DynamoDB log file entries",
+    /// BatchExecuteStatement), not under the API's own name `Statements`.
+    #[test]
+    fn a_batch_of_statements_as_cloudtrail_logs_it() {
+        let (orders, stock) = (table("orders"), table("stock"));
+        let ev = event(
+            "dynamodb",
+            "BatchExecuteStatement",
+            json!({"requestItems": [
+                {"statement": r#"UPDATE "orders" SET status = ? WHERE pk = ?"#},
+                {"statement": r#"INSERT INTO "stock" VALUE {'pk': ?}"#}
+            ]}),
+        );
+        assert_eq!(
+            pairs(&ev),
+            [
+                p("dynamodb:PartiQLInsert", &stock),
+                p("dynamodb:PartiQLUpdate", &orders)
+            ]
         );
     }
 
