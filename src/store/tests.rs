@@ -1,7 +1,10 @@
+//! Batches as observe writes them.
+//!
 //! A full disk, simulated on the pool's one connection with `PRAGMA max_page_count` (a write that
 //! needs one more page fails with SQLITE_FULL, as when the disk is full): the failed write is named
 //! for what it is, leaves nothing behind, and the next write, in the same process or the next run,
-//! goes through once there is space.
+//! goes through once there is space. Files are claimed once: a file another batch counted is left
+//! out with its evidence, and one counted in part only by the windows this run saw.
 
 use super::*;
 
@@ -166,4 +169,80 @@ async fn a_batch_on_a_full_disk_claims_no_file_and_the_next_one_goes_through() {
     assert_eq!(total_count(&store).await, 1000);
     assert_eq!(integrity(&store).await, "ok");
     store.close().await;
+}
+
+fn trace_file(fingerprint: char, windows: Option<&str>, before: Option<&str>) -> ObservedFile {
+    ObservedFile {
+        fingerprint: fingerprint.to_string().repeat(32),
+        path: format!("trail/{fingerprint}.json.gz"),
+        size: 100,
+        events: 1,
+        windows: windows.map(str::to_string),
+        windows_before: before.map(str::to_string),
+    }
+}
+
+#[tokio::test]
+async fn a_file_is_claimed_by_one_batch_only_and_a_partly_counted_one_by_its_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("evidence.db"), true)
+        .await
+        .unwrap();
+    let rows = evidence(2);
+    let first = [
+        trace_file('a', None, None),
+        trace_file('b', Some("w1"), None),
+    ];
+    let left_out = store
+        .write_batch(&first, |fresh| {
+            assert_eq!(fresh, [true, true]);
+            Batch(&rows[..1])
+        })
+        .await
+        .unwrap();
+    assert!(left_out.is_empty());
+
+    // `a` again; `b` as a run that saw windows `w1` sees it; `c` as one that saw other windows.
+    let second = [
+        trace_file('a', None, None),
+        trace_file('b', Some("w1,w2"), Some("w1")),
+        trace_file('c', Some("w3"), Some("w0")),
+    ];
+    let left_out = store
+        .write_batch(&second, |fresh| {
+            assert_eq!(fresh, [false, true, false]);
+            Batch(&rows[1..])
+        })
+        .await
+        .unwrap();
+    assert_eq!(left_out, [0, 2]);
+    let files = store.observed_files().await.unwrap();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert_eq!(files["b".repeat(32).as_str()].as_deref(), Some("w1,w2"));
+    assert_eq!(files["a".repeat(32).as_str()], None);
+    assert_eq!(total_count(&store).await, 2);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn only_observe_commits_without_waiting_for_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evidence.db");
+    let synchronous = |store: Store| async move {
+        let level: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        store.close().await;
+        level
+    };
+    // 1: NORMAL (no flush per commit in WAL mode), 2: FULL.
+    let replayable = Store::open_replayable(&path, DEFAULT_LOCK_TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(synchronous(replayable).await, 1);
+    assert_eq!(
+        synchronous(Store::open(&path, false).await.unwrap()).await,
+        2
+    );
 }
