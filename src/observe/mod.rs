@@ -331,16 +331,14 @@ fn count_listing(summary: &mut Summary, listing: &crate::source::Listing) {
 
 /// The units observed so far, by fingerprint.
 async fn known(store: &Store) -> Result<Known, StoreError> {
-    Ok(store
-        .observed_files()
-        .await?
-        .into_iter()
-        .filter_map(|(f, windows)| {
-            let fingerprint = u128::from_str_radix(&f, 16).ok()?;
+    let known = store
+        .observed_files_as(|fingerprint, windows| {
+            let fingerprint = u128::from_str_radix(fingerprint, 16).ok()?;
             // Unreadable windows (edited by hand?) count as the whole file: never twice.
-            Some((fingerprint, windows.and_then(|w| Counted::parse(&w))))
+            Some((fingerprint, windows.and_then(Counted::parse)))
         })
-        .collect())
+        .await?;
+    Ok(known.into_iter().collect())
 }
 
 /// glibc gives every thread that allocates its own arena and keeps freed memory in each: with

@@ -215,6 +215,26 @@ impl Row<'_> {
         }
     }
 
+    /// Column `i` as text, None when NULL; an error when it is not UTF-8 (a damaged value, not
+    /// one to read around).
+    #[allow(unsafe_code)] // SQLite's C API: see the SAFETY below.
+    pub(super) fn strict_text(&self, i: c_int) -> Result<Option<String>, std::str::Utf8Error> {
+        // SAFETY: as for `text`; the type is asked before any conversion, as SQLite documents.
+        unsafe {
+            let stmt = self.stmt.as_ptr();
+            if ffi::sqlite3_column_type(stmt, i) == ffi::SQLITE_NULL {
+                return Ok(None);
+            }
+            let text = ffi::sqlite3_column_text(stmt, i);
+            let len = ffi::sqlite3_column_bytes(stmt, i);
+            match (text.is_null(), usize::try_from(len)) {
+                (false, Ok(len)) => std::str::from_utf8(std::slice::from_raw_parts(text, len))
+                    .map(|s| Some(s.to_string())),
+                _ => Ok(Some(String::new())),
+            }
+        }
+    }
+
     /// Column `i` as an integer (NULL as 0).
     #[allow(unsafe_code)] // SQLite's C API: see the SAFETY below.
     pub(super) fn int(&self, i: c_int) -> i64 {

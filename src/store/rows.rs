@@ -278,6 +278,35 @@ impl Store {
         .await
     }
 
+    /// Each file observed so far, made into a `T` by `each` from its fingerprint and its windows
+    /// (None once counted whole) as SQLite yields it: through sqlx, every row was held whole
+    /// (about 600 bytes a file) until the last came, and a scheduled run on an organization's
+    /// trail bucket has millions of files behind it.
+    pub async fn observed_files_as<T>(
+        &self,
+        mut each: impl FnMut(&str, Option<&str>) -> Option<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let (mut out, mut damaged) = (Vec::new(), None);
+        self.read_rows(
+            "SELECT fingerprint, windows FROM observed_files",
+            |r| match (r.strict_text(0), r.strict_text(1)) {
+                (Ok(fingerprint), Ok(windows)) => out.extend(each(
+                    fingerprint.as_deref().unwrap_or_default(),
+                    windows.as_deref(),
+                )),
+                (Err(e), _) | (_, Err(e)) => damaged = Some(e),
+            },
+        )
+        .await?;
+        match damaged {
+            None => Ok(out),
+            Some(e) => Err(StoreError::Corrupt {
+                path: self.path.to_path_buf(),
+                detail: format!("a file observed has a value that is not text: {e}"),
+            }),
+        }
+    }
+
     /// Every row `sql` yields, each made into a `T` as it comes (one statement: one snapshot).
     async fn read_rows<T>(
         &self,

@@ -216,10 +216,19 @@ async fn a_file_is_claimed_by_one_batch_only_and_a_partly_counted_one_by_its_win
         .await
         .unwrap();
     assert_eq!(left_out, [0, 2]);
-    let files = store.observed_files().await.unwrap();
-    assert_eq!(files.len(), 2, "{files:?}");
-    assert_eq!(files["b".repeat(32).as_str()].as_deref(), Some("w1,w2"));
-    assert_eq!(files["a".repeat(32).as_str()], None);
+    // As observe reads them back (SQLite's own API, NULL windows as None).
+    let mut files = store
+        .observed_files_as(|f, w| Some((f.to_string(), w.map(str::to_string))))
+        .await
+        .unwrap();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            ("a".repeat(32), None),
+            ("b".repeat(32), Some("w1,w2".to_string()))
+        ]
+    );
     assert_eq!(total_count(&store).await, 2);
     store.close().await;
 }
