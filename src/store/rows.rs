@@ -341,7 +341,8 @@ impl Store {
 
 /// Claims each file for this batch, by its fingerprint: whether it is new here (see
 /// [`Store::write_batch`]). On SQLite's own API, like the rows: through sqlx, each file was a
-/// round trip to its worker thread, most of the writer's cost on a trail of small files.
+/// round trip to its worker thread (two thread wake-ups or more), a cost paid per file that a
+/// trail of many small files felt most (14,900 futex calls for 4,000 files, 3,200 since).
 fn claim_files(
     handle: &mut LockedSqliteHandle<'_>,
     files: &[ObservedFile],
