@@ -15,6 +15,7 @@
 //! the next only once that one has a slot; the listing waits meanwhile. Of the units listed, the
 //! writer learns only how many there are so far ([`Listed`]).
 
+use super::priority::WorkerThreads;
 use super::{counted_already, fingerprint_of, FileOutcome, Known, Work, Worker};
 use crate::observe::TimeWindow;
 use crate::source::{Listing, SkipReason, Skipped, Streamed, Unit, UnitSource};
@@ -42,6 +43,14 @@ struct Shared {
     known: Arc<Known>,
     window: TimeWindow,
     stop: Arc<AtomicBool>,
+}
+
+/// What the writer shares with the feed: the flag that stops it, the units listed so far, and
+/// the worker threads (which yield to the committer near the end).
+pub(super) struct Control {
+    pub stop: Arc<AtomicBool>,
+    pub listed: Arc<Listed>,
+    pub threads: Arc<WorkerThreads>,
 }
 
 /// A source's units still being listed.
@@ -86,10 +95,14 @@ pub(super) fn start(
     streams: Vec<Stream>,
     known: Known,
     window: TimeWindow,
-    stop: Arc<AtomicBool>,
     outcomes: Outcomes,
-    listed: Arc<Listed>,
+    control: Control,
 ) -> tokio::task::JoinHandle<Vec<Listing>> {
+    let Control {
+        stop,
+        listed,
+        threads,
+    } = control;
     let workers = rayon::current_num_threads().max(1);
     let known = Arc::new(known);
     let (own, ahead): (Vec<Work>, Vec<Work>) = units
@@ -122,7 +135,10 @@ pub(super) fn start(
     let working = tokio::task::spawn_blocking(move || {
         std::thread::scope(|scope| {
             for _ in 0..workers {
-                scope.spawn(|| work(&shared, outcomes.clone(), &runtime));
+                scope.spawn(|| {
+                    threads.enlist();
+                    work(&shared, outcomes.clone(), &runtime)
+                });
             }
         });
     });

@@ -17,6 +17,7 @@ pub mod evidence;
 mod feed;
 mod hashing;
 pub mod live;
+mod priority;
 mod progress;
 mod summary;
 pub mod window;
@@ -119,8 +120,13 @@ const BATCH_KEYS: usize = 64_000;
 /// read is soon in the database whatever the size of its files.
 const COMMIT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Once fewer files than this are left to come, what has come is committed whenever the
-/// committer is free.
-const TAIL_FILES: usize = 64;
+/// committer is free, and the workers yield to it (see `priority.rs`): a batch's worth, so that
+/// the last full batch is not committed after the last file.
+const TAIL_FILES: usize = BATCH_FILES;
+/// ... but not fewer than this many files at a time, but for the last: each commit rewrites
+/// in the log most pages of the evidence table, however few its rows (a few hundred pages of
+/// 64 KiB), so a commit of a few files costs nearly as much as one of a hundred.
+const TAIL_MIN_FILES: usize = 128;
 /// Groups of outcomes (a few files each, see `feed.rs`) in flight between the workers and the
 /// writer.
 const CHANNEL_GROUPS: usize = 4;
@@ -152,6 +158,7 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
     let bar = progress::Progress::new(opts.progress, units.len() as u64);
     // Units listed so far (a trail bucket's as they are listed), and outcomes received.
     let listed = Arc::new(feed::Listed::new(units.len(), streams.len()));
+    let threads = Arc::new(priority::WorkerThreads::default());
     let mut received = 0;
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<(String, FileOutcome)>>(CHANNEL_GROUPS);
@@ -160,9 +167,12 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
         streams,
         known,
         opts.window.clone(),
-        stop.clone(),
         tx,
-        listed.clone(),
+        feed::Control {
+            stop: stop.clone(),
+            listed: listed.clone(),
+            threads: threads.clone(),
+        },
     );
 
     // Per file until committed: a file another observe commits meanwhile must be left out whole.
@@ -213,15 +223,22 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
             // Near the end, what has come is committed whenever the committer is free: once the
             // last file is read, only what came during the last commit is left to wait for. Not
             // while a listing goes on: more files may come.
-            let tail = listed.unreceived(received).is_some_and(|n| n < TAIL_FILES)
+            let unreceived = listed.unreceived(received);
+            let near_end = unreceived.is_some_and(|n| n < TAIL_FILES);
+            if near_end {
+                threads.yield_to_committer();
+            }
+            let tail = near_end
+                && (batch.len() >= TAIL_MIN_FILES || unreceived == Some(0))
                 && !batch.is_empty()
                 && committer_free.available_permits() > 0;
+            let last = unreceived == Some(0);
             if full || tail {
                 let Ok(free) = committer_free.clone().acquire_owned().await else {
                     break 'receiving;
                 };
                 if commit_tx
-                    .send((std::mem::take(&mut batch), free))
+                    .send((std::mem::take(&mut batch), free, last))
                     .await
                     .is_err()
                 {
@@ -235,7 +252,7 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
     let interrupted = stop.load(Ordering::Relaxed);
     if !batch.is_empty() {
         if let Ok(free) = committer_free.clone().acquire_owned().await {
-            let _ = commit_tx.send((batch, free)).await;
+            let _ = commit_tx.send((batch, free, true)).await;
         }
     }
     drop(commit_tx);
@@ -390,23 +407,29 @@ struct Committed {
     left_out_events: u64,
 }
 
-/// A batch to commit, with the permit that makes it the committer's only one.
+/// A batch to commit, with the permit that makes it the committer's only one, and whether it
+/// is the run's last.
 type Handed = (
     Vec<(ObservedFile, FileEvidence)>,
     tokio::sync::OwnedSemaphorePermit,
+    bool,
 );
 
-/// Commits batches as they come; each one's permit is given back once it is written.
+/// Commits batches as they come; each one's permit is given back once it is written. The log
+/// is moved into the database when due (see `store/log.rs`), but not after the last batch:
+/// `Store::close` does that anyway.
 async fn commit_batches(
     store: Arc<Store>,
     mut batches: tokio::sync::mpsc::Receiver<Handed>,
 ) -> Result<Committed, StoreError> {
     let mut done = Committed::default();
-    while let Some((mut batch, free)) = batches.recv().await {
+    let mut log = crate::store::LogGrowth::default();
+    while let Some((mut batch, free, last)) = batches.recv().await {
         let flushed = flush(&store, &mut batch, &mut done).await;
         drop(batch);
         drop(free);
         flushed?;
+        store.after_commit(&mut log, !last).await?;
     }
     Ok(done)
 }

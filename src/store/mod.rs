@@ -8,11 +8,13 @@ pub mod exchange;
 pub mod history;
 mod launches;
 mod live;
+mod log;
 mod rows;
 pub mod times;
 
 pub use launches::LaunchRow;
 pub use live::{SourceCount, UNKNOWN_RESOURCE};
+pub use log::LogGrowth;
 pub use rows::{
     BatchRows, EvidenceRef, EvidenceRow, NewTaskDefinitionRow, ObservedFile, TaskDefinitionRow,
     UngrantedRef, UngrantedRow,
@@ -135,7 +137,7 @@ impl Store {
         create: bool,
         lock_timeout: Duration,
     ) -> Result<Store, StoreError> {
-        Store::open_synced(path, create, lock_timeout, SqliteSynchronous::Full).await
+        Store::open_synced(path, create, lock_timeout, false).await
     }
 
     /// Like [`Store::open_with`] with `create`, for writes that can be made again: `observe` of
@@ -145,17 +147,22 @@ impl Store {
     /// an OS crash (not a process crash) can undo the last commits ("synchronous = NORMAL",
     /// sqlite.org/pragma.html#pragma_synchronous). On a trail of many small files a flush per
     /// commit (and per migration of a new database) was a wait the workers felt at both ends
-    /// of the run.
+    /// of the run. The log is moved into the database only when the caller says (see `log.rs`).
     pub async fn open_replayable(path: &Path, lock_timeout: Duration) -> Result<Store, StoreError> {
-        Store::open_synced(path, true, lock_timeout, SqliteSynchronous::Normal).await
+        Store::open_synced(path, true, lock_timeout, true).await
     }
 
     async fn open_synced(
         path: &Path,
         create: bool,
         lock_timeout: Duration,
-        synchronous: SqliteSynchronous,
+        replayable: bool,
     ) -> Result<Store, StoreError> {
+        let synchronous = if replayable {
+            SqliteSynchronous::Normal
+        } else {
+            SqliteSynchronous::Full
+        };
         let exists = path.exists();
         if !exists && !create {
             return Err(StoreError::Missing {
@@ -174,6 +181,9 @@ impl Store {
             // and statement journals in memory keep them off the disk until commit.
             .pragma("cache_size", "-8192")
             .pragma("temp_store", "memory");
+        if replayable {
+            options = log::caller_checkpoints(options);
+        }
         if !exists {
             // Each observe commit rewrites most leaf pages of the evidence table (new keys land
             // all over it): with 64 KiB pages its commits took about a third less time than with

@@ -255,3 +255,59 @@ async fn only_observe_commits_without_waiting_for_the_disk() {
         2
     );
 }
+
+/// What the database file alone holds (as a copy of it without its log would): the evidence
+/// rows SQLite has moved there from the log.
+async fn rows_in_file_alone(path: &Path) -> usize {
+    let copy = path.with_extension("alone.db");
+    let _ = std::fs::remove_file(&copy);
+    std::fs::copy(path, &copy).unwrap();
+    let store = Store::open(&copy, true).await.unwrap();
+    let rows = store.evidence().await.unwrap().len();
+    store.close().await;
+    rows
+}
+
+#[tokio::test]
+async fn observes_log_is_moved_into_the_database_when_it_outgrows_it_never_after_the_last_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evidence.db");
+    let store = Store::open_replayable(&path, DEFAULT_LOCK_TIMEOUT)
+        .await
+        .unwrap();
+    let auto: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        auto, 0,
+        "SQLite must not checkpoint in whichever commit it likes"
+    );
+    let rows = evidence(300);
+    store
+        .write_batch(&[trace_file('a', None, None)], |_| Batch(&rows))
+        .await
+        .unwrap();
+    let mut log = LogGrowth::default();
+    assert!(!store.after_commit(&mut log, true).await.unwrap());
+    assert!(
+        log.pages >= 2,
+        "300 rows of 300 bytes fill two pages: {}",
+        log.pages
+    );
+    assert_eq!(rows_in_file_alone(&path).await, 0, "still in the log");
+
+    // As if the log held more than the database (and than the least SQLite waits for).
+    log.pages = 1_000_000;
+    assert!(!store.after_commit(&mut log, false).await.unwrap());
+    assert_eq!(
+        rows_in_file_alone(&path).await,
+        0,
+        "not after the last commit"
+    );
+    assert!(store.after_commit(&mut log, true).await.unwrap());
+    assert_eq!(log.pages, 0);
+    assert_eq!(rows_in_file_alone(&path).await, 300);
+    assert_eq!(integrity(&store).await, "ok");
+    store.close().await;
+}
