@@ -236,6 +236,8 @@ fn bucket_arn(partition: &str, bucket: &str) -> String {
     }
 }
 
+/// observe maps object calls once per shape (`observe/shape.rs`), relying on this: the key is
+/// placed as it is at the end of the ARN, and nowhere else. Its tests fail if that changes.
 fn object_arn(partition: &str, bucket: &str, key: &str) -> String {
     // An access point ARN addresses objects as `<access point ARN>/object/<key>`.
     if bucket.starts_with("arn:") && bucket.contains(":accesspoint/") {

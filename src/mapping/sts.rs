@@ -33,6 +33,8 @@ pub(super) fn needs_no_permission(event_name: &str) -> Option<&'static str> {
     }
 }
 
+/// Never reads `roleSessionName`: observe maps `AssumeRole` once for every session name
+/// (`observe/shape.rs`, whose tests fail if that changes).
 pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<Step> {
     let role: Vec<String> = ctx.s("roleArn").map(lit).into_iter().collect();
     let mut steps = Step::one(action, role.clone(), action_rule, ROLE_RULE);

@@ -10,6 +10,7 @@
 
 use super::evidence::{FileEvidence, Span};
 use super::hashing::BuildWordHasher;
+use super::shape::{self, Shaped, Use};
 use crate::call::{ApiCall, Callers, Principal, PrincipalKind};
 use crate::catalog::Catalog;
 use crate::mapping::{map_call, Mapped, UngrantedKind};
@@ -367,7 +368,7 @@ struct Memo {
     mapped: Mapping,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Mapping {
     Grants(Vec<GrantIds>),
     Ungranted { kind: UngrantedKind, reason: Id },
@@ -396,6 +397,8 @@ pub struct Folder<'c> {
     strings: Interner,
     /// By the 128-bit hash of the call's mapping inputs (the same hash that tells files apart).
     memo: HashMap<u128, Memo, BuildWordHasher>,
+    /// By the same hash of a shaped call (see `shape.rs`): its mapping, if it places the key.
+    shapes: HashMap<u128, Option<Memo>, BuildWordHasher>,
     key: Vec<u8>,
     evidence: HashMap<EvidenceIds, (Seen, Id, Id, Id), BuildWordHasher>,
     ungranted: HashMap<UngrantedIds, (Seen, UngrantedKind, Id), BuildWordHasher>,
@@ -418,6 +421,7 @@ impl<'c> Folder<'c> {
             no_error,
             strings,
             memo: HashMap::default(),
+            shapes: HashMap::default(),
             key: Vec::with_capacity(1024),
             evidence: HashMap::default(),
             ungranted: HashMap::default(),
@@ -462,7 +466,10 @@ impl<'c> Folder<'c> {
         self.memo_key(call);
         let key = xxhash_rust::xxh3::xxh3_128(&self.key);
         if !self.memo.contains_key(&key) {
-            let memo = self.map(call, role_arn);
+            let memo = match Shaped::of(call) {
+                Some(shape) => self.map_by_shape(call, role_arn, &shape),
+                None => self.map(call, role_arn),
+            };
             self.memo.insert(key, memo);
         }
         let error = match call.error_code {
@@ -565,6 +572,77 @@ impl<'c> Folder<'c> {
         }
     }
 
+    /// What a call of a shape maps to: its shape's mapping (with the value put back if it is
+    /// placed), when that mapping uses the value as the shape says (see `shape.rs`); else its own.
+    fn map_by_shape(&mut self, call: &ApiCall, role_arn: &str, shape: &Shaped) -> Memo {
+        let shaped = shape.call(call);
+        self.memo_key(&shaped);
+        let key = xxhash_rust::xxh3::xxh3_128(&self.key);
+        if !self.shapes.contains_key(&key) {
+            let memo = self.map(&shaped, role_arn);
+            let fits = self.fits(&memo, shape.usage);
+            self.shapes.insert(key, fits.then_some(memo));
+        }
+        let Some(memo) = &self.shapes[&key] else {
+            return self.map(call, role_arn);
+        };
+        let Memo {
+            role,
+            source,
+            name,
+            mapped,
+        } = memo;
+        let (role, source, name) = (*role, *source, *name);
+        let mapped = match (mapped, shape.usage) {
+            (Mapping::Grants(grants), Use::Placed) => {
+                let [grant] = grants.as_slice() else {
+                    return self.map(call, role_arn);
+                };
+                let grant = *grant;
+                let Some(resource) =
+                    shape::resource_for(self.strings.get(grant.resource), shape.value)
+                else {
+                    return self.map(call, role_arn);
+                };
+                Mapping::Grants(vec![GrantIds {
+                    resource: self.strings.id(&resource),
+                    ..grant
+                }])
+            }
+            (mapped, _) => mapped.clone(),
+        };
+        Memo {
+            role,
+            source,
+            name,
+            mapped,
+        }
+    }
+
+    /// Whether a shape's `memo` uses the placeholder as `usage` says: a placed value ends the
+    /// resource of the one grant, and appears nowhere else; an unread one appears nowhere.
+    fn fits(&self, memo: &Memo, usage: Use) -> bool {
+        let has = |id: Id| self.strings.get(id).contains(shape::PLACEHOLDER);
+        match (&memo.mapped, usage) {
+            (Mapping::Grants(grants), Use::Placed) => {
+                let [g] = grants.as_slice() else {
+                    return false;
+                };
+                let resource = self.strings.get(g.resource);
+                resource.matches(shape::PLACEHOLDER).count() == 1
+                    && resource.ends_with(shape::PLACEHOLDER)
+                    && ![g.action, g.condition, g.rule].into_iter().any(has)
+            }
+            (Mapping::Grants(grants), Use::Unread) => !grants.iter().any(|g| {
+                [g.action, g.resource, g.condition, g.rule]
+                    .into_iter()
+                    .any(has)
+            }),
+            (Mapping::Ungranted { reason, .. }, Use::Unread) => !has(*reason),
+            (Mapping::Ungranted { .. }, Use::Placed) => false,
+        }
+    }
+
     /// Forgets the current file's counters (its evidence is not wanted: the file was damaged).
     pub fn discard(&mut self) {
         self.evidence.clear();
@@ -597,6 +675,7 @@ impl<'c> Folder<'c> {
         }
         if self.memo.len() > CACHE_LIMIT || self.strings.strings.len() > CACHE_LIMIT {
             self.memo = HashMap::default();
+            self.shapes = HashMap::default();
             self.strings = Interner::default();
             self.no_error = self.strings.id("");
         }

@@ -19,6 +19,7 @@ mod hashing;
 pub mod live;
 mod priority;
 mod progress;
+mod shape;
 mod summary;
 pub mod window;
 

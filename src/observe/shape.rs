@@ -1,0 +1,359 @@
+//! Calls mapped once per shape, not once per distinct value of one of their parameters.
+//!
+//! A third of a busy trail's events can be calls that differ from every other in one parameter
+//! only: S3 object calls on keys never seen before (uploads, date-partitioned paths), ECR layer
+//! downloads (one per layer digest), role assumptions (one per session name). Each was mapped on
+//! its own (parsing its parameters, planning, checking the ARN against the catalog): the largest
+//! cost of folding a trail of many small files. A call of [`SHAPES`] is mapped once with a
+//! placeholder for that parameter's value, and what it maps to is used for every value:
+//! - [`Use::Placed`]: the mapping puts the value, as it is, at the end of the one resource it
+//!   grants (S3 objects: `s3.rs`, `object_arn`). Only a plain value (letters, digits, `/._-=`:
+//!   nothing JSON or policy syntax escapes, no `:` for the ARN parser to see) is placed so; the
+//!   grant has the value put back in the placeholder's place.
+//! - [`Use::Unread`]: the mapping never reads the parameter (ECR: `ecr.rs` reads the repository
+//!   only; STS: `sts.rs` reads the role, tags and source identity). The mapping is used as it is.
+//!
+//! A shape's mapping is used only when the placeholder is where its use says and nowhere else
+//! (one grant ending with it, or nowhere at all); any other outcome maps each call of that shape
+//! on its own, as before. The tests below hold the shaped mappings to the direct ones.
+
+use crate::call::{ApiCall, EventResource};
+use crate::source::json::Scanner;
+
+/// The value put in the place of the parameter's.
+pub(super) const PLACEHOLDER: &str = "policy-miner-shape.value";
+
+/// How a shape's mapping uses the parameter taken out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Use {
+    Placed,
+    Unread,
+}
+
+/// (event source, event names, the parameter, its use).
+const SHAPES: &[(&str, &[&str], &str, Use)] = &[
+    ("s3.amazonaws.com", S3_OBJECT_CALLS, "key", Use::Placed),
+    (
+        "ecr.amazonaws.com",
+        &["GetDownloadUrlForLayer"],
+        "layerDigest",
+        Use::Unread,
+    ),
+    (
+        "sts.amazonaws.com",
+        &["AssumeRole"],
+        "roleSessionName",
+        Use::Unread,
+    ),
+];
+
+/// S3 object calls whose mapping places the key in the object's ARN and nowhere else.
+const S3_OBJECT_CALLS: &[&str] = &[
+    "GetObject",
+    "HeadObject",
+    "PutObject",
+    "DeleteObject",
+    "GetObjectAcl",
+    "PutObjectAcl",
+    "GetObjectTagging",
+    "PutObjectTagging",
+    "DeleteObjectTagging",
+    "GetObjectAttributes",
+    "RestoreObject",
+    "CreateMultipartUpload",
+    "UploadPart",
+    "CompleteMultipartUpload",
+    "AbortMultipartUpload",
+];
+
+/// A call of [`SHAPES`] with its parameter's value taken out.
+pub(super) struct Shaped<'a> {
+    pub value: &'a str,
+    pub usage: Use,
+    /// The request parameters with the placeholder for the value.
+    request: String,
+    /// The ARNs of `resources[]`; for a placed value, the one ending with it ends with the
+    /// placeholder instead.
+    arns: Vec<String>,
+}
+
+impl<'a> Shaped<'a> {
+    /// The call's value and shape, when it is a call of [`SHAPES`] whose request parameters
+    /// name the parameter once, as a string without escapes (a plain one if it is placed).
+    pub(super) fn of(call: &ApiCall<'a>) -> Option<Shaped<'a>> {
+        let &(_, _, field, usage) = SHAPES.iter().find(|(source, names, _, _)| {
+            call.event_source == *source && names.contains(&call.event_name)
+        })?;
+        let request = call.request_parameters?;
+        let key = only(request, field)?;
+        if usage == Use::Placed && !is_plain(key) {
+            return None;
+        }
+        // `key` lies within `request`: where, by address.
+        let at = (key.as_ptr() as usize).checked_sub(request.as_ptr() as usize)?;
+        let shaped = [
+            request.get(..at)?,
+            PLACEHOLDER,
+            request.get(at + key.len()..)?,
+        ]
+        .concat();
+        let arns = call
+            .resources
+            .iter()
+            .map(|r| match r.arn.strip_suffix(key) {
+                Some(head) if usage == Use::Placed && head.ends_with('/') => {
+                    [head, PLACEHOLDER].concat()
+                }
+                _ => r.arn.to_string(),
+            })
+            .collect();
+        Some(Shaped {
+            value: key,
+            usage,
+            request: shaped,
+            arns,
+        })
+    }
+
+    /// The call with the placeholder for its value.
+    pub(super) fn call<'s>(&'s self, call: &ApiCall<'a>) -> ApiCall<'s>
+    where
+        'a: 's,
+    {
+        let mut shaped: ApiCall<'s> = call.clone();
+        shaped.request_parameters = Some(&self.request);
+        shaped.resources = call
+            .resources
+            .iter()
+            .zip(&self.arns)
+            .map(|(r, arn)| EventResource {
+                arn,
+                resource_type: r.resource_type,
+            })
+            .collect();
+        shaped
+    }
+}
+
+/// The value of the one top-level `field` member, when it is a string without escapes.
+fn only<'r>(request: &'r str, field: &str) -> Option<&'r str> {
+    let mut scan = Scanner::new(request, 0);
+    scan.skip_ascii_whitespace().ok()?;
+    scan.expect(b'{').ok()?;
+    let mut key = None;
+    let mut first = true;
+    while let Some(name) = scan.next_key(first).ok()? {
+        first = false;
+        if name == field {
+            if key.is_some() {
+                return None; // twice: left to the mapping, whichever it reads
+            }
+            key = Some(scan.opt_str().ok()??);
+        } else {
+            scan.skip_value().ok()?;
+        }
+    }
+    key
+}
+
+fn is_plain(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 1024
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-' | b'='))
+}
+
+/// The resource `shaped` (mapped with the placeholder) names for the value `key`, if it names it
+/// by the placeholder at its end.
+pub(super) fn resource_for(shaped: &str, key: &str) -> Option<String> {
+    shaped
+        .strip_suffix(PLACEHOLDER)
+        .map(|head| [head, key].concat())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::{Caller, Principal};
+    use crate::mapping::{map_call, Mapped};
+
+    fn call<'a>(name: &'a str, request: &'a str, resources: Vec<EventResource<'a>>) -> ApiCall<'a> {
+        let source = match name {
+            "GetDownloadUrlForLayer" => "ecr.amazonaws.com",
+            "AssumeRole" => "sts.amazonaws.com",
+            _ => "s3.amazonaws.com",
+        };
+        ApiCall {
+            event_id: "e",
+            event_time: "2026-11-02T10:00:00Z",
+            event_source: source,
+            event_name: name,
+            region: "eu-west-1",
+            principal: Principal::Role {
+                role_arn: "arn:aws:iam::111122223333:role/app",
+                session: "s",
+            },
+            error_code: None,
+            invoked_by: None,
+            caller: Caller::Unknown,
+            recipient_account: Some("111122223333"),
+            principal_account: Some("111122223333"),
+            request_parameters: Some(request),
+            resources,
+        }
+    }
+
+    /// What the folder does with a shape: the shaped mapping, the value put back if placed.
+    fn by_shape(call: &ApiCall, catalog: &crate::catalog::Catalog) -> Option<Mapped> {
+        let shape = Shaped::of(call)?;
+        let mapped = map_call(&shape.call(call), catalog);
+        let Mapped::Grants(mut grants) = mapped else {
+            return None;
+        };
+        if shape.usage == Use::Placed {
+            let [g] = grants.as_mut_slice() else {
+                return None;
+            };
+            g.resource = resource_for(&g.resource, shape.value)?;
+        }
+        let placeholder = grants.iter().any(|g| {
+            [&g.action, &g.resource, &g.condition, &g.rule]
+                .iter()
+                .any(|s| s.contains(PLACEHOLDER))
+        });
+        (!placeholder).then_some(Mapped::Grants(grants))
+    }
+
+    #[test]
+    fn a_plain_key_maps_by_shape_exactly_as_on_its_own() {
+        let catalog = crate::catalog::active();
+        let keys = [
+            "a",
+            "reports/2026/11/02/part-0001.json.gz",
+            "year=2026/month=11/day=02/x.parquet",
+            "dir/",
+            "x_y-z.bin",
+        ];
+        let mut shaped = 0;
+        for name in S3_OBJECT_CALLS
+            .iter()
+            .chain(["CopyObject", "DeleteObjects"].iter())
+        {
+            for key in keys {
+                for extra in ["", r#","versionId":"3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY""#] {
+                    let request = format!(
+                        r#"{{"bucketName":"orders-docs","Host":"orders-docs.s3.eu-west-1.amazonaws.com","key":"{key}"{extra}}}"#
+                    );
+                    let object = format!("arn:aws:s3:::orders-docs/{key}");
+                    let resources = vec![
+                        EventResource {
+                            arn: &object,
+                            resource_type: Some("AWS::S3::Object"),
+                        },
+                        EventResource {
+                            arn: "arn:aws:s3:::orders-docs",
+                            resource_type: Some("AWS::S3::Bucket"),
+                        },
+                    ];
+                    let c = call(name, &request, resources);
+                    let direct = map_call(&c, catalog);
+                    if let Some(by_shape) = by_shape(&c, catalog) {
+                        shaped += 1;
+                        assert_eq!(
+                            format!("{by_shape:?}"),
+                            format!("{direct:?}"),
+                            "{name} {key} {extra}"
+                        );
+                    }
+                }
+            }
+        }
+        // Every listed call has a shape; copies and batch deletes never do.
+        assert_eq!(shaped, S3_OBJECT_CALLS.len() * keys.len() * 2);
+    }
+
+    #[test]
+    fn an_unread_parameter_changes_nothing_the_call_maps_to() {
+        let catalog = crate::catalog::active();
+        for (name, request, field) in [
+            (
+                "GetDownloadUrlForLayer",
+                r#"{"repositoryName":"team/api","registryId":"999988887777","layerDigest":"VALUE"}"#,
+                "layerDigest",
+            ),
+            (
+                "AssumeRole",
+                r#"{"roleArn":"arn:aws:iam::999988887777:role/deploy","roleSessionName":"VALUE","tags":[{"key":"team","value":"a"}]}"#,
+                "roleSessionName",
+            ),
+        ] {
+            let mut seen = Vec::new();
+            for value in ["sha256:1fa8661d", "a-b_c.d", "with space", "zz-session-42"] {
+                let request = request.replace("VALUE", value);
+                let c = call(name, &request, Vec::new());
+                let shape = Shaped::of(&c).unwrap();
+                assert_eq!((shape.value, shape.usage), (value, Use::Unread), "{field}");
+                let direct = format!("{:?}", map_call(&c, catalog));
+                assert!(!direct.contains(value), "{name} names its {field}");
+                assert_eq!(
+                    format!("{:?}", by_shape(&c, catalog).unwrap()),
+                    direct,
+                    "{name} {value}"
+                );
+                seen.push(direct);
+            }
+            seen.dedup();
+            assert_eq!(seen.len(), 1, "{name}: one mapping whatever the {field}");
+        }
+    }
+
+    #[test]
+    fn only_one_plain_top_level_key_has_a_shape() {
+        let plain = |request: &'static str| {
+            let c = call("GetObject", request, Vec::new());
+            Shaped::of(&c).map(|o| o.value.to_string())
+        };
+        assert_eq!(
+            plain(r#"{"bucketName":"b","key":"k/1"}"#).as_deref(),
+            Some("k/1")
+        );
+        assert_eq!(
+            plain(r#"{"bucketName":"b","key":"k*"}"#),
+            None,
+            "policy syntax"
+        );
+        assert_eq!(
+            plain(r#"{"bucketName":"b","key":"k\/1"}"#),
+            None,
+            "an escape"
+        );
+        assert_eq!(plain(r#"{"bucketName":"b","key":"a:b"}"#), None, "a colon");
+        assert_eq!(plain(r#"{"bucketName":"b","key":""}"#), None, "empty");
+        assert_eq!(plain(r#"{"key":"a","key":"b"}"#), None, "twice");
+        assert_eq!(
+            plain(r#"{"bucketName":"b","x":{"key":"k"}}"#),
+            None,
+            "nested"
+        );
+        assert_eq!(plain(r#"{"bucketName":"b","key":"k""#), None, "cut short");
+        let c = call(
+            "GetObject",
+            r#"{"bucketName":"b","key":"k/1"}"#,
+            vec![EventResource {
+                arn: "arn:aws:s3:::b/k/1",
+                resource_type: None,
+            }],
+        );
+        let object = Shaped::of(&c).unwrap();
+        let shaped = object.call(&c);
+        assert_eq!(
+            shaped.request_parameters,
+            Some(r#"{"bucketName":"b","key":"policy-miner-shape.value"}"#)
+        );
+        assert_eq!(
+            shaped.resources[0].arn,
+            "arn:aws:s3:::b/policy-miner-shape.value"
+        );
+    }
+}
