@@ -357,6 +357,11 @@ impl Interner {
     fn get(&self, id: Id) -> &str {
         &self.strings[id as usize]
     }
+
+    fn clear(&mut self) {
+        self.ids.clear();
+        self.strings.clear();
+    }
 }
 
 /// What a distinct call maps to, with its strings interned (the call's own too: its key covers them).
@@ -674,9 +679,10 @@ impl<'c> Folder<'c> {
             out.no_grant(key, kind, reason, seen, &mut self.key);
         }
         if self.memo.len() > CACHE_LIMIT || self.strings.strings.len() > CACHE_LIMIT {
-            self.memo = HashMap::default();
-            self.shapes = HashMap::default();
-            self.strings = Interner::default();
+            // Emptied, not replaced: their tables keep their size, not grown again entry by entry.
+            self.memo.clear();
+            self.shapes.clear();
+            self.strings.clear();
             self.no_error = self.strings.id("");
         }
         out
