@@ -402,7 +402,8 @@ pub struct Folder<'c> {
     strings: Interner,
     /// By the 128-bit hash of the call's mapping inputs (the same hash that tells files apart).
     memo: HashMap<u128, Memo, BuildWordHasher>,
-    /// By the same hash of a shaped call (see `shape.rs`): its mapping, if it places the key.
+    /// By the same hash of a shaped call (see `shape.rs`): its mapping, if it uses the value as
+    /// its shape says.
     shapes: HashMap<u128, Option<Memo>, BuildWordHasher>,
     key: Vec<u8>,
     evidence: HashMap<EvidenceIds, (Seen, Id, Id, Id), BuildWordHasher>,
