@@ -699,18 +699,28 @@ mod tests {
     /// is, gives exactly the uncached evidence.
     #[test]
     fn the_folder_agrees_with_the_reference_fold() {
-        use crate::store::BatchRows;
-        let catalog = crate::catalog::embedded();
         let root =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fleet/trail");
         let files = crate::source::local::discover(&[root]).files;
         assert!(files.len() > 10);
+        let documents: Vec<Vec<u8>> = files
+            .iter()
+            .map(|path| crate::source::local::read_unit(path).unwrap())
+            .collect();
+        let (evidence, _) =
+            fold_both_ways(&documents, &mut Folder::new(crate::catalog::embedded()));
+        assert!(evidence > 20, "the fixture yields evidence");
+    }
+
+    /// Folds each document through a [`Folder`] (a file each) and through the uncached
+    /// [`Aggregate`], and requires the same rows of both; returns how many of each kind.
+    fn fold_both_ways(documents: &[Vec<u8>], folder: &mut Folder) -> (usize, usize) {
+        use crate::store::BatchRows;
+        let catalog = crate::catalog::embedded();
         let mut reference = Aggregate::default();
-        let mut folder = Folder::new(catalog);
         let mut per_file = Vec::new();
-        for path in files {
-            let bytes = crate::source::local::read_unit(&path).unwrap();
-            cloudtrail::decode(&bytes, &mut |c| {
+        for bytes in documents {
+            cloudtrail::decode(bytes, &mut |c| {
                 reference.add(c, catalog);
                 folder.add(c);
             })
@@ -763,10 +773,101 @@ mod tests {
         };
         want_u.sort_by_key(key);
         got_u.sort_by_key(key);
-        assert!(want_e.len() > 20, "the fixture yields evidence");
         // Both in primary-key order.
         assert_eq!(want_e, got_e);
         assert_eq!(want_u, got_u);
+        (want_e.len(), want_u.len())
+    }
+
+    /// Calls that differ in one parameter only, folded by their shapes (see `shape.rs`), give
+    /// exactly the evidence of each call mapped on its own; and the calls `shape.rs` lists are
+    /// folded by shape, not each on its own.
+    #[test]
+    fn calls_folded_by_shape_give_the_evidence_of_each_call() {
+        let event = |source: &str, name: &str, request: String, resources: &str, i: usize| {
+            format!(
+                r#"{{"eventVersion":"1.09","userIdentity":{{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/app/t{i}","accountId":"111122223333","sessionContext":{{"sessionIssuer":{{"type":"Role","arn":"arn:aws:iam::111122223333:role/app","accountId":"111122223333"}}}}}},"eventTime":"2026-11-02T10:{:02}:00Z","eventSource":"{source}","eventName":"{name}","awsRegion":"eu-west-1","requestParameters":{request},"resources":{resources},"eventID":"e-{i}","recipientAccountId":"111122223333"}}"#,
+                i % 60
+            )
+        };
+        let mut records = Vec::new();
+        let keys = [
+            "a",
+            "reports/2026/11/02/part-1.json.gz",
+            "year=2026/x.parquet",
+            "dir/",
+            "k*",
+            "a:b",
+        ];
+        for (i, name) in [
+            "GetObject",
+            "HeadObject",
+            "PutObject",
+            "DeleteObject",
+            "GetObjectTagging",
+            "CopyObject",
+        ]
+        .iter()
+        .enumerate()
+        {
+            for (j, key) in keys.iter().enumerate() {
+                for version in ["", r#","versionId":"v1""#] {
+                    let copy = if *name == "CopyObject" {
+                        format!(r#","x-amz-copy-source":"src/{key}""#)
+                    } else {
+                        String::new()
+                    };
+                    let request =
+                        format!(r#"{{"bucketName":"orders-docs","key":"{key}"{version}{copy}}}"#);
+                    let resources = format!(
+                        r#"[{{"type":"AWS::S3::Object","ARN":"arn:aws:s3:::orders-docs/{key}"}},{{"type":"AWS::S3::Bucket","ARN":"arn:aws:s3:::orders-docs"}}]"#
+                    );
+                    records.push(event(
+                        "s3.amazonaws.com",
+                        name,
+                        request,
+                        &resources,
+                        i * 100 + j,
+                    ));
+                }
+            }
+        }
+        for (i, digest) in ["sha256:1fa8", "sha256:9bc0", "with space"]
+            .iter()
+            .enumerate()
+        {
+            let request = format!(r#"{{"repositoryName":"team/api","layerDigest":"{digest}"}}"#);
+            records.push(event(
+                "ecr.amazonaws.com",
+                "GetDownloadUrlForLayer",
+                request,
+                "null",
+                1000 + i,
+            ));
+        }
+        for (i, session) in ["s-1", "s-2"].iter().enumerate() {
+            let request = format!(
+                r#"{{"roleArn":"arn:aws:iam::999988887777:role/deploy","roleSessionName":"{session}"}}"#
+            );
+            records.push(event(
+                "sts.amazonaws.com",
+                "AssumeRole",
+                request,
+                "null",
+                2000 + i,
+            ));
+        }
+        let documents: Vec<Vec<u8>> = records
+            .chunks(7)
+            .map(|chunk| format!(r#"{{"Records":[{}]}}"#, chunk.join(",")).into_bytes())
+            .collect();
+        let mut folder = Folder::new(crate::catalog::embedded());
+        let (evidence, _) = fold_both_ways(&documents, &mut folder);
+        assert!(evidence > 40, "{evidence}");
+        // One shape per listed call name, versioned or not, whatever its plain keys; one each
+        // for the layer downloads and the role assumptions.
+        let fitting = folder.shapes.values().filter(|m| m.is_some()).count();
+        assert_eq!(fitting, 5 * 2 + 1 + 1, "shapes that fit");
     }
 
     /// What a folding source (Athena) hands over, one call per group of identical calls with
