@@ -60,8 +60,8 @@ impl<'h> Statement<'h> {
     }
 
     /// Several statements on the connection of `handle`, to be run in turn. They never
-    /// interleave: each call of `run`, `query_int` or `changed` steps its statement and resets it before
-    /// returning.
+    /// interleave: each call of `run`, `query_int` or `changed` steps its statement and resets
+    /// it before returning.
     pub(super) fn prepare_all<const N: usize>(
         handle: &'h mut LockedSqliteHandle<'_>,
         sql: [&str; N],
