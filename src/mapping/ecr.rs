@@ -17,7 +17,8 @@ use super::rule::{Ctx, Step};
 use crate::policy::escape::escape_literal as lit;
 
 /// Reads the repository only: observe maps `GetDownloadUrlForLayer` once for every
-/// `layerDigest` (`observe/shape.rs`, whose tests fail if that changes).
+/// `layerDigest`, and `BatchCheckLayerAvailability` once for every `layerDigests`
+/// (`observe/shape.rs`, whose tests fail if that changes).
 pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<Step> {
     Step::one(
         action,

@@ -43,6 +43,9 @@ pub(super) fn steps(ctx: &Ctx, action: &str, action_rule: &'static str) -> Vec<S
     Step::one(action, candidates(ctx), action_rule, LOGS_RULE)
 }
 
+/// observe maps `CreateLogStream` once per shape (`observe/shape.rs`), relying on this: a plain
+/// stream name is placed as it is at the end of the stream's ARN, and nowhere else. Its tests
+/// fail if that changes.
 fn candidates(ctx: &Ctx) -> Vec<String> {
     let Some(group) = ctx.s("logGroupName") else {
         return Vec::new();

@@ -857,6 +857,32 @@ mod tests {
                 2000 + i,
             ));
         }
+        for (i, stream) in ["api/web/0a1b", "api/web/9f8e", "2026/11/02/[$LATEST]"]
+            .iter()
+            .enumerate()
+        {
+            let request = format!(r#"{{"logGroupName":"/ecs/api","logStreamName":"{stream}"}}"#);
+            records.push(event(
+                "logs.amazonaws.com",
+                "CreateLogStream",
+                request,
+                "null",
+                3000 + i,
+            ));
+        }
+        for (i, digests) in [r#"["sha256:1fa8"]"#, r#"["sha256:9bc0","sha256:77"]"#]
+            .iter()
+            .enumerate()
+        {
+            let request = format!(r#"{{"repositoryName":"team/api","layerDigests":{digests}}}"#);
+            records.push(event(
+                "ecr.amazonaws.com",
+                "BatchCheckLayerAvailability",
+                request,
+                "null",
+                4000 + i,
+            ));
+        }
         let documents: Vec<Vec<u8>> = records
             .chunks(7)
             .map(|chunk| format!(r#"{{"Records":[{}]}}"#, chunk.join(",")).into_bytes())
@@ -865,9 +891,10 @@ mod tests {
         let (evidence, _) = fold_both_ways(&documents, &mut folder);
         assert!(evidence > 40, "{evidence}");
         // One shape per listed call name, versioned or not, whatever its plain keys; one each
-        // for the layer downloads and the role assumptions.
+        // for the layer downloads, the role assumptions, the plain log streams and the layer
+        // checks.
         let fitting = folder.shapes.values().filter(|m| m.is_some()).count();
-        assert_eq!(fitting, 5 * 2 + 1 + 1, "shapes that fit");
+        assert_eq!(fitting, 5 * 2 + 1 + 1 + 1 + 1, "shapes that fit");
     }
 
     /// What a folding source (Athena) hands over, one call per group of identical calls with

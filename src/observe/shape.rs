@@ -2,16 +2,19 @@
 //!
 //! A third of a busy trail's events can be calls that differ from every other in one parameter
 //! only: S3 object calls on keys never seen before (uploads, date-partitioned paths), ECR layer
-//! downloads (one per layer digest), role assumptions (one per session name). Each was mapped on
+//! checks and downloads (one per layer digest), role assumptions (one per session name), log
+//! streams created (one per task the `awslogs` driver starts). Each was mapped on
 //! its own (parsing its parameters, planning, checking the ARN against the catalog): the largest
 //! cost of folding a trail of many small files. A call of [`SHAPES`] is mapped once with a
 //! placeholder for that parameter's value, and what it maps to is used for every value:
 //! - [`Use::Placed`]: the mapping puts the value, as it is, at the end of the one resource it
-//!   grants (S3 objects: `s3.rs`, `object_arn`). Only a plain value (letters, digits, `/._-=`:
-//!   nothing JSON or policy syntax escapes, no `:` for the ARN parser to see) is placed so; the
-//!   grant has the value put back in the placeholder's place.
+//!   grants (S3 objects: `s3.rs`, `object_arn`; log streams: `logs.rs`, `candidates`). Only a
+//!   plain value (letters, digits, `/._-=`: nothing JSON or policy syntax escapes, no `:` for the
+//!   ARN parser to see) is placed so; the grant has the value put back in the placeholder's
+//!   place.
 //! - [`Use::Unread`]: the mapping never reads the parameter (ECR: `ecr.rs` reads the repository
-//!   only; STS: `sts.rs` reads the role, tags and source identity). The mapping is used as it is.
+//!   only; STS: `sts.rs` reads the role, tags and source identity), whatever its value (a string,
+//!   or the list of digests a layer check names). The mapping is used as it is.
 //!
 //! A shape's mapping is used only when the placeholder is where its use says and nowhere else
 //! (one grant ending with it, or nowhere at all); any other outcome maps each call of that shape
@@ -22,6 +25,8 @@ use crate::source::json::Scanner;
 
 /// The value put in the place of the parameter's.
 pub(super) const PLACEHOLDER: &str = "policy-miner-shape.value";
+/// The placeholder as a JSON string, for a value that is not one.
+const QUOTED: &str = "\"policy-miner-shape.value\"";
 
 /// How a shape's mapping uses the parameter taken out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,21 +35,54 @@ pub(super) enum Use {
     Unread,
 }
 
-/// (event source, event names, the parameter, its use).
-const SHAPES: &[(&str, &[&str], &str, Use)] = &[
-    ("s3.amazonaws.com", S3_OBJECT_CALLS, "key", Use::Placed),
-    (
-        "ecr.amazonaws.com",
-        &["GetDownloadUrlForLayer"],
-        "layerDigest",
-        Use::Unread,
-    ),
-    (
-        "sts.amazonaws.com",
-        &["AssumeRole"],
-        "roleSessionName",
-        Use::Unread,
-    ),
+/// Calls of one shape.
+struct Shape {
+    source: &'static str,
+    names: &'static [&'static str],
+    /// The parameter taken out: a string, or for an unread one any value.
+    field: &'static str,
+    usage: Use,
+    /// For a placed value, what comes before it in the ARNs of the event's `resources[]` that
+    /// end with it: those have the placeholder put there too.
+    after: &'static str,
+}
+
+const SHAPES: &[Shape] = &[
+    Shape {
+        source: "s3.amazonaws.com",
+        names: S3_OBJECT_CALLS,
+        field: "key",
+        usage: Use::Placed,
+        after: "/",
+    },
+    Shape {
+        source: "logs.amazonaws.com",
+        names: &["CreateLogStream"],
+        field: "logStreamName",
+        usage: Use::Placed,
+        after: ":log-stream:",
+    },
+    Shape {
+        source: "ecr.amazonaws.com",
+        names: &["GetDownloadUrlForLayer"],
+        field: "layerDigest",
+        usage: Use::Unread,
+        after: "",
+    },
+    Shape {
+        source: "ecr.amazonaws.com",
+        names: &["BatchCheckLayerAvailability"],
+        field: "layerDigests",
+        usage: Use::Unread,
+        after: "",
+    },
+    Shape {
+        source: "sts.amazonaws.com",
+        names: &["AssumeRole"],
+        field: "roleSessionName",
+        usage: Use::Unread,
+        after: "",
+    },
 ];
 
 /// S3 object calls whose mapping places the key in the object's ARN and nowhere else.
@@ -79,21 +117,24 @@ pub(super) struct Shaped<'a> {
 
 impl<'a> Shaped<'a> {
     /// The call's value and shape, when it is a call of [`SHAPES`] whose request parameters
-    /// name the parameter once, as a string without escapes (a plain one if it is placed).
+    /// name the parameter once: as a plain string if it is placed; if it is unread, as a string
+    /// without escapes or as any other value (taken out whole, a string put in its place).
     pub(super) fn of(call: &ApiCall<'a>) -> Option<Shaped<'a>> {
-        let &(_, _, field, usage) = SHAPES.iter().find(|(source, names, _, _)| {
-            call.event_source == *source && names.contains(&call.event_name)
-        })?;
+        let shape = SHAPES
+            .iter()
+            .find(|s| call.event_source == s.source && s.names.contains(&call.event_name))?;
+        let usage = shape.usage;
         let request = call.request_parameters?;
-        let key = only(request, field)?;
-        if usage == Use::Placed && !is_plain(key) {
+        let (key, quoted) = only(request, shape.field)?;
+        if usage == Use::Placed && !(quoted && is_plain(key)) {
             return None;
         }
         // `key` lies within `request`: where, by address.
         let at = (key.as_ptr() as usize).checked_sub(request.as_ptr() as usize)?;
+        let placeholder = if quoted { PLACEHOLDER } else { QUOTED };
         let shaped = [
             request.get(..at)?,
-            PLACEHOLDER,
+            placeholder,
             request.get(at + key.len()..)?,
         ]
         .concat();
@@ -101,7 +142,7 @@ impl<'a> Shaped<'a> {
             .resources
             .iter()
             .map(|r| match r.arn.strip_suffix(key) {
-                Some(head) if usage == Use::Placed && head.ends_with('/') => {
+                Some(head) if usage == Use::Placed && head.ends_with(shape.after) => {
                     [head, PLACEHOLDER].concat()
                 }
                 _ => r.arn.to_string(),
@@ -135,8 +176,9 @@ impl<'a> Shaped<'a> {
     }
 }
 
-/// The value of the one top-level `field` member, when it is a string without escapes.
-fn only<'r>(request: &'r str, field: &str) -> Option<&'r str> {
+/// The value of the one top-level `field` member: a string without escapes (its text, true), or
+/// any other value (its whole JSON text, false).
+fn only<'r>(request: &'r str, field: &str) -> Option<(&'r str, bool)> {
     let mut scan = Scanner::new(request, 0);
     scan.skip_ascii_whitespace().ok()?;
     scan.expect(b'{').ok()?;
@@ -148,7 +190,10 @@ fn only<'r>(request: &'r str, field: &str) -> Option<&'r str> {
             if key.is_some() {
                 return None; // twice: left to the mapping, whichever it reads
             }
-            key = Some(scan.opt_str().ok()??);
+            key = Some(match scan.peek().ok()? {
+                b'"' => (scan.opt_str().ok()??, true),
+                _ => (scan.raw_value().ok()?, false),
+            });
         } else {
             scan.skip_value().ok()?;
         }
@@ -180,8 +225,9 @@ mod tests {
 
     fn call<'a>(name: &'a str, request: &'a str, resources: Vec<EventResource<'a>>) -> ApiCall<'a> {
         let source = match name {
-            "GetDownloadUrlForLayer" => "ecr.amazonaws.com",
+            "GetDownloadUrlForLayer" | "BatchCheckLayerAvailability" => "ecr.amazonaws.com",
             "AssumeRole" => "sts.amazonaws.com",
+            "CreateLogStream" => "logs.amazonaws.com",
             _ => "s3.amazonaws.com",
         };
         ApiCall {
@@ -274,6 +320,46 @@ mod tests {
     }
 
     #[test]
+    fn a_plain_stream_name_maps_by_shape_exactly_as_on_its_own() {
+        let catalog = crate::catalog::active();
+        let names = [
+            "ecs/report-cron/64ba46bbd99c27e52fffb7ce7b88dcf7",
+            "api/web/0a1b",
+            "s",
+            "2026/11/02/[$LATEST]", // not plain: no shape
+            "a:b",                  // not plain: no shape
+        ];
+        let mut shaped = 0;
+        for name in names {
+            let stream = format!(
+                "arn:aws:logs:eu-west-1:111122223333:log-group:/ecs/report-cron:log-stream:{name}"
+            );
+            for resources in [
+                Vec::new(),
+                vec![EventResource {
+                    arn: &stream,
+                    resource_type: None,
+                }],
+            ] {
+                let request =
+                    format!(r#"{{"logGroupName":"/ecs/report-cron","logStreamName":"{name}"}}"#);
+                let c = call("CreateLogStream", &request, resources);
+                let direct = map_call(&c, catalog);
+                assert!(format!("{direct:?}").contains(":log-stream:"), "{direct:?}");
+                if let Some(by_shape) = by_shape(&c, catalog) {
+                    shaped += 1;
+                    assert_eq!(format!("{by_shape:?}"), format!("{direct:?}"), "{name}");
+                }
+            }
+        }
+        assert_eq!(
+            shaped,
+            3 * 2,
+            "the plain names, with and without resources[]"
+        );
+    }
+
+    #[test]
     fn an_unread_parameter_changes_nothing_the_call_maps_to() {
         let catalog = crate::catalog::active();
         for (name, request, field) in [
@@ -306,6 +392,33 @@ mod tests {
             seen.dedup();
             assert_eq!(seen.len(), 1, "{name}: one mapping whatever the {field}");
         }
+        // A layer check names its digests in a list: taken out whole.
+        let mut seen = Vec::new();
+        for digests in [
+            r#"["sha256:1fa8661d"]"#,
+            r#"["sha256:aa","sha256:bb"]"#,
+            "[]",
+            "null",
+        ] {
+            let request = format!(
+                r#"{{"repositoryName":"team/api","layerDigests":{digests},"registryId":"999988887777"}}"#
+            );
+            let c = call("BatchCheckLayerAvailability", &request, Vec::new());
+            let shape = Shaped::of(&c).unwrap();
+            assert_eq!((shape.value, shape.usage), (digests, Use::Unread));
+            assert_eq!(
+                shape.call(&c).request_parameters,
+                Some(
+                    r#"{"repositoryName":"team/api","layerDigests":"policy-miner-shape.value","registryId":"999988887777"}"#
+                )
+            );
+            let direct = format!("{:?}", map_call(&c, catalog));
+            assert!(direct.contains("repository/team/api"), "{direct}");
+            assert_eq!(format!("{:?}", by_shape(&c, catalog).unwrap()), direct);
+            seen.push(direct);
+        }
+        seen.dedup();
+        assert_eq!(seen.len(), 1, "one mapping whatever the digests");
     }
 
     #[test]
