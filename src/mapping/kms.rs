@@ -115,7 +115,9 @@ const RESOURCE_CONTEXT_KEYS: &[&str] = &[
 /// The condition of a KMS call a service made on the principal's behalf: `kms:ViaService`, and
 /// the encryption context keys that name the resource the service acted on (literal values, as
 /// the request carried them), as a canonical JSON object; empty when the principal called KMS
-/// itself.
+/// itself. observe maps the calls S3 makes once per shape (`observe/shape.rs`), relying on this:
+/// the object's ARN (`aws:s3:arn`) is one value of the condition, as it is, and nowhere else.
+/// Its tests fail if that changes.
 pub(super) fn condition(call: &ApiCall, req: &Value) -> String {
     let Some(service) = call
         .invoked_by

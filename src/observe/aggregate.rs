@@ -600,20 +600,24 @@ impl<'c> Folder<'c> {
         } = memo;
         let (role, source, name) = (*role, *source, *name);
         let mapped = match (mapped, shape.usage) {
-            (Mapping::Grants(grants), Use::Placed) => {
+            (Mapping::Grants(grants), Use::Placed | Use::Conditioned) => {
                 let [grant] = grants.as_slice() else {
                     return self.map(call, role_arn);
                 };
-                let grant = *grant;
-                let Some(resource) =
-                    shape::resource_for(self.strings.get(grant.resource), shape.value)
+                let mut grant = *grant;
+                // Where the value goes back: the resource's end, or one of the condition's values.
+                let field = if shape.usage == Use::Placed {
+                    &mut grant.resource
+                } else {
+                    &mut grant.condition
+                };
+                let Some(text) =
+                    shape::put_back(shape.usage, self.strings.get(*field), shape.value)
                 else {
                     return self.map(call, role_arn);
                 };
-                Mapping::Grants(vec![GrantIds {
-                    resource: self.strings.id(&resource),
-                    ..grant
-                }])
+                *field = self.strings.id(&text);
+                Mapping::Grants(vec![grant])
             }
             (mapped, _) => mapped.clone(),
         };
@@ -626,7 +630,8 @@ impl<'c> Folder<'c> {
     }
 
     /// Whether a shape's `memo` uses the placeholder as `usage` says: a placed value ends the
-    /// resource of the one grant, and appears nowhere else; an unread one appears nowhere.
+    /// resource of the one grant, a conditioned one is one value of its condition, and neither
+    /// appears anywhere else; an unread one appears nowhere.
     fn fits(&self, memo: &Memo, usage: Use) -> bool {
         let has = |id: Id| self.strings.get(id).contains(shape::PLACEHOLDER);
         match (&memo.mapped, usage) {
@@ -644,8 +649,15 @@ impl<'c> Folder<'c> {
                     .into_iter()
                     .any(has)
             }),
+            (Mapping::Grants(grants), Use::Conditioned) => {
+                let [g] = grants.as_slice() else {
+                    return false;
+                };
+                shape::condition_for(self.strings.get(g.condition), "").is_some()
+                    && ![g.action, g.resource, g.rule].into_iter().any(has)
+            }
             (Mapping::Ungranted { reason, .. }, Use::Unread) => !has(*reason),
-            (Mapping::Ungranted { .. }, Use::Placed) => false,
+            (Mapping::Ungranted { .. }, Use::Placed | Use::Conditioned) => false,
         }
     }
 
@@ -661,6 +673,7 @@ impl<'c> Folder<'c> {
     /// may be dropped before the writer is done with it); the folder is ready for the next file.
     pub fn finish(&mut self) -> FileEvidence {
         let mut out = FileEvidence::new(std::mem::take(&mut self.counts));
+        out.reserve(self.evidence.len(), self.ungranted.len());
         out.launches = std::mem::take(&mut self.launches);
         self.file_spans.clear();
         self.file_spans.resize(self.strings.strings.len(), None);
@@ -883,6 +896,30 @@ mod tests {
                 4000 + i,
             ));
         }
+        let kms = "arn:aws:kms:eu-west-1:111122223333:key/bc08c96e-1f3a-4c6b-9e0f-efdb6c22be77";
+        for (i, object) in ["b/k/1", "b/k/2", "b/k*"].iter().enumerate() {
+            for (j, name) in ["Decrypt", "GenerateDataKey"].iter().enumerate() {
+                let request = format!(
+                    r#"{{"keyId":"{kms}","encryptionContext":{{"aws:s3:arn":"arn:aws:s3:::{object}"}}}}"#
+                );
+                let resources = format!(r#"[{{"type":"AWS::KMS::Key","ARN":"{kms}"}}]"#);
+                // As S3 calls KMS for the role: invokedBy names it.
+                let called = event(
+                    "kms.amazonaws.com",
+                    name,
+                    request,
+                    &resources,
+                    5000 + i * 10 + j,
+                )
+                .replacen(
+                    r#""accountId":"111122223333","sessionContext""#,
+                    r#""accountId":"111122223333","invokedBy":"s3.amazonaws.com","sessionContext""#,
+                    1,
+                );
+                assert!(called.contains("invokedBy"));
+                records.push(called);
+            }
+        }
         let documents: Vec<Vec<u8>> = records
             .chunks(7)
             .map(|chunk| format!(r#"{{"Records":[{}]}}"#, chunk.join(",")).into_bytes())
@@ -892,9 +929,9 @@ mod tests {
         assert!(evidence > 40, "{evidence}");
         // One shape per listed call name, versioned or not, whatever its plain keys; one each
         // for the layer downloads, the role assumptions, the plain log streams and the layer
-        // checks.
+        // checks; one per KMS call S3 made.
         let fitting = folder.shapes.values().filter(|m| m.is_some()).count();
-        assert_eq!(fitting, 5 * 2 + 1 + 1 + 1 + 1, "shapes that fit");
+        assert_eq!(fitting, 5 * 2 + 1 + 1 + 1 + 1 + 2, "shapes that fit");
     }
 
     /// What a folding source (Athena) hands over, one call per group of identical calls with

@@ -59,6 +59,12 @@ impl FileEvidence {
         }
     }
 
+    /// Room for this many keys of each kind, allocated once.
+    pub(crate) fn reserve(&mut self, granted: usize, ungranted: usize) {
+        self.granted.reserve_exact(granted);
+        self.ungranted.reserve_exact(ungranted);
+    }
+
     /// Copies `s` into the file's text.
     pub(crate) fn put(&mut self, s: &str) -> Span {
         // The text holds distinct strings of one file, at most 2 GiB once decompressed.

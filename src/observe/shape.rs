@@ -3,7 +3,8 @@
 //! A third of a busy trail's events can be calls that differ from every other in one parameter
 //! only: S3 object calls on keys never seen before (uploads, date-partitioned paths), ECR layer
 //! checks and downloads (one per layer digest), role assumptions (one per session name), log
-//! streams created (one per task the `awslogs` driver starts). Each was mapped on
+//! streams created (one per task the `awslogs` driver starts), KMS calls S3 makes for an object
+//! encrypted with a KMS key (one per object, named in the encryption context). Each was mapped on
 //! its own (parsing its parameters, planning, checking the ARN against the catalog): the largest
 //! cost of folding a trail of many small files. A call of [`SHAPES`] is mapped once with a
 //! placeholder for that parameter's value, and what it maps to is used for every value:
@@ -12,6 +13,10 @@
 //!   plain value (letters, digits, `/._-=`: nothing JSON or policy syntax escapes, no `:` for the
 //!   ARN parser to see) is placed so; the grant has the value put back in the placeholder's
 //!   place.
+//! - [`Use::Conditioned`]: the mapping puts the value, as it is, in the one grant's condition, as
+//!   one of its values (KMS: `kms.rs`, `condition`, the object's ARN in
+//!   `kms:EncryptionContext:aws:s3:arn`). Only a plain value (as above, and `:`) is taken so;
+//!   the grant has the value put back in the placeholder's place.
 //! - [`Use::Unread`]: the mapping never reads the parameter (ECR: `ecr.rs` reads the repository
 //!   only; STS: `sts.rs` reads the role, tags and source identity), whatever its value (a string,
 //!   or the list of digests a layer check names). The mapping is used as it is.
@@ -32,6 +37,7 @@ const QUOTED: &str = "\"policy-miner-shape.value\"";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Use {
     Placed,
+    Conditioned,
     Unread,
 }
 
@@ -39,8 +45,10 @@ pub(super) enum Use {
 struct Shape {
     source: &'static str,
     names: &'static [&'static str],
-    /// The parameter taken out: a string, or for an unread one any value.
+    /// The parameter taken out: a string, or for an unread one any value; a member of the
+    /// object `within` when it names one.
     field: &'static str,
+    within: Option<&'static str>,
     usage: Use,
     /// For a placed value, what comes before it in the ARNs of the event's `resources[]` that
     /// end with it: those have the placeholder put there too.
@@ -52,6 +60,7 @@ const SHAPES: &[Shape] = &[
         source: "s3.amazonaws.com",
         names: S3_OBJECT_CALLS,
         field: "key",
+        within: None,
         usage: Use::Placed,
         after: "/",
     },
@@ -59,13 +68,28 @@ const SHAPES: &[Shape] = &[
         source: "logs.amazonaws.com",
         names: &["CreateLogStream"],
         field: "logStreamName",
+        within: None,
         usage: Use::Placed,
         after: ":log-stream:",
+    },
+    Shape {
+        source: "kms.amazonaws.com",
+        names: &[
+            "Decrypt",
+            "Encrypt",
+            "GenerateDataKey",
+            "GenerateDataKeyWithoutPlaintext",
+        ],
+        field: "aws:s3:arn",
+        within: Some("encryptionContext"),
+        usage: Use::Conditioned,
+        after: "",
     },
     Shape {
         source: "ecr.amazonaws.com",
         names: &["GetDownloadUrlForLayer"],
         field: "layerDigest",
+        within: None,
         usage: Use::Unread,
         after: "",
     },
@@ -73,6 +97,7 @@ const SHAPES: &[Shape] = &[
         source: "ecr.amazonaws.com",
         names: &["BatchCheckLayerAvailability"],
         field: "layerDigests",
+        within: None,
         usage: Use::Unread,
         after: "",
     },
@@ -80,6 +105,7 @@ const SHAPES: &[Shape] = &[
         source: "sts.amazonaws.com",
         names: &["AssumeRole"],
         field: "roleSessionName",
+        within: None,
         usage: Use::Unread,
         after: "",
     },
@@ -125,8 +151,19 @@ impl<'a> Shaped<'a> {
             .find(|s| call.event_source == s.source && s.names.contains(&call.event_name))?;
         let usage = shape.usage;
         let request = call.request_parameters?;
-        let (key, quoted) = only(request, shape.field)?;
-        if usage == Use::Placed && !(quoted && is_plain(key)) {
+        let (key, quoted) = match shape.within {
+            None => only(request, shape.field)?,
+            Some(object) => only(only_object(request, object)?, shape.field)?,
+        };
+        let plain = match usage {
+            Use::Placed => quoted && is_plain(key, b""),
+            Use::Conditioned => quoted && is_plain(key, b":"),
+            Use::Unread => true,
+        };
+        // A value the event's resources[] name could reach the mapping another way.
+        if !plain
+            || (usage == Use::Conditioned && call.resources.iter().any(|r| r.arn.contains(key)))
+        {
             return None;
         }
         // `key` lies within `request`: where, by address.
@@ -201,12 +238,40 @@ fn only<'r>(request: &'r str, field: &str) -> Option<(&'r str, bool)> {
     key
 }
 
-fn is_plain(key: &str) -> bool {
+/// Letters, digits, `/._-=` and the bytes of `also`: nothing JSON or policy syntax escapes.
+fn is_plain(key: &str, also: &[u8]) -> bool {
     !key.is_empty()
         && key.len() <= 1024
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-' | b'='))
+        && key.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'/' | b'.' | b'_' | b'-' | b'=')
+                || also.contains(&b)
+        })
+}
+
+/// The text of the one top-level `field` member, when it is an object.
+fn only_object<'r>(request: &'r str, field: &str) -> Option<&'r str> {
+    match only(request, field)? {
+        (object, false) if object.starts_with('{') => Some(object),
+        _ => None,
+    }
+}
+
+/// The resource (placed) or condition (conditioned) `shaped` of a shape's grant, with the value
+/// `key` put back where its use says.
+pub(super) fn put_back(usage: Use, shaped: &str, key: &str) -> Option<String> {
+    match usage {
+        Use::Placed => resource_for(shaped, key),
+        Use::Conditioned => condition_for(shaped, key),
+        Use::Unread => None,
+    }
+}
+
+/// `shaped` (mapped with the placeholder as one of its values) with the value `key` put back.
+pub(super) fn condition_for(shaped: &str, key: &str) -> Option<String> {
+    let quoted = format!("\"{PLACEHOLDER}\"");
+    (shaped.matches(PLACEHOLDER).count() == 1 && shaped.contains(&quoted))
+        .then(|| shaped.replacen(PLACEHOLDER, key, 1))
 }
 
 /// The resource `shaped` (mapped with the placeholder) names for the value `key`, if it names it
@@ -228,6 +293,7 @@ mod tests {
             "GetDownloadUrlForLayer" | "BatchCheckLayerAvailability" => "ecr.amazonaws.com",
             "AssumeRole" => "sts.amazonaws.com",
             "CreateLogStream" => "logs.amazonaws.com",
+            "Decrypt" | "GenerateDataKey" | "Encrypt" => "kms.amazonaws.com",
             _ => "s3.amazonaws.com",
         };
         ApiCall {
@@ -257,11 +323,16 @@ mod tests {
         let Mapped::Grants(mut grants) = mapped else {
             return None;
         };
-        if shape.usage == Use::Placed {
+        if shape.usage != Use::Unread {
             let [g] = grants.as_mut_slice() else {
                 return None;
             };
-            g.resource = resource_for(&g.resource, shape.value)?;
+            let field = if shape.usage == Use::Placed {
+                &mut g.resource
+            } else {
+                &mut g.condition
+            };
+            *field = put_back(shape.usage, field, shape.value)?;
         }
         let placeholder = grants.iter().any(|g| {
             [&g.action, &g.resource, &g.condition, &g.rule]
@@ -356,6 +427,60 @@ mod tests {
             shaped,
             3 * 2,
             "the plain names, with and without resources[]"
+        );
+    }
+
+    #[test]
+    fn an_object_s_encryption_context_maps_by_shape_exactly_as_on_its_own() {
+        let key = "arn:aws:kms:eu-west-1:111122223333:key/bc08c96e-1f3a-4c6b-9e0f-efdb6c22be77";
+        let objects = [
+            "arn:aws:s3:::orders-docs/customers/c-0145/object-3.bin",
+            "arn:aws:s3:::orders-docs/a",
+            "arn:aws:s3:::orders-docs/k*",    // not plain: no shape
+            "arn:aws:s3:::orders-docs/a\\/b", // an escape: no shape
+        ];
+        let mut shaped = 0;
+        for name in ["Decrypt", "GenerateDataKey", "Encrypt"] {
+            for object in objects {
+                for invoked_by in [Some("s3.amazonaws.com"), None] {
+                    let request = format!(
+                        r#"{{"keyId":"{key}","encryptionContext":{{"aws:s3:arn":"{object}"}},"encryptionAlgorithm":"SYMMETRIC_DEFAULT"}}"#
+                    );
+                    let mut c = call(
+                        name,
+                        &request,
+                        vec![EventResource {
+                            arn: key,
+                            resource_type: Some("AWS::KMS::Key"),
+                        }],
+                    );
+                    c.invoked_by = invoked_by;
+                    let direct = format!("{:?}", map_call(&c, crate::catalog::active()));
+                    // Only a call S3 made names the object, in the grant's condition.
+                    assert_eq!(
+                        direct.contains("kms:EncryptionContext:aws:s3:arn"),
+                        invoked_by.is_some(),
+                        "{direct}"
+                    );
+                    shaped += usize::from(as_on_its_own(&c, &format!("{name} {object}")));
+                }
+            }
+        }
+        // The plain objects of the calls S3 made; the others' shaped mappings do not fit.
+        assert_eq!(shaped, 3 * 2);
+        // A value resources[] names too is never taken out.
+        let object = "arn:aws:s3:::orders-docs/a";
+        let request = format!(r#"{{"encryptionContext":{{"aws:s3:arn":"{object}"}}}}"#);
+        let resources = vec![EventResource {
+            arn: object,
+            resource_type: None,
+        }];
+        assert!(Shaped::of(&call("Decrypt", &request, resources)).is_none());
+        let nested = r#"{"encryptionContext":{"aws:s3:arn":"arn:aws:s3:::b/k"}}"#;
+        let c = call("Decrypt", nested, Vec::new());
+        assert_eq!(
+            Shaped::of(&c).unwrap().call(&c).request_parameters,
+            Some(r#"{"encryptionContext":{"aws:s3:arn":"policy-miner-shape.value"}}"#)
         );
     }
 
