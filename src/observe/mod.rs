@@ -136,9 +136,10 @@ pub async fn run(opts: Options) -> Result<Summary, crate::Error> {
     bound_allocator();
     let clock = Instant::now();
     let started_at = crate::store::now();
-    // What the workers need first, made ready beside each other: the store opened (a new
-    // one migrated), the catalog decoded, the task definitions and the units listed. Each takes
-    // 10 to 20 ms, every core but one idle, on a trail of many small files.
+    // What the workers need first, made ready side by side: the store opened (a new one
+    // migrated), the catalog decoded, the task definitions read and the units listed. Each
+    // takes 10 to 20 ms; one after the other, they kept every core but one idle for the first
+    // 37 ms of a run (4,000 small files: the whole run takes under a second).
     let opening = tokio::spawn({
         let (db, timeout) = (opts.db.clone(), opts.lock_timeout);
         async move { Store::open_replayable(&db, timeout).await }
