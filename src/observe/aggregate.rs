@@ -579,7 +579,8 @@ impl<'c> Folder<'c> {
     }
 
     /// What a call of a shape maps to: its shape's mapping (with the value put back if it is
-    /// placed), when that mapping uses the value as the shape says (see `shape.rs`); else its own.
+    /// placed or conditioned), when that mapping uses the value as the shape says (see
+    /// `shape.rs`); else its own.
     fn map_by_shape(&mut self, call: &ApiCall, role_arn: &str, shape: &Shaped) -> Memo {
         let shaped = shape.call(call);
         self.memo_key(&shaped);

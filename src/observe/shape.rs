@@ -143,7 +143,8 @@ pub(super) struct Shaped<'a> {
 
 impl<'a> Shaped<'a> {
     /// The call's value and shape, when it is a call of [`SHAPES`] whose request parameters
-    /// name the parameter once: as a plain string if it is placed; if it is unread, as a string
+    /// name the parameter once: as a plain string if it is placed or conditioned (and, if
+    /// conditioned, named by none of the event's `resources[]`); if it is unread, as a string
     /// without escapes or as any other value (taken out whole, a string put in its place).
     pub(super) fn of(call: &ApiCall<'a>) -> Option<Shaped<'a>> {
         let shape = SHAPES
