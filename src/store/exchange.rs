@@ -29,7 +29,10 @@ mod check;
 mod read;
 
 use super::bulk::{Failure, Statement, Value};
-use super::rows::{blocking, EVIDENCE_UPSERT, SOURCE_UPSERT, UNGRANTED_UPSERT};
+use super::rows::{
+    blocking, Origins, EVIDENCE_UPSERT, ORIGIN_INSERT, ORIGIN_SELECT, SOURCE_UPSERT,
+    UNGRANTED_UPSERT,
+};
 use super::{now, EvidenceRow, SourceCount, Store, StoreError, UngrantedRow};
 use crate::catalog::Catalog;
 use check::Refusal;
@@ -324,17 +327,20 @@ fn add_rows(
     origin: &str,
     done: &mut Imported,
 ) -> Result<(), Stopped<Failure>> {
-    let [ledger_get, ledger_put, evidence, source, ungranted] = Statement::prepare_all(
-        handle,
-        [
-            LEDGER_GET,
-            LEDGER_PUT,
-            EVIDENCE_UPSERT,
-            SOURCE_UPSERT,
-            UNGRANTED_UPSERT,
-        ],
-    )
-    .map_err(Stopped::By)?;
+    let [ledger_get, ledger_put, evidence, source, ungranted, origin_select, origin_insert] =
+        Statement::prepare_all(
+            handle,
+            [
+                LEDGER_GET,
+                LEDGER_PUT,
+                EVIDENCE_UPSERT,
+                SOURCE_UPSERT,
+                UNGRANTED_UPSERT,
+                ORIGIN_SELECT,
+                ORIGIN_INSERT,
+            ],
+        )
+        .map_err(Stopped::By)?;
     let mut writer = Writer {
         origin,
         ledger_get,
@@ -342,6 +348,7 @@ fn add_rows(
         evidence,
         source,
         ungranted,
+        origins: Origins::new(origin_select, origin_insert),
     };
     let catalog = crate::catalog::active();
     let now = chrono::Utc::now();
@@ -364,6 +371,7 @@ struct Writer<'o, 'h> {
     evidence: Statement<'h>,
     source: Statement<'h>,
     ungranted: Statement<'h>,
+    origins: Origins<'h>,
 }
 
 impl Writer<'_, '_> {
@@ -410,6 +418,7 @@ impl Writer<'_, '_> {
         if grown == 0 {
             return Ok(false);
         }
+        let origin = self.origins.id(&r.event_source, &r.event_name, &r.rule)?;
         self.evidence.run(&[
             Value::Text(&r.role_arn),
             Value::Text(&r.action),
@@ -420,9 +429,7 @@ impl Writer<'_, '_> {
             Value::Text(&r.first_seen),
             Value::Text(&r.last_seen),
             Value::Text(&r.example_event_id),
-            Value::Text(&r.event_source),
-            Value::Text(&r.event_name),
-            Value::Text(&r.rule),
+            Value::Int(origin),
             Value::Int(r.callers.stored()),
         ])?;
         for s in &e.sources {

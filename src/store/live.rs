@@ -55,6 +55,23 @@ async fn add_evidence(
     tx: &mut Transaction<'_, Sqlite>,
     r: &EvidenceRow,
 ) -> Result<(), sqlx::Error> {
+    use super::rows::{ORIGIN_INSERT, ORIGIN_SELECT};
+    let origin: Option<i64> = sqlx::query_scalar(ORIGIN_SELECT)
+        .bind(&r.event_source)
+        .bind(&r.event_name)
+        .bind(&r.rule)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let origin = match origin {
+        Some(id) => id,
+        None => sqlx::query(ORIGIN_INSERT)
+            .bind(&r.event_source)
+            .bind(&r.event_name)
+            .bind(&r.rule)
+            .execute(&mut **tx)
+            .await?
+            .last_insert_rowid(),
+    };
     // The same upsert as CloudTrail's: every column that names the example follows the
     // earliest call, whichever source and batch brought it.
     sqlx::query(super::rows::EVIDENCE_UPSERT)
@@ -67,9 +84,7 @@ async fn add_evidence(
         .bind(&r.first_seen)
         .bind(&r.last_seen)
         .bind(&r.example_event_id)
-        .bind(&r.event_source)
-        .bind(&r.event_name)
-        .bind(&r.rule)
+        .bind(origin)
         .bind(r.callers.stored())
         .execute(&mut **tx)
         .await?;

@@ -5,6 +5,7 @@ use super::{now, Store, StoreError};
 use crate::call::Callers;
 use sqlx::sqlite::LockedSqliteHandle;
 use sqlx::Connection;
+use std::collections::HashMap;
 
 impl EvidenceRow {
     /// One successful call of `action` on `resource` (policy syntax) by `role_arn` at `at`, as
@@ -140,30 +141,61 @@ pub trait BatchRows {
     fn ungranted(&self) -> impl Iterator<Item = UngrantedRef<'_>>;
 }
 
-// SET reads the old row. The example, and what the key records of the event it came from,
-// follow the earliest event (the smaller event id on a tie): whatever order files, workers and
-// batches meet the events in, the rows come out the same.
+// SET reads the old row. The example, and what the key records of the event it came from (its
+// origin), follow the earliest event (the smaller event id on a tie): whatever order files,
+// workers and batches meet the events in, the rows come out the same.
 //
 // Counts saturate at SQLite's largest integer (counts added are never negative): past it, SQLite
 // would make the sum a REAL, which loses calls and no longer reads back as an integer.
+//
+// The origin (?10) is an id of evidence_origins: see [`Origins`].
 pub(super) const EVIDENCE_UPSERT: &str = "INSERT INTO evidence (role_arn, action, resource, condition,
-       error_code, count, first_seen, last_seen, example_event_id, event_source, event_name, rule,
-       callers)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       error_code, count, first_seen, last_seen, example_event_id, origin, callers)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (role_arn, action, resource, condition, error_code) DO UPDATE SET
        callers = callers | excluded.callers,
        count = CASE WHEN count > 9223372036854775807 - excluded.count THEN 9223372036854775807
            ELSE count + excluded.count END,
        example_event_id = CASE WHEN (excluded.first_seen < first_seen OR (excluded.first_seen = first_seen AND excluded.example_event_id < example_event_id))
            THEN excluded.example_event_id ELSE example_event_id END,
-       event_source = CASE WHEN (excluded.first_seen < first_seen OR (excluded.first_seen = first_seen AND excluded.example_event_id < example_event_id))
-           THEN excluded.event_source ELSE event_source END,
-       event_name = CASE WHEN (excluded.first_seen < first_seen OR (excluded.first_seen = first_seen AND excluded.example_event_id < example_event_id))
-           THEN excluded.event_name ELSE event_name END,
-       rule = CASE WHEN (excluded.first_seen < first_seen OR (excluded.first_seen = first_seen AND excluded.example_event_id < example_event_id))
-           THEN excluded.rule ELSE rule END,
+       origin = CASE WHEN (excluded.first_seen < first_seen OR (excluded.first_seen = first_seen AND excluded.example_event_id < example_event_id))
+           THEN excluded.origin ELSE origin END,
        first_seen = min(first_seen, excluded.first_seen),
        last_seen = max(last_seen, excluded.last_seen)";
+
+/// The id of an origin (event source, event name, rule), if stored.
+pub(super) const ORIGIN_SELECT: &str =
+    "SELECT id FROM evidence_origins WHERE event_source = ? AND event_name = ? AND rule = ?";
+/// Stores an origin; its id is then [`ORIGIN_SELECT`]'s.
+pub(super) const ORIGIN_INSERT: &str =
+    "INSERT INTO evidence_origins (event_source, event_name, rule) VALUES (?, ?, ?)";
+
+/// The origins of evidence rows (event source, event name, rule), each stored once with an id
+/// (migrations/20261205000000_evidence_origins.sql says why), found or stored as rows come.
+pub(super) struct Origins<'h> {
+    select: Statement<'h>,
+    insert: Statement<'h>,
+}
+
+impl<'h> Origins<'h> {
+    pub(super) fn new(select: Statement<'h>, insert: Statement<'h>) -> Self {
+        Origins { select, insert }
+    }
+
+    /// The id of (`source`, `name`, `rule`), stored first if it is new. The caller holds a
+    /// write transaction: no other writer stores it in between.
+    pub(super) fn id(&mut self, source: &str, name: &str, rule: &str) -> Result<i64, Failure> {
+        let values = [Value::Text(source), Value::Text(name), Value::Text(rule)];
+        if let Some(id) = self.select.query_int(&values)? {
+            return Ok(id);
+        }
+        self.insert.run(&values)?;
+        self.select.query_int(&values)?.ok_or_else(|| Failure {
+            code: libsqlite3_sys::SQLITE_INTERNAL,
+            message: "an evidence origin just stored is not found".to_string(),
+        })
+    }
+}
 
 pub(super) const UNGRANTED_UPSERT: &str = "INSERT INTO ungranted_calls (role_arn, event_source, event_name,
        error_code, kind, reason, count, first_seen, last_seen, example_event_id)
@@ -235,9 +267,11 @@ impl Store {
     /// which doubled the memory of `propose` on a large database.
     pub async fn evidence(&self) -> Result<Vec<EvidenceRow>, StoreError> {
         self.read_rows(
-            "SELECT role_arn, action, resource, condition, error_code, count, first_seen, last_seen,
-                    example_event_id, event_source, event_name, rule, callers
-             FROM evidence ORDER BY role_arn, action, resource, condition, error_code",
+            "SELECT e.role_arn, e.action, e.resource, e.condition, e.error_code, e.count,
+                    e.first_seen, e.last_seen, e.example_event_id, o.event_source, o.event_name,
+                    o.rule, e.callers
+             FROM evidence e JOIN evidence_origins o ON o.id = e.origin
+             ORDER BY e.role_arn, e.action, e.resource, e.condition, e.error_code",
             |r| EvidenceRow {
                 role_arn: r.text(0),
                 action: r.text(1),
@@ -387,10 +421,29 @@ fn claim_files(
         .collect()
 }
 
-/// Upserts every row through two prepared statements.
+/// Upserts every row through prepared statements. A batch's rows have few origins: each is
+/// looked up once.
 fn upsert_rows(handle: &mut LockedSqliteHandle<'_>, rows: &impl BatchRows) -> Result<(), Failure> {
-    let mut upsert = Statement::prepare(handle, EVIDENCE_UPSERT)?;
+    let [mut upsert, select, insert, mut upsert_ungranted] = Statement::prepare_all(
+        handle,
+        [
+            EVIDENCE_UPSERT,
+            ORIGIN_SELECT,
+            ORIGIN_INSERT,
+            UNGRANTED_UPSERT,
+        ],
+    )?;
+    let mut origins = Origins::new(select, insert);
+    let mut ids: HashMap<(&str, &str, &str), i64> = HashMap::new();
     for r in rows.evidence() {
+        let origin = match ids.get(&(r.event_source, r.event_name, r.rule)) {
+            Some(&id) => id,
+            None => {
+                let id = origins.id(r.event_source, r.event_name, r.rule)?;
+                ids.insert((r.event_source, r.event_name, r.rule), id);
+                id
+            }
+        };
         upsert.run(&[
             Value::Text(r.role_arn),
             Value::Text(r.action),
@@ -401,16 +454,12 @@ fn upsert_rows(handle: &mut LockedSqliteHandle<'_>, rows: &impl BatchRows) -> Re
             Value::Text(r.first_seen),
             Value::Text(r.last_seen),
             Value::Text(r.example_event_id),
-            Value::Text(r.event_source),
-            Value::Text(r.event_name),
-            Value::Text(r.rule),
+            Value::Int(origin),
             Value::Int(r.callers.stored()),
         ])?;
     }
-    drop(upsert);
-    let mut upsert = Statement::prepare(handle, UNGRANTED_UPSERT)?;
     for r in rows.ungranted() {
-        upsert.run(&[
+        upsert_ungranted.run(&[
             Value::Text(r.role_arn),
             Value::Text(r.event_source),
             Value::Text(r.event_name),

@@ -311,3 +311,153 @@ async fn observes_log_is_moved_into_the_database_when_it_outgrows_it_never_after
     assert_eq!(integrity(&store).await, "ok");
     store.close().await;
 }
+
+/// Version of the migration that gave origins a table of their own.
+const ORIGINS_MIGRATION: i64 = 20261205000000;
+
+/// An evidence row as the table held it before origins had a table: (row, its values for the
+/// columns then).
+fn row_before_origins(i: usize, source: &str, name: &str, rule: &str) -> EvidenceRow {
+    EvidenceRow {
+        role_arn: "arn:aws:iam::111122223333:role/orders-api-task".to_string(),
+        action: format!("s3:{name}"),
+        resource: format!("arn:aws:s3:::orders-docs/{i:03}"),
+        condition: String::new(),
+        error_code: if i.is_multiple_of(3) {
+            "AccessDenied".to_string()
+        } else {
+            String::new()
+        },
+        count: 1 + i as i64,
+        first_seen: format!("2026-11-0{}T00:00:00Z", 1 + i % 5),
+        last_seen: "2026-11-09T00:00:00Z".to_string(),
+        example_event_id: format!("event-{i:03}"),
+        event_source: source.to_string(),
+        event_name: name.to_string(),
+        rule: rule.to_string(),
+        callers: crate::call::Callers::from_stored((i % 8) as i64),
+    }
+}
+
+/// A database made before evidence origins had a table of their own reads the same once
+/// migrated: every row, each with its event source, event name and rule; each distinct origin
+/// stored once; and a later write that brings an earlier event moves the row's origin to it.
+#[tokio::test]
+async fn evidence_stored_before_origins_had_a_table_reads_the_same_once_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("before.db");
+    let before = sqlx::migrate::Migrator {
+        migrations: std::borrow::Cow::Owned(
+            MIGRATOR
+                .iter()
+                .filter(|m| m.version < ORIGINS_MIGRATION)
+                .cloned()
+                .collect(),
+        ),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    assert!(MIGRATOR.iter().any(|m| m.version == ORIGINS_MIGRATION));
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let pool = SqlitePool::connect_with(options).await.unwrap();
+    before.run(&pool).await.unwrap();
+    sqlx::query(&format!("PRAGMA application_id = {APPLICATION_ID}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let origins = [
+        ("s3.amazonaws.com", "GetObject", "rule: object ARN"),
+        ("s3.amazonaws.com", "PutObject", "rule: object ARN"),
+        ("s3.amazonaws.com", "GetObject", "rule: another"),
+    ];
+    let mut rows: Vec<EvidenceRow> = (0..12)
+        .map(|i| {
+            let (source, name, rule) = origins[i % origins.len()];
+            row_before_origins(i, source, name, rule)
+        })
+        .collect();
+    for r in &rows {
+        sqlx::query(
+            "INSERT INTO evidence (role_arn, action, resource, condition, error_code, count,
+                first_seen, last_seen, example_event_id, event_source, event_name, rule, callers)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&r.role_arn)
+        .bind(&r.action)
+        .bind(&r.resource)
+        .bind(&r.condition)
+        .bind(&r.error_code)
+        .bind(r.count)
+        .bind(&r.first_seen)
+        .bind(&r.last_seen)
+        .bind(&r.example_event_id)
+        .bind(&r.event_source)
+        .bind(&r.event_name)
+        .bind(&r.rule)
+        .bind(r.callers.stored())
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+
+    let store = Store::open(&path, false).await.unwrap();
+    rows.sort_by(|a, b| {
+        (
+            &a.role_arn,
+            &a.action,
+            &a.resource,
+            &a.condition,
+            &a.error_code,
+        )
+            .cmp(&(
+                &b.role_arn,
+                &b.action,
+                &b.resource,
+                &b.condition,
+                &b.error_code,
+            ))
+    });
+    assert_eq!(store.evidence().await.unwrap(), rows);
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM evidence_origins")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored, origins.len() as i64);
+
+    // An earlier call of the first row's key, by a new origin, and a later one by a known one.
+    let mut earlier = rows[0].clone();
+    (earlier.first_seen, earlier.last_seen) =
+        ("2026-10-01T00:00:00Z".into(), "2026-10-01T00:00:00Z".into());
+    (earlier.example_event_id, earlier.rule) = ("event-earlier".into(), "rule: new".into());
+    let mut later = rows[1].clone();
+    (later.first_seen, later.last_seen) =
+        ("2026-12-01T00:00:00Z".into(), "2026-12-01T00:00:00Z".into());
+    (later.example_event_id, later.rule) = ("event-later".into(), origins[0].2.into());
+    let batch = [earlier.clone(), later];
+    store
+        .write_batch(&[trace_file('a', None, None)], |_| Batch(&batch))
+        .await
+        .unwrap();
+    let read = store.evidence().await.unwrap();
+    assert_eq!(read[0].rule, "rule: new", "the earliest event's origin");
+    assert_eq!(read[0].example_event_id, "event-earlier");
+    assert_eq!(read[0].count, rows[0].count + 1);
+    assert_eq!(
+        read[1].rule, rows[1].rule,
+        "a later event leaves the origin"
+    );
+    assert_eq!(read[1].last_seen, "2026-12-01T00:00:00Z");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM evidence_origins")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        stored,
+        origins.len() as i64 + 1,
+        "only the new origin is added"
+    );
+    assert_eq!(integrity(&store).await, "ok");
+    store.close().await;
+}

@@ -287,7 +287,7 @@ async fn evidence_text_that_is_not_utf8_is_read_with_replacements() {
     let edited = edit(
         &db,
         SqliteJournalMode::Wal,
-        &["UPDATE evidence SET rule = CAST(X'FF6564697465642062792068616E64' AS TEXT)"],
+        &["UPDATE evidence_origins SET rule = CAST(X'FF6564697465642062792068616E64' AS TEXT)"],
     )
     .await;
     assert!(edited > 0);
