@@ -6,6 +6,7 @@ use crate::call::Callers;
 use sqlx::sqlite::LockedSqliteHandle;
 use sqlx::Connection;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 impl EvidenceRow {
     /// One successful call of `action` on `resource` (policy syntax) by `role_arn` at `at`, as
@@ -171,20 +172,56 @@ pub(super) const ORIGIN_INSERT: &str =
     "INSERT INTO evidence_origins (event_source, event_name, rule) VALUES (?, ?, ?)";
 
 /// The origins of evidence rows (event source, event name, rule), each stored once with an id
-/// (migrations/20261205000000_evidence_origins.sql says why), found or stored as rows come.
+/// (migrations/20261205000000_evidence_origins.sql says why), found or stored as rows come. Rows
+/// of one origin tend to come together (a batch is in key order): the last origin found is
+/// checked first, then those found before.
 pub(super) struct Origins<'h> {
     select: Statement<'h>,
     insert: Statement<'h>,
+    last: Option<(String, String, String, i64)>,
+    /// By source, name and rule joined, each of the first two after its length (so that no two
+    /// triples join alike, whatever they hold).
+    found: HashMap<String, i64>,
+    joined: String,
 }
 
 impl<'h> Origins<'h> {
     pub(super) fn new(select: Statement<'h>, insert: Statement<'h>) -> Self {
-        Origins { select, insert }
+        Origins {
+            select,
+            insert,
+            last: None,
+            found: HashMap::new(),
+            joined: String::new(),
+        }
     }
 
     /// The id of (`source`, `name`, `rule`), stored first if it is new. The caller holds a
     /// write transaction: no other writer stores it in between.
     pub(super) fn id(&mut self, source: &str, name: &str, rule: &str) -> Result<i64, Failure> {
+        if let Some((s, n, r, id)) = &self.last {
+            if (s.as_str(), n.as_str(), r.as_str()) == (source, name, rule) {
+                return Ok(*id);
+            }
+        }
+        self.joined.clear();
+        for part in [source, name] {
+            let _ = write!(self.joined, "{}:{part}", part.len());
+        }
+        self.joined.push_str(rule);
+        let id = match self.found.get(self.joined.as_str()) {
+            Some(&id) => id,
+            None => {
+                let id = self.stored(source, name, rule)?;
+                self.found.insert(self.joined.clone(), id);
+                id
+            }
+        };
+        self.last = Some((source.to_string(), name.to_string(), rule.to_string(), id));
+        Ok(id)
+    }
+
+    fn stored(&mut self, source: &str, name: &str, rule: &str) -> Result<i64, Failure> {
         let values = [Value::Text(source), Value::Text(name), Value::Text(rule)];
         if let Some(id) = self.select.query_int(&values)? {
             return Ok(id);
@@ -421,8 +458,7 @@ fn claim_files(
         .collect()
 }
 
-/// Upserts every row through prepared statements. A batch's rows have few origins: each is
-/// looked up once.
+/// Upserts every row through prepared statements.
 fn upsert_rows(handle: &mut LockedSqliteHandle<'_>, rows: &impl BatchRows) -> Result<(), Failure> {
     let [mut upsert, select, insert, mut upsert_ungranted] = Statement::prepare_all(
         handle,
@@ -434,16 +470,8 @@ fn upsert_rows(handle: &mut LockedSqliteHandle<'_>, rows: &impl BatchRows) -> Re
         ],
     )?;
     let mut origins = Origins::new(select, insert);
-    let mut ids: HashMap<(&str, &str, &str), i64> = HashMap::new();
     for r in rows.evidence() {
-        let origin = match ids.get(&(r.event_source, r.event_name, r.rule)) {
-            Some(&id) => id,
-            None => {
-                let id = origins.id(r.event_source, r.event_name, r.rule)?;
-                ids.insert((r.event_source, r.event_name, r.rule), id);
-                id
-            }
-        };
+        let origin = origins.id(r.event_source, r.event_name, r.rule)?;
         upsert.run(&[
             Value::Text(r.role_arn),
             Value::Text(r.action),

@@ -461,3 +461,44 @@ async fn evidence_stored_before_origins_had_a_table_reads_the_same_once_migrated
     assert_eq!(integrity(&store).await, "ok");
     store.close().await;
 }
+
+/// Rows whose origins differ only in where one field ends and the next begins keep their own
+/// origin each, in one batch and across batches: origins are told apart whole, never by their
+/// fields run together.
+#[tokio::test]
+async fn each_row_keeps_its_own_origin_however_alike_origins_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("evidence.db"), true)
+        .await
+        .unwrap();
+    let alike = [
+        ("s3.amazonaws.com", "Get:Object", "r"),
+        ("s3.amazonaws.com:Get", "Object", "r"),
+        ("s3.amazonaws.com", "Get", "Object:r"),
+        ("s3.amazonaws.com", "Get\0Object", "r"),
+        ("s3.amazonaws.com\0Get", "Object", "r"),
+    ];
+    let rows: Vec<EvidenceRow> = alike
+        .iter()
+        .enumerate()
+        .map(|(i, (source, name, rule))| row_before_origins(i + 1, source, name, rule))
+        .collect();
+    let (first, second) = rows.split_at(2);
+    for (i, batch) in [first, second].into_iter().enumerate() {
+        let file = trace_file(char::from(b'a' + i as u8), None, None);
+        store.write_batch(&[file], |_| Batch(batch)).await.unwrap();
+    }
+    let read = store.evidence().await.unwrap();
+    let origin = |r: &EvidenceRow| (r.event_source.clone(), r.event_name.clone(), r.rule.clone());
+    let mut want: Vec<_> = rows.iter().map(origin).collect();
+    let mut got: Vec<_> = read.iter().map(origin).collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM evidence_origins")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored, alike.len() as i64);
+    store.close().await;
+}
