@@ -299,15 +299,17 @@ impl Store {
             .collect())
     }
 
-    /// All evidence, in a stable order. Rows are read on SQLite's own API as it yields them:
-    /// through sqlx, every row was held twice until the last came (its driver row and ours),
-    /// which doubled the memory of `propose` on a large database.
+    /// All evidence, in a stable order; a row whose origin is missing (a database edited by
+    /// hand) is read with an empty event source, event name and rule, never left out. Rows are
+    /// read on SQLite's own API as it yields them: through sqlx, every row was held twice until
+    /// the last came (its driver row and ours), which doubled the memory of `propose` on a large
+    /// database.
     pub async fn evidence(&self) -> Result<Vec<EvidenceRow>, StoreError> {
         self.read_rows(
             "SELECT e.role_arn, e.action, e.resource, e.condition, e.error_code, e.count,
                     e.first_seen, e.last_seen, e.example_event_id, o.event_source, o.event_name,
                     o.rule, e.callers
-             FROM evidence e JOIN evidence_origins o ON o.id = e.origin
+             FROM evidence e LEFT JOIN evidence_origins o ON o.id = e.origin
              ORDER BY e.role_arn, e.action, e.resource, e.condition, e.error_code",
             |r| EvidenceRow {
                 role_arn: r.text(0),

@@ -500,5 +500,17 @@ async fn each_row_keeps_its_own_origin_however_alike_origins_are() {
         .await
         .unwrap();
     assert_eq!(stored, alike.len() as i64);
+
+    // Origins deleted by hand leave their rows in, read without an origin.
+    sqlx::query("DELETE FROM evidence_origins")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let read = store.evidence().await.unwrap();
+    assert_eq!(read.len(), rows.len());
+    assert!(
+        read.iter().all(|r| origin(r) == Default::default()),
+        "{read:?}"
+    );
     store.close().await;
 }
