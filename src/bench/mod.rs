@@ -5,6 +5,11 @@
 //! read from the kernel (`getrusage(RUSAGE_CHILDREN)` after the child is reaped). Figures are
 //! reported, never judged: a slow machine is not a failure.
 //!
+//! The floors and observe are timed in rounds (three by default), each round timing them one
+//! after the other, and the figures are each one's median: a machine shared with other work
+//! slows a run by 10 to 20% from one second to the next, and one slow moment in a single timing
+//! moved the ratio by as much. Every round's ratio to the skeleton parse is reported too.
+//!
 //! Between the two, the same files are read by observe's own stages in-process, each stage
 //! adding to the one before: decompress + read every event (the JSON scan), then + map and fold
 //! them into evidence (no store). What observe adds beyond the last is the store (SQLite). These
@@ -52,6 +57,8 @@ pub struct Options {
     pub keep: bool,
     /// The `policy-miner` binary to run `observe` with.
     pub binary: PathBuf,
+    /// Times the floors and observe are timed, one after the other; at least 1.
+    pub rounds: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -60,19 +67,23 @@ pub struct Report {
     /// None when an existing trail was reused.
     pub generation: Option<Duration>,
     pub threads: usize,
-    /// Merely decompressing every file on every core: the floor.
+    /// Merely decompressing every file on every core: the floor (median of the rounds).
     pub decompress: Stage,
     /// Decompressing and parsing every file's JSON without keeping anything (serde's
-    /// `IgnoredAny`): the floor a trail of many small files is held to.
+    /// `IgnoredAny`): the floor a trail of many small files is held to (median of the rounds).
     pub skeleton: Stage,
     /// Decompressing and reading every event, in-process: what any observe must do.
     pub decode: Stage,
     /// The same, with every event mapped and folded into evidence: all but the store.
     pub fold: Stage,
+    /// observe's wall time (median of the rounds).
     pub observe: Duration,
-    /// CPU time (user + system, all threads) of the observe process.
+    /// CPU time (user + system, all threads) of the observe process (median of the rounds).
     pub observe_cpu: Duration,
-    /// Peak resident set of the observe process, in bytes (0 when the kernel does not say).
+    /// Each round's figures, in the order they were timed.
+    pub rounds: Vec<Round>,
+    /// Peak resident set of the observe process, in bytes, the largest of the rounds (0 when
+    /// the kernel does not say).
     pub observe_peak_rss: u64,
     /// Wall time of `propose` on the database observe made (the whole fleet, JSON output):
     /// the step that reads all the evidence back, generalizes it and replays every call.
@@ -81,6 +92,39 @@ pub struct Report {
     pub proposed_roles: usize,
     pub dir: PathBuf,
     pub kept: bool,
+}
+
+/// One round: the two floors and observe, timed one after the other.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Round {
+    pub decompress: Stage,
+    pub skeleton: Stage,
+    pub observe: Duration,
+    pub observe_cpu: Duration,
+}
+
+impl Round {
+    /// observe's wall time against gunzip + skeleton parse, in this round.
+    pub fn skeleton_ratio(&self) -> f64 {
+        self.observe.as_secs_f64() / self.skeleton.wall.as_secs_f64().max(1e-9)
+    }
+}
+
+/// The median of `values` (the lower middle one of an even count); zero when there are none.
+fn median<T: Copy + Ord + Default>(mut values: Vec<T>) -> T {
+    values.sort_unstable();
+    values
+        .get(values.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or_default()
+}
+
+/// The median of each stage's wall time and, apart, of its CPU time.
+fn median_stage(stages: impl Iterator<Item = Stage> + Clone) -> Stage {
+    Stage {
+        wall: median(stages.clone().map(|s| s.wall).collect()),
+        cpu: median(stages.map(|s| s.cpu).collect()),
+    }
 }
 
 /// Wall and CPU time (user + system, all threads) of one in-process stage.
@@ -140,24 +184,36 @@ fn measure(opts: &Options, dir: &Path) -> Result<Report, BenchError> {
             (t, Some(clock.elapsed()))
         }
     };
-    let decompress = Stage::time(|| decompress_all(&trail.trail))?;
-    let skeleton = Stage::time(|| skeleton_parse_all(&trail.trail))?;
     let decode = Stage::time(|| read_events(&trail.trail, false))?;
     let fold = Stage::time(|| read_events(&trail.trail, true))?;
-    let (observe, observe_peak_rss) = observe_child(&opts.binary, &dir, &trail)?;
-    let observe_cpu = cpu_time(libc::RUSAGE_CHILDREN);
-    // After observe's figures are read: its CPU and peak RSS are those of the children so far.
+    let mut rounds = Vec::new();
+    for _ in 0..opts.rounds.max(1) {
+        let decompress = Stage::time(|| decompress_all(&trail.trail))?;
+        let skeleton = Stage::time(|| skeleton_parse_all(&trail.trail))?;
+        // The children's CPU time grows by each child reaped: the difference is this one's.
+        let cpu_before = cpu_time(libc::RUSAGE_CHILDREN);
+        let observe = observe_child(&opts.binary, &dir, &trail)?;
+        rounds.push(Round {
+            decompress,
+            skeleton,
+            observe,
+            observe_cpu: cpu_time(libc::RUSAGE_CHILDREN).saturating_sub(cpu_before),
+        });
+    }
+    // Read before propose runs: the largest peak of the children so far, all of them observe.
+    let observe_peak_rss = children_peak_rss();
     let (propose, proposed_roles) = propose_child(&opts.binary, &dir)?;
     Ok(Report {
         trail,
         generation,
         threads: rayon::current_num_threads(),
-        decompress,
-        skeleton,
+        decompress: median_stage(rounds.iter().map(|r| r.decompress)),
+        skeleton: median_stage(rounds.iter().map(|r| r.skeleton)),
         decode,
         fold,
-        observe,
-        observe_cpu,
+        observe: median(rounds.iter().map(|r| r.observe).collect()),
+        observe_cpu: median(rounds.iter().map(|r| r.observe_cpu).collect()),
+        rounds,
         observe_peak_rss,
         propose,
         proposed_roles,
@@ -279,12 +335,8 @@ fn read_events(trail: &Path, fold: bool) -> Result<(), BenchError> {
     )
 }
 
-/// Runs `observe` on the trail as a child process; its wall time and peak RSS.
-fn observe_child(
-    binary: &Path,
-    dir: &Path,
-    trail: &Generated,
-) -> Result<(Duration, u64), BenchError> {
+/// Runs `observe` on the trail, into a new database, as a child process; its wall time.
+fn observe_child(binary: &Path, dir: &Path, trail: &Generated) -> Result<Duration, BenchError> {
     let db = dir.join("bench.db");
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
@@ -300,7 +352,7 @@ fn observe_child(
         .arg(&trail.trail)
         .stdout(Stdio::null());
     let (wall, _) = timed_child(observe, "observe")?;
-    Ok((wall, children_peak_rss()))
+    Ok(wall)
 }
 
 /// Runs `propose` on the database observe made; its wall time and the number of roles proposed.
@@ -389,9 +441,14 @@ impl Report {
         stage.wall.as_secs_f64() / self.decompress.wall.as_secs_f64().max(1e-9)
     }
 
-    /// observe's wall time against gunzip + skeleton parse.
+    /// observe's wall time against gunzip + skeleton parse (their medians).
     pub fn skeleton_ratio(&self) -> f64 {
         self.observe.as_secs_f64() / self.skeleton.wall.as_secs_f64().max(1e-9)
+    }
+
+    /// Each round's [`Round::skeleton_ratio`], in the order they were timed.
+    pub fn skeleton_ratios(&self) -> Vec<f64> {
+        self.rounds.iter().map(Round::skeleton_ratio).collect()
     }
 
     pub fn ratio(&self) -> f64 {
@@ -415,6 +472,8 @@ impl Report {
             "skeleton_parse_seconds": self.skeleton.wall.as_secs_f64(),
             "skeleton_parse_cpu_seconds": self.skeleton.cpu.as_secs_f64(),
             "observe_to_skeleton_parse_ratio": self.skeleton_ratio(),
+            "rounds": self.rounds.len(),
+            "observe_to_skeleton_parse_ratio_by_round": self.skeleton_ratios(),
             "read_events_seconds": self.decode.wall.as_secs_f64(),
             "read_events_cpu_seconds": self.decode.cpu.as_secs_f64(),
             "fold_seconds": self.fold.wall.as_secs_f64(),
@@ -435,4 +494,90 @@ impl Report {
 
 pub fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    #[test]
+    fn a_median_is_the_middle_value_whatever_the_order_and_the_lower_one_of_an_even_count() {
+        assert_eq!(median(vec![3, 1, 2]), 2);
+        assert_eq!(median(vec![9, 1, 5, 7, 3]), 5);
+        assert_eq!(median(vec![4, 1]), 1);
+        assert_eq!(median(vec![8]), 8);
+        assert_eq!(median(Vec::<u32>::new()), 0);
+    }
+
+    #[test]
+    fn one_slow_round_moves_no_figure_and_every_round_s_ratio_is_kept() {
+        let round = |skeleton: f64, observe: f64, cpu: f64| Round {
+            decompress: Stage {
+                wall: secs(skeleton / 2.0),
+                cpu: secs(skeleton),
+            },
+            skeleton: Stage {
+                wall: secs(skeleton),
+                cpu: secs(skeleton * 2.0),
+            },
+            observe: secs(observe),
+            observe_cpu: secs(cpu),
+        };
+        // The middle round was timed at a slow moment of the machine: observe twice as slow.
+        let rounds = vec![
+            round(0.30, 0.69, 1.2),
+            round(0.31, 1.40, 2.5),
+            round(0.32, 0.72, 1.3),
+        ];
+        let report = Report {
+            trail: Generated {
+                trail: PathBuf::new(),
+                task_definitions: PathBuf::new(),
+                files: 1,
+                events: 1,
+                compressed_bytes: 1,
+                uncompressed_bytes: 1,
+                days: Vec::new(),
+            },
+            generation: None,
+            threads: 2,
+            decompress: median_stage(rounds.iter().map(|r| r.decompress)),
+            skeleton: median_stage(rounds.iter().map(|r| r.skeleton)),
+            decode: Stage::default(),
+            fold: Stage::default(),
+            observe: median(rounds.iter().map(|r| r.observe).collect()),
+            observe_cpu: median(rounds.iter().map(|r| r.observe_cpu).collect()),
+            rounds,
+            observe_peak_rss: 0,
+            propose: Duration::ZERO,
+            proposed_roles: 0,
+            dir: PathBuf::new(),
+            kept: false,
+        };
+        assert_eq!(report.observe, secs(0.72));
+        assert_eq!(report.observe_cpu, secs(1.3));
+        assert_eq!(report.skeleton.wall, secs(0.31));
+        assert_eq!(report.skeleton.cpu, secs(0.62));
+        assert!((report.skeleton_ratio() - 0.72 / 0.31).abs() < 1e-9);
+        let by_round = report.skeleton_ratios();
+        assert_eq!(by_round.len(), 3);
+        assert!((by_round[1] - 1.40 / 0.31).abs() < 1e-9, "{by_round:?}");
+        let json = report.to_json();
+        assert_eq!(json["rounds"], 3);
+        assert_eq!(
+            json["observe_to_skeleton_parse_ratio_by_round"]
+                .as_array()
+                .map(Vec::len),
+            Some(3)
+        );
+        let text = crate::output::bench::observe(&report);
+        assert!(
+            text.contains("medians of 3 rounds") && text.contains("4.52x"),
+            "{text}"
+        );
+    }
 }

@@ -10,8 +10,9 @@ use std::path::PathBuf;
 /// in-process on the same files (reading every event, then also mapping and folding them, with
 /// no store), each against decompression; observe's wall time (run as a child process),
 /// events/s, uncompressed MB/s, the ratio observe/decompress and its peak RSS; and the wall time
-/// of `propose` on the database observe made. Figures only: nothing fails on a slow machine. The
-/// `--db` flag is not used.
+/// of `propose` on the database observe made. The floors and observe are timed --rounds times,
+/// one after the other, and their medians reported. Figures only: nothing fails on a slow
+/// machine. The `--db` flag is not used.
 ///
 /// With --proxy, measures `observe --proxy` instead: requests per second and latency (p50, p99)
 /// through the proxy against a local upstream, compared in the same run with calling it directly;
@@ -87,6 +88,13 @@ pub struct Args {
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub s3_concurrency: u16,
 
+    /// Time the two floors and observe this many times, one after the other, and report each
+    /// one's median (and every round's ratio to the skeleton parse): one slow moment of a shared
+    /// machine then moves no figure.
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u16).range(1..=50))]
+    pub rounds: u16,
+
     /// Print the figures as JSON.
     #[arg(long)]
     pub json: bool,
@@ -159,6 +167,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         dir: args.dir,
         keep: args.keep,
         binary,
+        rounds: usize::from(args.rounds),
     })?;
     if args.json {
         println!("{}", report.to_json());

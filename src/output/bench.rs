@@ -93,6 +93,18 @@ pub fn observe(r: &ObserveReport) -> String {
         "observe / skeleton parse:     {:>7.2}x wall (target for many small files: at most 2.5x)\n",
         r.skeleton_ratio()
     );
+    if r.rounds.len() > 1 {
+        let ratios: Vec<String> = r
+            .skeleton_ratios()
+            .iter()
+            .map(|x| format!("{x:.2}x"))
+            .collect();
+        s += &format!(
+            "  medians of {} rounds; observe / skeleton parse by round: {}\n",
+            r.rounds.len(),
+            ratios.join(", ")
+        );
+    }
     s += &format!(
         "observe peak RSS:             {:>7.1} MB (target: under 100 MB for 1M events)\n",
         mb(r.observe_peak_rss)

@@ -258,6 +258,8 @@ fn bench_reports_every_figure_in_one_run() {
         "3000",
         "--events-per-file",
         "1000",
+        "--rounds",
+        "2",
         "--json",
         "--dir",
         dir.path().to_str().unwrap(),
@@ -266,6 +268,13 @@ fn bench_reports_every_figure_in_one_run() {
     let r: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(r["events"], 3000);
     assert_eq!(r["files"], 3);
+    // The floors and observe were timed twice: each round's ratio is there.
+    assert_eq!(r["rounds"], 2, "{r}");
+    let by_round = r["observe_to_skeleton_parse_ratio_by_round"]
+        .as_array()
+        .unwrap();
+    assert_eq!(by_round.len(), 2, "{r}");
+    assert!(by_round.iter().all(|x| x.as_f64().unwrap() > 0.0), "{r}");
     for key in [
         "decompress_seconds",
         "skeleton_parse_seconds",
@@ -300,6 +309,11 @@ fn bench_reports_every_figure_in_one_run() {
     ]);
     let r: serde_json::Value = serde_json::from_str(&stdout(&again)).unwrap();
     assert!(r["generation_seconds"].is_null(), "{r}");
+    assert_eq!(r["rounds"], 3, "three rounds unless told: {r}");
+
+    let none = run(&["bench", "--rounds", "0"]);
+    assert_eq!(none.status.code(), Some(2), "{}", stderr(&none));
+    assert!(stderr(&none).contains("--rounds"), "{}", stderr(&none));
 }
 
 #[test]
