@@ -354,6 +354,9 @@ fn count_listing(summary: &mut Summary, listing: &crate::source::Listing) {
     summary.files_ignored += listing.ignored;
     summary.files_outside_window += listing.outside_window;
     summary.skipped.extend(listing.skipped.iter().cloned());
+    summary
+        .listings_stopped
+        .extend(listing.stopped.iter().cloned());
 }
 
 /// The units observed so far, by fingerprint.

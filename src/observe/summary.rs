@@ -16,6 +16,9 @@ pub struct Summary {
     pub files_outside_window: u64,
     /// Files left unread because the run was interrupted; the next run reads them.
     pub files_not_started: u64,
+    /// Locations whose listing the interruption stopped: their objects not listed yet are in no
+    /// count (the next run lists and reads them).
+    pub listings_stopped: Vec<String>,
     pub interrupted: bool,
     pub skipped: Vec<Skipped>,
     pub events_read: u64,
@@ -94,6 +97,7 @@ impl Summary {
                 "ignored_by_name": self.files_ignored,
                 "outside_window": self.files_outside_window,
                 "not_started": self.files_not_started,
+                "listings_stopped": self.listings_stopped,
                 "skipped": self.skipped_by_reason(),
             },
             "events": {

@@ -33,6 +33,14 @@ pub fn summary(r: &Summary) -> String {
             "  interrupted: {} file(s) not read; run the same command again to read them",
             r.files_not_started
         );
+        for location in &r.listings_stopped {
+            let _ = writeln!(
+                s,
+                "  interrupted while listing {}: objects not listed yet are not counted above; \
+                 the same command lists and reads them",
+                crate::text::printable(location)
+            );
+        }
     }
     for (reason, n) in r.skipped_by_reason() {
         let _ = writeln!(s, "  skipped, {reason}: {n}");

@@ -83,6 +83,7 @@ impl UnitSource for LocalFiles {
                 ignored: found.ignored,
                 skipped: found.skipped,
                 more: None,
+                stopped: None,
             };
             self.files = files;
             listing

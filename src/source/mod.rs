@@ -150,6 +150,10 @@ pub struct Listing {
     pub ignored: u64,
     /// What could not be listed.
     pub skipped: Vec<Skipped>,
+    /// The location named on the command line, when its listing (a streamed one) stopped
+    /// before its end because the run was stopped: what it had not listed yet is neither
+    /// counted in `found` nor read, and the next run lists it.
+    pub stopped: Option<String>,
 }
 
 /// Units handed over while a listing goes on.

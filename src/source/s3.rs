@@ -316,6 +316,7 @@ impl UnitSource for TrailBucket {
                 Listing {
                     found,
                     outside_window,
+                    stopped: sink.stopped().then(|| url.clone()),
                     skipped: walked
                         .err()
                         .map(|e| Skipped {

@@ -630,6 +630,13 @@ async fn ctrl_c_stops_the_listing_and_the_next_run_reads_the_rest() {
         "listing not stopped ({lists}): {text}"
     );
     assert_eq!(files(" read") + not_started, files(" found"), "{text}");
+    // What was never listed is in no count, and the summary says so.
+    assert!(
+        text.contains(&format!(
+            "interrupted while listing {url}: objects not listed yet are not counted above"
+        )),
+        "{text}"
+    );
 
     let relay = Relay::start(moto_addr(&moto), std::time::Duration::ZERO, None)
         .await
@@ -644,6 +651,7 @@ async fn ctrl_c_stops_the_listing_and_the_next_run_reads_the_rest() {
         "{text}\n{text2}"
     );
     assert_eq!(again(" read"), 60 - files(" read"), "{text}\n{text2}");
+    assert!(!text2.contains("interrupted"), "{text2}");
 }
 
 /// The counts of the summary's `files:` line, by what follows each (" read", " found"…).

@@ -22,7 +22,7 @@ use crate::observe::TimeWindow;
 use crate::source::local::is_trace_name;
 use crate::source::Unit;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -34,6 +34,8 @@ pub(super) struct Sink {
     found: AtomicU64,
     outside_window: AtomicU64,
     next_index: AtomicUsize,
+    /// Set when the walk left something unlisted because the receiver was gone.
+    stopped: AtomicBool,
 }
 
 impl Sink {
@@ -44,6 +46,7 @@ impl Sink {
             found: AtomicU64::new(0),
             outside_window: AtomicU64::new(0),
             next_index: AtomicUsize::new(0),
+            stopped: AtomicBool::new(false),
         }
     }
 
@@ -58,6 +61,16 @@ impl Sink {
     /// True once the receiver is gone (the run stopped): nothing more is listed.
     fn closed(&self) -> bool {
         self.units.is_closed()
+    }
+
+    /// Whether the walk ended before its end because the receiver was gone: objects not listed
+    /// yet were neither counted nor handed over.
+    pub(super) fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
     }
 
     /// Sends one listed object as a unit, waiting for room, unless its delivery date lies outside
@@ -77,6 +90,8 @@ impl Sink {
         let sent = self.units.send(unit).await.is_ok();
         if sent {
             self.found.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.stop();
         }
         sent
     }
@@ -96,6 +111,9 @@ pub(super) async fn walk(source: &S3Source, sink: Arc<Sink>) -> Result<(), S3Err
             running.spawn(async move { list_prefix(&source, &prefix, &sink).await });
         }
         let Some(done) = running.join_next().await else {
+            if !waiting.is_empty() {
+                sink.stop();
+            }
             return Ok(());
         };
         let prefixes = done.map_err(|e| S3Error {
@@ -145,7 +163,11 @@ async fn list_prefix(source: &S3Source, prefix: &str, sink: &Sink) -> Result<Vec
                 return Ok(prefixes);
             }
         }
-        if token.is_none() || sink.closed() {
+        if token.is_none() {
+            return Ok(prefixes);
+        }
+        if sink.closed() {
+            sink.stop();
             return Ok(prefixes);
         }
     }
@@ -194,10 +216,12 @@ mod tests {
         assert_eq!(rx.recv().await.unwrap().index, 0);
         assert!(waiting.await);
         assert_eq!(rx.recv().await.unwrap().index, 1);
+        assert!(!sink.stopped(), "everything sent was taken");
         // Closed (the run stopped): not sent, not counted, and no more prefixes are listed.
         rx.close();
         assert!(!sink.object("trail", object(DAY_2)).await);
         assert!(sink.closed());
         assert_eq!(sink.counts(), (2, 0));
+        assert!(sink.stopped(), "an object was left unlisted");
     }
 }
