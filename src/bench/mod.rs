@@ -108,6 +108,20 @@ impl Round {
     pub fn skeleton_ratio(&self) -> f64 {
         self.observe.as_secs_f64() / self.skeleton.wall.as_secs_f64().max(1e-9)
     }
+
+    /// Each figure's median over `rounds`, apart from the others: the figures a report gives.
+    fn medians(rounds: &[Round]) -> Round {
+        let stage = |of: fn(&Round) -> Stage| Stage {
+            wall: median(rounds.iter().map(|r| of(r).wall).collect()),
+            cpu: median(rounds.iter().map(|r| of(r).cpu).collect()),
+        };
+        Round {
+            decompress: stage(|r| r.decompress),
+            skeleton: stage(|r| r.skeleton),
+            observe: median(rounds.iter().map(|r| r.observe).collect()),
+            observe_cpu: median(rounds.iter().map(|r| r.observe_cpu).collect()),
+        }
+    }
 }
 
 /// The median of `values` (the lower middle one of an even count); zero when there are none.
@@ -117,14 +131,6 @@ fn median<T: Copy + Ord + Default>(mut values: Vec<T>) -> T {
         .get(values.len().saturating_sub(1) / 2)
         .copied()
         .unwrap_or_default()
-}
-
-/// The median of each stage's wall time and, apart, of its CPU time.
-fn median_stage(stages: impl Iterator<Item = Stage> + Clone) -> Stage {
-    Stage {
-        wall: median(stages.clone().map(|s| s.wall).collect()),
-        cpu: median(stages.map(|s| s.cpu).collect()),
-    }
 }
 
 /// Wall and CPU time (user + system, all threads) of one in-process stage.
@@ -203,16 +209,17 @@ fn measure(opts: &Options, dir: &Path) -> Result<Report, BenchError> {
     // Read before propose runs: the largest peak of the children so far, all of them observe.
     let observe_peak_rss = children_peak_rss();
     let (propose, proposed_roles) = propose_child(&opts.binary, &dir)?;
+    let medians = Round::medians(&rounds);
     Ok(Report {
         trail,
         generation,
         threads: rayon::current_num_threads(),
-        decompress: median_stage(rounds.iter().map(|r| r.decompress)),
-        skeleton: median_stage(rounds.iter().map(|r| r.skeleton)),
+        decompress: medians.decompress,
+        skeleton: medians.skeleton,
         decode,
         fold,
-        observe: median(rounds.iter().map(|r| r.observe).collect()),
-        observe_cpu: median(rounds.iter().map(|r| r.observe_cpu).collect()),
+        observe: medians.observe,
+        observe_cpu: medians.observe_cpu,
         rounds,
         observe_peak_rss,
         propose,
@@ -533,6 +540,7 @@ mod tests {
             round(0.31, 1.40, 2.5),
             round(0.32, 0.72, 1.3),
         ];
+        let medians = Round::medians(&rounds);
         let report = Report {
             trail: Generated {
                 trail: PathBuf::new(),
@@ -545,12 +553,12 @@ mod tests {
             },
             generation: None,
             threads: 2,
-            decompress: median_stage(rounds.iter().map(|r| r.decompress)),
-            skeleton: median_stage(rounds.iter().map(|r| r.skeleton)),
+            decompress: medians.decompress,
+            skeleton: medians.skeleton,
             decode: Stage::default(),
             fold: Stage::default(),
-            observe: median(rounds.iter().map(|r| r.observe).collect()),
-            observe_cpu: median(rounds.iter().map(|r| r.observe_cpu).collect()),
+            observe: medians.observe,
+            observe_cpu: medians.observe_cpu,
             rounds,
             observe_peak_rss: 0,
             propose: Duration::ZERO,
@@ -562,6 +570,7 @@ mod tests {
         assert_eq!(report.observe_cpu, secs(1.3));
         assert_eq!(report.skeleton.wall, secs(0.31));
         assert_eq!(report.skeleton.cpu, secs(0.62));
+        assert_eq!(report.decompress.wall, secs(0.155));
         assert!((report.skeleton_ratio() - 0.72 / 0.31).abs() < 1e-9);
         let by_round = report.skeleton_ratios();
         assert_eq!(by_round.len(), 3);
