@@ -90,9 +90,10 @@ pub struct Args {
 
     /// Time the two floors and observe this many times, one after the other, and report each
     /// one's median (and every round's ratio to the skeleton parse): one slow moment of a shared
-    /// machine then moves no figure.
+    /// machine then moves no figure. Only for the trail (not --proxy, --s3 or --drift).
     #[arg(long, value_name = "N", default_value_t = 3,
-          value_parser = clap::value_parser!(u16).range(1..=50))]
+          value_parser = clap::value_parser!(u16).range(1..=50),
+          conflicts_with_all = ["proxy", "s3", "drift"])]
     pub rounds: u16,
 
     /// Print the figures as JSON.

@@ -314,6 +314,14 @@ fn bench_reports_every_figure_in_one_run() {
     let none = run(&["bench", "--rounds", "0"]);
     assert_eq!(none.status.code(), Some(2), "{}", stderr(&none));
     assert!(stderr(&none).contains("--rounds"), "{}", stderr(&none));
+    // The other benches time once: asking them for rounds is refused, not ignored.
+    let elsewhere = run(&["bench", "--drift", "--rounds", "2"]);
+    assert_eq!(elsewhere.status.code(), Some(2), "{}", stderr(&elsewhere));
+    assert!(
+        stderr(&elsewhere).contains("--rounds"),
+        "{}",
+        stderr(&elsewhere)
+    );
 }
 
 #[test]
