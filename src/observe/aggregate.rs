@@ -11,12 +11,11 @@
 use super::evidence::{FileEvidence, Span};
 use super::hashing::BuildWordHasher;
 use super::shape::{self, Shaped, Use};
-use crate::call::{ApiCall, Callers, Principal, PrincipalKind};
+use crate::call::{ApiCall, Callers, EventResource, Principal, PrincipalKind};
 use crate::catalog::Catalog;
 use crate::mapping::{map_call, Mapped, UngrantedKind};
 use crate::store::{EvidenceRow, UngrantedRow};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use xxhash_rust::xxh3::Xxh3Builder;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -334,33 +333,55 @@ impl Aggregate {
 
 type Id = u32;
 
-/// Strings seen by one worker, by number.
+/// Strings seen by one worker, by number. They are kept end to end in one text, found by a
+/// table of numbers: most strings a trail of unique values brings (object keys, layer digests)
+/// are seen once, and a string of its own for each (allocated, then freed when the folder
+/// forgets them) cost more than the rest of interning.
 #[derive(Debug, Default)]
 struct Interner {
-    /// Each string is allocated once, shared by the map and the list.
-    ids: HashMap<Arc<str>, Id, BuildWordHasher>,
-    strings: Vec<Arc<str>>,
+    text: String,
+    /// Where each string lies in `text`, by number.
+    spans: Vec<(usize, usize)>,
+    ids: hashbrown::HashTable<Id>,
+}
+
+fn text_hash(s: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(s.as_bytes())
+}
+
+/// The string numbered `id` of an [`Interner`]'s text.
+fn lying<'t>(text: &'t str, spans: &[(usize, usize)], id: Id) -> &'t str {
+    let (start, end) = spans[id as usize];
+    &text[start..end]
 }
 
 impl Interner {
     fn id(&mut self, s: &str) -> Id {
-        if let Some(&id) = self.ids.get(s) {
+        let hash = text_hash(s);
+        let Interner { text, spans, ids } = self;
+        if let Some(&id) = ids.find(hash, |&id| lying(text, spans, id) == s) {
             return id;
         }
-        let id = self.strings.len() as Id;
-        let shared: Arc<str> = s.into();
-        self.strings.push(shared.clone());
-        self.ids.insert(shared, id);
+        let id = spans.len() as Id;
+        let start = text.len();
+        text.push_str(s);
+        spans.push((start, text.len()));
+        ids.insert_unique(hash, id, |&id| text_hash(lying(text, spans, id)));
         id
     }
 
     fn get(&self, id: Id) -> &str {
-        &self.strings[id as usize]
+        lying(&self.text, &self.spans, id)
+    }
+
+    fn len(&self) -> usize {
+        self.spans.len()
     }
 
     fn clear(&mut self) {
         self.ids.clear();
-        self.strings.clear();
+        self.spans.clear();
+        self.text.clear();
     }
 }
 
@@ -387,6 +408,76 @@ struct GrantIds {
     rule: Id,
 }
 
+impl Memo {
+    fn parts(&self) -> (Id, Id, Id, MappingRef<'_>) {
+        let mapped = match &self.mapped {
+            Mapping::Grants(grants) => MappingRef::Grants(grants),
+            Mapping::Ungranted { kind, reason } => MappingRef::Ungranted {
+                kind: *kind,
+                reason: *reason,
+            },
+        };
+        (self.role, self.source, self.name, mapped)
+    }
+}
+
+/// A [`Mapping`], borrowed.
+#[derive(Debug, Clone, Copy)]
+enum MappingRef<'m> {
+    Grants(&'m [GrantIds]),
+    Ungranted {
+        kind: UngrantedKind,
+        reason: Id,
+    },
+    /// Never: a mapping just found is always there.
+    None,
+}
+
+/// Where the mapping of a call is: the call's own (by its key in `memo`), its shape's as it is
+/// (by its key in `shapes`), or its shape's one grant with the call's value put back.
+enum Found {
+    Memo(u128),
+    Shape(u128),
+    Placed {
+        role: Id,
+        source: Id,
+        name: Id,
+        grant: GrantIds,
+    },
+}
+
+/// Writes into `key` everything `map_call` may read from `call`, each field followed by a byte
+/// never in UTF-8 (so that fields cannot run into each other), with its request parameters and
+/// each resource's ARN given in pieces (a shaped call's: see [`Shaped::request`]).
+fn write_key<'c>(
+    key: &mut Vec<u8>,
+    call: &ApiCall<'c>,
+    request: [&str; 3],
+    arn: impl Fn(&EventResource<'c>) -> [&'c str; 2],
+) {
+    key.clear();
+    let mut put = |pieces: &[&str]| {
+        for piece in pieces {
+            key.extend_from_slice(piece.as_bytes());
+        }
+        key.push(0xff);
+    };
+    put(&[call.event_source]);
+    put(&[call.event_name]);
+    put(&[call.region]);
+    if let Principal::Role { role_arn, .. } = &call.principal {
+        put(&[role_arn]);
+    }
+    put(&[call.recipient_account.unwrap_or("\u{1}")]);
+    put(&[call.principal_account.unwrap_or("\u{1}")]);
+    put(&[call.invoked_by.unwrap_or("\u{1}")]);
+    put(&request);
+    for r in &call.resources {
+        put(&arn(r));
+        put(&[r.resource_type.unwrap_or("\u{1}")]);
+    }
+}
+
 /// (role, action, resource, condition, error code)
 type EvidenceIds = (Id, Id, Id, Id, Id);
 /// (role, event source, event name, error code)
@@ -406,6 +497,8 @@ pub struct Folder<'c> {
     /// its shape says.
     shapes: HashMap<u128, Option<Memo>, BuildWordHasher>,
     key: Vec<u8>,
+    /// A placed or conditioned value put back into its shape's grant, before it is interned.
+    put_back: String,
     evidence: HashMap<EvidenceIds, (Seen, Id, Id, Id), BuildWordHasher>,
     ungranted: HashMap<UngrantedIds, (Seen, UngrantedKind, Id), BuildWordHasher>,
     counts: EventCounts,
@@ -413,6 +506,8 @@ pub struct Folder<'c> {
     no_error: Id,
     /// Where each string went in the file evidence being finished (by id).
     file_spans: Vec<Option<Span>>,
+    /// The ids whose entries of `file_spans` the current file's evidence set.
+    placed: Vec<Id>,
     /// Roles passed at launch and ECS Exec enabled by the current file's events (rare: kept
     /// whole), as stored.
     launches: Vec<crate::store::LaunchRow>,
@@ -429,10 +524,12 @@ impl<'c> Folder<'c> {
             memo: HashMap::default(),
             shapes: HashMap::default(),
             key: Vec::with_capacity(1024),
+            put_back: String::new(),
             evidence: HashMap::default(),
             ungranted: HashMap::default(),
             counts: EventCounts::default(),
             file_spans: Vec::new(),
+            placed: Vec::new(),
             launches: Vec::new(),
         }
     }
@@ -471,33 +568,53 @@ impl<'c> Folder<'c> {
         self.counts.kept += n;
         self.memo_key(call);
         let key = xxhash_rust::xxh3::xxh3_128(&self.key);
-        if !self.memo.contains_key(&key) {
-            let memo = match Shaped::of(call) {
-                Some(shape) => self.map_by_shape(call, role_arn, &shape),
-                None => self.map(call, role_arn),
-            };
-            self.memo.insert(key, memo);
-        }
+        let found = if self.memo.contains_key(&key) {
+            Found::Memo(key)
+        } else {
+            match Shaped::of(call).and_then(|shape| self.by_shape(call, role_arn, &shape)) {
+                Some(found) => found,
+                None => {
+                    let memo = self.map(call, role_arn);
+                    self.memo.insert(key, memo);
+                    Found::Memo(key)
+                }
+            }
+        };
         let error = match call.error_code {
             None => self.no_error,
             Some(code) => self.strings.id(code),
         };
         let Folder {
             memo,
+            shapes,
             evidence,
             ungranted,
             counts,
             ..
         } = self;
-        let Memo {
-            role,
-            source,
-            name,
-            mapped,
-        } = &memo[&key];
-        let (role, source, name) = (*role, *source, *name);
+        let (role, source, name, mapped) = match &found {
+            Found::Memo(key) => memo.get(key).map(Memo::parts),
+            Found::Shape(key) => shapes.get(key).and_then(Option::as_ref).map(Memo::parts),
+            Found::Placed {
+                role,
+                source,
+                name,
+                grant,
+            } => Some((
+                *role,
+                *source,
+                *name,
+                MappingRef::Grants(std::slice::from_ref(grant)),
+            )),
+        }
+        .unwrap_or((
+            self.no_error,
+            self.no_error,
+            self.no_error,
+            MappingRef::None,
+        ));
         match mapped {
-            Mapping::Grants(grants) => {
+            MappingRef::Grants(grants) => {
                 for g in grants {
                     let entry = evidence
                         .entry((role, g.action, g.resource, g.condition, error))
@@ -507,45 +624,34 @@ impl<'c> Folder<'c> {
                     }
                 }
             }
-            Mapping::Ungranted { kind, reason } => {
-                if *kind == UngrantedKind::NoPermission {
+            MappingRef::Ungranted { kind, reason } => {
+                if kind == UngrantedKind::NoPermission {
                     counts.no_permission += n;
                 } else {
                     counts.unmapped += n;
                 }
                 let entry = ungranted
                     .entry((role, source, name, error))
-                    .or_insert_with(|| (Seen::new(call), *kind, *reason));
+                    .or_insert_with(|| (Seen::new(call), kind, reason));
                 if entry.0.count_in(call, many.as_ref()) {
-                    (entry.1, entry.2) = (*kind, *reason);
+                    (entry.1, entry.2) = (kind, reason);
                 }
             }
+            MappingRef::None => debug_assert!(false, "a mapping just found is gone"),
         }
     }
 
     /// Everything `map_call` may read from a call, serialized: the identity of a distinct call.
     /// Leaves out only what no mapping depends on (event id and time, error code, session).
     fn memo_key(&mut self, call: &ApiCall) {
-        let k = &mut self.key;
-        k.clear();
-        let mut put = |s: &str| {
-            k.extend_from_slice(s.as_bytes());
-            k.push(0xff); // never in UTF-8: fields cannot run into each other
-        };
-        put(call.event_source);
-        put(call.event_name);
-        put(call.region);
-        if let Principal::Role { role_arn, .. } = &call.principal {
-            put(role_arn);
-        }
-        put(call.recipient_account.unwrap_or("\u{1}"));
-        put(call.principal_account.unwrap_or("\u{1}"));
-        put(call.invoked_by.unwrap_or("\u{1}"));
-        put(call.request_parameters.unwrap_or("\u{1}"));
-        for r in &call.resources {
-            put(r.arn);
-            put(r.resource_type.unwrap_or("\u{1}"));
-        }
+        let request = call.request_parameters.unwrap_or("\u{1}");
+        write_key(&mut self.key, call, [request, "", ""], |r| [r.arn, ""]);
+    }
+
+    /// [`Self::memo_key`] of the shaped call, written from its pieces: the same bytes, without
+    /// building the call.
+    fn shaped_key(&mut self, call: &ApiCall, shape: &Shaped) {
+        write_key(&mut self.key, call, shape.request(), |r| shape.arn(r));
     }
 
     fn map(&mut self, call: &ApiCall, role_arn: &str) -> Memo {
@@ -579,55 +685,50 @@ impl<'c> Folder<'c> {
     }
 
     /// What a call of a shape maps to: its shape's mapping (with the value put back if it is
-    /// placed or conditioned), when that mapping uses the value as the shape says (see
-    /// `shape.rs`); else its own.
-    fn map_by_shape(&mut self, call: &ApiCall, role_arn: &str, shape: &Shaped) -> Memo {
-        let shaped = shape.call(call);
-        self.memo_key(&shaped);
+    /// placed or conditioned), when that mapping uses the value as its shape says (see
+    /// `shape.rs`); else None, and the call is mapped on its own. The call itself is not
+    /// remembered: most calls of a shape name a value no other call names.
+    fn by_shape(&mut self, call: &ApiCall, role_arn: &str, shape: &Shaped) -> Option<Found> {
+        self.shaped_key(call, shape);
         let key = xxhash_rust::xxh3::xxh3_128(&self.key);
         if !self.shapes.contains_key(&key) {
-            let memo = self.map(&shaped, role_arn);
+            let text = shape.materialize(call);
+            let memo = self.map(&text.call(call), role_arn);
             let fits = self.fits(&memo, shape.usage);
             self.shapes.insert(key, fits.then_some(memo));
         }
-        let Some(memo) = &self.shapes[&key] else {
-            return self.map(call, role_arn);
+        let memo = self.shapes.get(&key)?.as_ref()?;
+        let grants = match (&memo.mapped, shape.usage) {
+            (Mapping::Grants(grants), Use::Placed | Use::Conditioned) => grants,
+            _ => return Some(Found::Shape(key)),
         };
-        let Memo {
-            role,
-            source,
-            name,
-            mapped,
-        } = memo;
-        let (role, source, name) = (*role, *source, *name);
-        let mapped = match (mapped, shape.usage) {
-            (Mapping::Grants(grants), Use::Placed | Use::Conditioned) => {
-                let [grant] = grants.as_slice() else {
-                    return self.map(call, role_arn);
-                };
-                let mut grant = *grant;
-                // Where the value goes back: the resource's end, or one of the condition's values.
-                let field = if shape.usage == Use::Placed {
-                    &mut grant.resource
-                } else {
-                    &mut grant.condition
-                };
-                let Some(text) =
-                    shape::put_back(shape.usage, self.strings.get(*field), shape.value)
-                else {
-                    return self.map(call, role_arn);
-                };
-                *field = self.strings.id(&text);
-                Mapping::Grants(vec![grant])
-            }
-            (mapped, _) => mapped.clone(),
+        let [grant] = grants.as_slice() else {
+            return None;
         };
-        Memo {
-            role,
-            source,
-            name,
-            mapped,
+        let (mut grant, role, source, name) = (*grant, memo.role, memo.source, memo.name);
+        // Where the value goes back: the resource's end, or one of the condition's values.
+        let field = if shape.usage == Use::Placed {
+            &mut grant.resource
+        } else {
+            &mut grant.condition
+        };
+        let mut text = std::mem::take(&mut self.put_back);
+        let put = shape::put_back_into(
+            shape.usage,
+            self.strings.get(*field),
+            shape.value,
+            &mut text,
+        );
+        if put {
+            *field = self.strings.id(&text);
         }
+        self.put_back = text;
+        put.then_some(Found::Placed {
+            role,
+            source,
+            name,
+            grant,
+        })
     }
 
     /// Whether a shape's `memo` uses the placeholder as `usage` says: a placed value ends the
@@ -654,7 +755,7 @@ impl<'c> Folder<'c> {
                 let [g] = grants.as_slice() else {
                     return false;
                 };
-                shape::condition_for(self.strings.get(g.condition), "").is_some()
+                shape::condition_around(self.strings.get(g.condition)).is_some()
                     && ![g.action, g.resource, g.rule].into_iter().any(has)
             }
             (Mapping::Ungranted { reason, .. }, Use::Unread) => !has(*reason),
@@ -676,24 +777,54 @@ impl<'c> Folder<'c> {
         let mut out = FileEvidence::new(std::mem::take(&mut self.counts));
         out.reserve(self.evidence.len(), self.ungranted.len());
         out.launches = std::mem::take(&mut self.launches);
-        self.file_spans.clear();
-        self.file_spans.resize(self.strings.strings.len(), None);
-        let mut put = |id: Id, out: &mut FileEvidence| {
-            *self.file_spans[id as usize].get_or_insert_with(|| out.put(self.strings.get(id)))
-        };
+        // The strings the file names, each once, copied into its text at its final size: first
+        // found (their ids listed in `placed`), then copied. Only their entries of
+        // `file_spans` are used, and emptied again after: the folder may know tens of
+        // thousands of strings, a file names a few dozen.
+        if self.file_spans.len() < self.strings.len() {
+            self.file_spans.resize(self.strings.len(), None);
+        }
+        let evidence_ids = self.evidence.iter().flat_map(|(key, value)| {
+            let (role, action, resource, condition, error) = *key;
+            let (_, source, name, rule) = value;
+            [
+                role, action, resource, condition, error, *source, *name, *rule,
+            ]
+        });
+        let ungranted_ids = self.ungranted.iter().flat_map(|(key, value)| {
+            let (role, source, name, error) = *key;
+            [role, source, name, error, value.2]
+        });
+        let mut length = 0;
+        for id in evidence_ids.chain(ungranted_ids) {
+            let span = &mut self.file_spans[id as usize];
+            if span.is_none() {
+                // Marked, and given its real place below.
+                *span = Some(Span::EMPTY);
+                self.placed.push(id);
+                length += self.strings.get(id).len();
+            }
+        }
+        out.reserve_text(length);
+        for &id in &self.placed {
+            self.file_spans[id as usize] = Some(out.put(self.strings.get(id)));
+        }
+        let spans = &self.file_spans;
+        let span = |id: Id| spans[id as usize].unwrap_or(Span::EMPTY);
         for ((role, action, resource, condition, error), (seen, source, name, rule)) in
             self.evidence.drain()
         {
-            let key = [role, action, resource, condition, error].map(|id| put(id, &mut out));
-            let [source, name, rule] = [source, name, rule].map(|id| put(id, &mut out));
-            out.grant(key, [source, name, rule], seen, &mut self.key);
+            let key = [role, action, resource, condition, error].map(span);
+            out.grant(key, [source, name, rule].map(span), seen, &mut self.key);
         }
         for ((role, source, name, error), (seen, kind, reason)) in self.ungranted.drain() {
-            let key = [role, source, name, error].map(|id| put(id, &mut out));
-            let reason = put(reason, &mut out);
-            out.no_grant(key, kind, reason, seen, &mut self.key);
+            let key = [role, source, name, error].map(span);
+            out.no_grant(key, kind, span(reason), seen, &mut self.key);
         }
-        if self.memo.len() > CACHE_LIMIT || self.strings.strings.len() > CACHE_LIMIT {
+        for id in self.placed.drain(..) {
+            self.file_spans[id as usize] = None;
+        }
+        if self.memo.len() > CACHE_LIMIT || self.strings.len() > CACHE_LIMIT {
             // Emptied, not replaced: their tables keep their size, not grown again entry by entry.
             self.memo.clear();
             self.shapes.clear();
@@ -933,6 +1064,48 @@ mod tests {
         // checks; one per KMS call S3 made.
         let fitting = folder.shapes.values().filter(|m| m.is_some()).count();
         assert_eq!(fitting, 5 * 2 + 1 + 1 + 1 + 1 + 2, "shapes that fit");
+    }
+
+    /// The key of a shaped call written from its pieces is the key of the call it stands for,
+    /// built: the shapes the folder remembers are those it would remember of the built calls.
+    #[test]
+    fn a_shaped_call_s_key_is_the_key_of_the_call_it_stands_for() {
+        use super::shape::tests::call;
+        let resource = |arn, resource_type| EventResource { arn, resource_type };
+        let calls = [
+            call(
+                "GetObject",
+                r#"{"bucketName":"b","key":"k/1"}"#,
+                vec![
+                    resource("arn:aws:s3:::b/k/1", Some("AWS::S3::Object")),
+                    resource("arn:aws:s3:::b", None),
+                ],
+            ),
+            call(
+                "Decrypt",
+                r#"{"encryptionContext":{"aws:s3:arn":"arn:aws:s3:::b/k/1"}}"#,
+                vec![resource("arn:aws:kms:eu-west-1:111122223333:key/k-1", None)],
+            ),
+            call(
+                "BatchCheckLayerAvailability",
+                r#"{"repositoryName":"api","layerDigests":["sha256:aa","sha256:bb"]}"#,
+                Vec::new(),
+            ),
+        ];
+        let mut folder = Folder::new(crate::catalog::embedded());
+        for c in &calls {
+            let shape = Shaped::of(c).unwrap();
+            folder.shaped_key(c, &shape);
+            let from_pieces = folder.key.clone();
+            let text = shape.materialize(c);
+            folder.memo_key(&text.call(c));
+            assert_eq!(from_pieces, folder.key, "{}", c.event_name);
+            folder.memo_key(c);
+            assert_ne!(from_pieces, folder.key, "{}", c.event_name);
+            let written = String::from_utf8_lossy(&from_pieces).into_owned();
+            assert!(written.contains(shape::PLACEHOLDER), "{written}");
+            assert!(!written.contains(shape.value), "{written}");
+        }
     }
 
     /// What a folding source (Athena) hands over, one call per group of identical calls with

@@ -17,6 +17,11 @@ pub(crate) struct Span {
     len: u32,
 }
 
+impl Span {
+    /// The empty string.
+    pub(crate) const EMPTY: Span = Span { at: 0, len: 0 };
+}
+
 /// (role, action, resource, condition, error code) → what was seen.
 #[derive(Debug)]
 struct Granted {
@@ -63,6 +68,11 @@ impl FileEvidence {
     pub(crate) fn reserve(&mut self, granted: usize, ungranted: usize) {
         self.granted.reserve_exact(granted);
         self.ungranted.reserve_exact(ungranted);
+    }
+
+    /// Room for this many more bytes of text, allocated once.
+    pub(crate) fn reserve_text(&mut self, bytes: usize) {
+        self.text.reserve_exact(bytes);
     }
 
     /// Copies `s` into the file's text.

@@ -130,14 +130,23 @@ const S3_OBJECT_CALLS: &[&str] = &[
     "AbortMultipartUpload",
 ];
 
-/// A call of [`SHAPES`] with its parameter's value taken out.
+/// A call of [`SHAPES`] with its parameter's value taken out. Nothing is copied: the folder
+/// hashes the shaped call from these pieces for every call of a shape, and builds it
+/// ([`Shaped::materialize`]) only for the first of each.
 pub(super) struct Shaped<'a> {
     pub value: &'a str,
     pub usage: Use,
-    /// The request parameters with the placeholder for the value.
+    /// The request parameters before and after the value, and what stands in its place.
+    before: &'a str,
+    after: &'a str,
+    placeholder: &'static str,
+    /// What comes before a placed value in the ARNs of `resources[]` that end with it.
+    arn_head_ends: &'static str,
+}
+
+/// A shaped call's own text: its request parameters and the ARNs of its `resources[]`.
+pub(super) struct Materialized {
     request: String,
-    /// The ARNs of `resources[]`; for a placed value, the one ending with it ends with the
-    /// placeholder instead.
     arns: Vec<String>,
 }
 
@@ -169,36 +178,51 @@ impl<'a> Shaped<'a> {
         }
         // `key` lies within `request`: where, by address.
         let at = (key.as_ptr() as usize).checked_sub(request.as_ptr() as usize)?;
-        let placeholder = if quoted { PLACEHOLDER } else { QUOTED };
-        let shaped = [
-            request.get(..at)?,
-            placeholder,
-            request.get(at + key.len()..)?,
-        ]
-        .concat();
-        let arns = call
-            .resources
-            .iter()
-            .map(|r| match r.arn.strip_suffix(key) {
-                Some(head) if usage == Use::Placed && head.ends_with(shape.after) => {
-                    [head, PLACEHOLDER].concat()
-                }
-                _ => r.arn.to_string(),
-            })
-            .collect();
         Some(Shaped {
             value: key,
             usage,
-            request: shaped,
-            arns,
+            before: request.get(..at)?,
+            after: request.get(at + key.len()..)?,
+            placeholder: if quoted { PLACEHOLDER } else { QUOTED },
+            arn_head_ends: shape.after,
         })
     }
 
-    /// The call with the placeholder for its value.
-    pub(super) fn call<'s>(&'s self, call: &ApiCall<'a>) -> ApiCall<'s>
+    /// The shaped call's request parameters, in three pieces.
+    pub(super) fn request(&self) -> [&str; 3] {
+        [self.before, self.placeholder, self.after]
+    }
+
+    /// The ARN of `resource` in the shaped call, in two pieces: for a placed value, the one
+    /// ending with it ends with the placeholder instead; any other is kept whole.
+    pub(super) fn arn<'r>(&self, resource: &EventResource<'r>) -> [&'r str; 2]
     where
-        'a: 's,
+        'a: 'r,
     {
+        match resource.arn.strip_suffix(self.value) {
+            Some(head) if self.usage == Use::Placed && head.ends_with(self.arn_head_ends) => {
+                [head, PLACEHOLDER]
+            }
+            _ => [resource.arn, ""],
+        }
+    }
+
+    /// The shaped call's text, to map it.
+    pub(super) fn materialize(&self, call: &ApiCall<'a>) -> Materialized {
+        Materialized {
+            request: self.request().concat(),
+            arns: call
+                .resources
+                .iter()
+                .map(|r| self.arn(r).concat())
+                .collect(),
+        }
+    }
+}
+
+impl Materialized {
+    /// `call` with the placeholder for its value.
+    pub(super) fn call<'s, 'a: 's>(&'s self, call: &ApiCall<'a>) -> ApiCall<'s> {
         let mut shaped: ApiCall<'s> = call.clone();
         shaped.request_parameters = Some(&self.request);
         shaped.resources = call
@@ -260,36 +284,49 @@ fn only_object<'r>(request: &'r str, field: &str) -> Option<&'r str> {
 
 /// The resource (placed) or condition (conditioned) `shaped` of a shape's grant, with the value
 /// `key` put back where its use says.
+#[cfg(test)]
 pub(super) fn put_back(usage: Use, shaped: &str, key: &str) -> Option<String> {
-    match usage {
-        Use::Placed => resource_for(shaped, key),
-        Use::Conditioned => condition_for(shaped, key),
+    let mut out = String::new();
+    put_back_into(usage, shaped, key, &mut out).then_some(out)
+}
+
+/// [`put_back`] into `out` (emptied first), which a folder reuses for every call of a shape;
+/// false when the placeholder is not where the use says.
+pub(super) fn put_back_into(usage: Use, shaped: &str, key: &str, out: &mut String) -> bool {
+    out.clear();
+    let around = match usage {
+        Use::Placed => shaped.strip_suffix(PLACEHOLDER).map(|head| (head, "")),
+        Use::Conditioned => condition_around(shaped),
         Use::Unread => None,
-    }
+    };
+    let Some((head, tail)) = around else {
+        return false;
+    };
+    out.reserve(head.len() + key.len() + tail.len());
+    out.extend([head, key, tail]);
+    true
 }
 
-/// `shaped` (mapped with the placeholder as one of its values) with the value `key` put back.
-pub(super) fn condition_for(shaped: &str, key: &str) -> Option<String> {
-    let quoted = format!("\"{PLACEHOLDER}\"");
-    (shaped.matches(PLACEHOLDER).count() == 1 && shaped.contains(&quoted))
-        .then(|| shaped.replacen(PLACEHOLDER, key, 1))
-}
-
-/// The resource `shaped` (mapped with the placeholder) names for the value `key`, if it names it
-/// by the placeholder at its end.
-pub(super) fn resource_for(shaped: &str, key: &str) -> Option<String> {
-    shaped
-        .strip_suffix(PLACEHOLDER)
-        .map(|head| [head, key].concat())
+/// What comes before and after the placeholder in `shaped`, when it holds it once, as one JSON
+/// string of its own (one of a condition's values).
+pub(super) fn condition_around(shaped: &str) -> Option<(&str, &str)> {
+    let at = shaped.find(PLACEHOLDER)?;
+    let (head, tail) = (&shaped[..at], &shaped[at + PLACEHOLDER.len()..]);
+    (!tail.contains(PLACEHOLDER) && head.ends_with('"') && tail.starts_with('"'))
+        .then_some((head, tail))
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::call::{Caller, Principal};
     use crate::mapping::{map_call, Mapped};
 
-    fn call<'a>(name: &'a str, request: &'a str, resources: Vec<EventResource<'a>>) -> ApiCall<'a> {
+    pub(in crate::observe) fn call<'a>(
+        name: &'a str,
+        request: &'a str,
+        resources: Vec<EventResource<'a>>,
+    ) -> ApiCall<'a> {
         let source = match name {
             "GetDownloadUrlForLayer" | "BatchCheckLayerAvailability" => "ecr.amazonaws.com",
             "AssumeRole" => "sts.amazonaws.com",
@@ -320,7 +357,7 @@ mod tests {
     /// What the folder does with a shape: the shaped mapping, the value put back if placed.
     fn by_shape(call: &ApiCall, catalog: &crate::catalog::Catalog) -> Option<Mapped> {
         let shape = Shaped::of(call)?;
-        let mapped = map_call(&shape.call(call), catalog);
+        let mapped = map_call(&shape.materialize(call).call(call), catalog);
         let Mapped::Grants(mut grants) = mapped else {
             return None;
         };
@@ -480,7 +517,11 @@ mod tests {
         let nested = r#"{"encryptionContext":{"aws:s3:arn":"arn:aws:s3:::b/k"}}"#;
         let c = call("Decrypt", nested, Vec::new());
         assert_eq!(
-            Shaped::of(&c).unwrap().call(&c).request_parameters,
+            Shaped::of(&c)
+                .unwrap()
+                .materialize(&c)
+                .call(&c)
+                .request_parameters,
             Some(r#"{"encryptionContext":{"aws:s3:arn":"policy-miner-shape.value"}}"#)
         );
     }
@@ -533,7 +574,7 @@ mod tests {
             let shape = Shaped::of(&c).unwrap();
             assert_eq!((shape.value, shape.usage), (digests, Use::Unread));
             assert_eq!(
-                shape.call(&c).request_parameters,
+                shape.materialize(&c).call(&c).request_parameters,
                 Some(
                     r#"{"repositoryName":"team/api","layerDigests":"policy-miner-shape.value","registryId":"999988887777"}"#
                 )
@@ -584,7 +625,7 @@ mod tests {
                 resource_type: None,
             }],
         );
-        let object = Shaped::of(&c).unwrap();
+        let object = Shaped::of(&c).unwrap().materialize(&c);
         let shaped = object.call(&c);
         assert_eq!(
             shaped.request_parameters,
