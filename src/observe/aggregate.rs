@@ -4,7 +4,10 @@
 //! Two layers. A [`Folder`] lives on one worker thread for many files: it interns strings and
 //! remembers what each distinct call maps to, so the hot path (millions of events, few distinct
 //! calls) neither allocates nor re-runs the mapping: per event it hashes the call's mapping inputs
-//! and bumps counters keyed by small integers. At the end of a file its counters become a
+//! and bumps counters keyed by small integers. A call of a shape (`shape.rs`: an S3 object call,
+//! whose key is new more often than not) is not remembered itself: its shape is, found again by a
+//! hash of the call with the placeholder, written from its pieces without building that call,
+//! and its value is put back into the shape's grant. At the end of a file its counters become a
 //! [`FileEvidence`] with its own copy of the strings, which the writer merges and stores.
 //! [`Aggregate`] is the same fold without caches, keyed by strings: the reference for tests.
 
@@ -566,18 +569,17 @@ impl<'c> Folder<'c> {
             }
         };
         self.counts.kept += n;
-        self.memo_key(call);
-        let key = xxhash_rust::xxh3::xxh3_128(&self.key);
-        let found = if self.memo.contains_key(&key) {
-            Found::Memo(key)
-        } else {
-            match Shaped::of(call).and_then(|shape| self.by_shape(call, role_arn, &shape)) {
-                Some(found) => found,
-                None => {
+        // A call of a shape is never remembered itself: its shape is looked for first.
+        let found = match Shaped::of(call).and_then(|shape| self.by_shape(call, role_arn, &shape)) {
+            Some(found) => found,
+            None => {
+                self.memo_key(call);
+                let key = xxhash_rust::xxh3::xxh3_128(&self.key);
+                if !self.memo.contains_key(&key) {
                     let memo = self.map(call, role_arn);
                     self.memo.insert(key, memo);
-                    Found::Memo(key)
                 }
+                Found::Memo(key)
             }
         };
         let error = match call.error_code {
