@@ -428,12 +428,7 @@ impl Memo {
 #[derive(Debug, Clone, Copy)]
 enum MappingRef<'m> {
     Grants(&'m [GrantIds]),
-    Ungranted {
-        kind: UngrantedKind,
-        reason: Id,
-    },
-    /// Never: a mapping just found is always there.
-    None,
+    Ungranted { kind: UngrantedKind, reason: Id },
 }
 
 /// Where the mapping of a call is: the call's own (by its key in `memo`), its shape's as it is
@@ -594,7 +589,7 @@ impl<'c> Folder<'c> {
             counts,
             ..
         } = self;
-        let (role, source, name, mapped) = match &found {
+        let parts = match &found {
             Found::Memo(key) => memo.get(key).map(Memo::parts),
             Found::Shape(key) => shapes.get(key).and_then(Option::as_ref).map(Memo::parts),
             Found::Placed {
@@ -608,13 +603,11 @@ impl<'c> Folder<'c> {
                 *name,
                 MappingRef::Grants(std::slice::from_ref(grant)),
             )),
-        }
-        .unwrap_or((
-            self.no_error,
-            self.no_error,
-            self.no_error,
-            MappingRef::None,
-        ));
+        };
+        let Some((role, source, name, mapped)) = parts else {
+            debug_assert!(false, "a mapping just found is gone");
+            return;
+        };
         match mapped {
             MappingRef::Grants(grants) => {
                 for g in grants {
@@ -639,7 +632,6 @@ impl<'c> Folder<'c> {
                     (entry.1, entry.2) = (kind, reason);
                 }
             }
-            MappingRef::None => debug_assert!(false, "a mapping just found is gone"),
         }
     }
 
